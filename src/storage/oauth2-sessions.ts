@@ -1,0 +1,57 @@
+// OAuth 2.0 sessions: one per grant, holding the device the client uses on the homeserver.
+import { ulid } from 'ulid';
+import type { Db } from './db.js';
+
+export interface OAuth2Session {
+  id: string;
+  grant_id: string;
+  user_id: string;
+  client_id: string;
+  device_id: string | null;
+  scope: string;
+  created_at: Date;
+  last_active_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** Starts the session of a grant; returns it with `created: false` when it already existed. */
+export async function start(
+  db: Db,
+  input: { grantId: string; userId: string; clientId: string; deviceId: string | null; scope: string },
+): Promise<{ session: OAuth2Session; created: boolean }> {
+  const [inserted] = await db<OAuth2Session[]>`
+    INSERT INTO oauth2_sessions (id, grant_id, user_id, client_id, device_id, scope)
+    VALUES (${ulid()}, ${input.grantId}, ${input.userId}, ${input.clientId}, ${input.deviceId}, ${input.scope})
+    ON CONFLICT (grant_id) DO NOTHING
+    RETURNING *`;
+  if (inserted) return { session: inserted, created: true };
+  const [existing] = await db<OAuth2Session[]>`SELECT * FROM oauth2_sessions WHERE grant_id = ${input.grantId}`;
+  return { session: existing, created: false };
+}
+
+export async function findByGrantId(db: Db, grantId: string): Promise<OAuth2Session | undefined> {
+  const [row] = await db<OAuth2Session[]>`SELECT * FROM oauth2_sessions WHERE grant_id = ${grantId}`;
+  return row;
+}
+
+/** Marks the session finished; returns it only if this call finished it. */
+export async function finishByGrantId(db: Db, grantId: string): Promise<OAuth2Session | undefined> {
+  const [row] = await db<OAuth2Session[]>`
+    UPDATE oauth2_sessions SET finished_at = now()
+    WHERE grant_id = ${grantId} AND finished_at IS NULL
+    RETURNING *`;
+  return row;
+}
+
+export async function listActiveForUser(db: Db, userId: string): Promise<OAuth2Session[]> {
+  return db<OAuth2Session[]>`
+    SELECT * FROM oauth2_sessions WHERE user_id = ${userId} AND finished_at IS NULL ORDER BY created_at`;
+}
+
+/** Device ids the homeserver should know for this user (every unfinished session's device). */
+export async function activeDeviceIds(db: Db, userId: string): Promise<string[]> {
+  const rows = await db<{ device_id: string }[]>`
+    SELECT DISTINCT device_id FROM oauth2_sessions
+    WHERE user_id = ${userId} AND finished_at IS NULL AND device_id IS NOT NULL`;
+  return rows.map((r) => r.device_id);
+}

@@ -1,0 +1,117 @@
+// Users, their e-mail addresses and password hashes.
+import { ulid } from 'ulid';
+import type { Db } from './db.js';
+
+export interface User {
+  id: string;
+  username: string;
+  display_name: string | null;
+  can_request_admin: boolean;
+  locked_at: Date | null;
+  deactivated_at: Date | null;
+  created_at: Date;
+}
+
+export interface UserEmail {
+  id: string;
+  user_id: string;
+  email: string;
+  verified_at: Date | null;
+  created_at: Date;
+}
+
+export interface UserPassword {
+  id: string;
+  user_id: string;
+  hashed_password: string;
+  version: number;
+  created_at: Date;
+}
+
+export class UsernameTakenError extends Error {
+  constructor(readonly username: string) {
+    super(`username ${username} is already taken`);
+  }
+}
+
+export function isActive(user: Pick<User, 'locked_at' | 'deactivated_at'>): boolean {
+  return !user.locked_at && !user.deactivated_at;
+}
+
+export async function findById(db: Db, id: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`SELECT * FROM users WHERE id = ${id}`;
+  return user;
+}
+
+/** Usernames are stored lower-case, so any casing finds the account. */
+export async function findByUsername(db: Db, username: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`SELECT * FROM users WHERE username = ${username.toLowerCase()}`;
+  return user;
+}
+
+export async function create(
+  db: Db,
+  input: { username: string; displayName?: string | null; canRequestAdmin?: boolean },
+): Promise<User> {
+  const [user] = await db<User[]>`
+    INSERT INTO users (id, username, display_name, can_request_admin)
+    VALUES (${ulid()}, ${input.username.toLowerCase()}, ${input.displayName ?? null}, ${input.canRequestAdmin ?? false})
+    ON CONFLICT (username) DO NOTHING
+    RETURNING *`;
+  if (!user) throw new UsernameTakenError(input.username.toLowerCase());
+  return user;
+}
+
+export async function setLocked(db: Db, userId: string, locked: boolean): Promise<User | undefined> {
+  const [user] = locked
+    ? await db<User[]>`UPDATE users SET locked_at = coalesce(locked_at, now()) WHERE id = ${userId} RETURNING *`
+    : await db<User[]>`UPDATE users SET locked_at = NULL WHERE id = ${userId} RETURNING *`;
+  return user;
+}
+
+export async function setCanRequestAdmin(db: Db, userId: string, value: boolean): Promise<User | undefined> {
+  const [user] = await db<User[]>`UPDATE users SET can_request_admin = ${value} WHERE id = ${userId} RETURNING *`;
+  return user;
+}
+
+export async function setDisplayName(db: Db, userId: string, displayName: string | null): Promise<void> {
+  await db`UPDATE users SET display_name = ${displayName} WHERE id = ${userId}`;
+}
+
+export async function addEmail(
+  db: Db,
+  input: { userId: string; email: string; verified: boolean },
+): Promise<UserEmail> {
+  const [row] = await db<UserEmail[]>`
+    INSERT INTO user_emails (id, user_id, email, verified_at)
+    VALUES (${ulid()}, ${input.userId}, ${input.email}, ${input.verified ? new Date() : null})
+    ON CONFLICT (user_id, lower(email)) DO UPDATE
+      SET verified_at = coalesce(user_emails.verified_at, excluded.verified_at)
+    RETURNING *`;
+  return row;
+}
+
+export async function listEmails(db: Db, userId: string): Promise<UserEmail[]> {
+  return db<UserEmail[]>`SELECT * FROM user_emails WHERE user_id = ${userId} ORDER BY created_at`;
+}
+
+export async function verifiedEmails(db: Db, userId: string): Promise<string[]> {
+  const rows = await db<{ email: string }[]>`
+    SELECT email FROM user_emails WHERE user_id = ${userId} AND verified_at IS NOT NULL ORDER BY created_at`;
+  return rows.map((r) => r.email);
+}
+
+export async function currentPassword(db: Db, userId: string): Promise<UserPassword | undefined> {
+  const [row] = await db<UserPassword[]>`
+    SELECT * FROM user_passwords WHERE user_id = ${userId} ORDER BY created_at DESC, id DESC LIMIT 1`;
+  return row;
+}
+
+export async function setPassword(
+  db: Db,
+  input: { userId: string; hashedPassword: string; version: number },
+): Promise<void> {
+  await db`
+    INSERT INTO user_passwords (id, user_id, hashed_password, version)
+    VALUES (${ulid()}, ${input.userId}, ${input.hashedPassword}, ${input.version})`;
+}

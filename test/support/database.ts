@@ -1,0 +1,39 @@
+// Each test file gets a schema of its own in the shared `test` database, created fresh and
+// migrated; `TEST_DATABASE_URL` overrides the server (default: the local trust-auth PostgreSQL).
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { migrate } from '../../src/storage/migrate.js';
+import type { Sql } from '../../src/storage/db.js';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  sql: Sql;
+  schema: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
+  const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE SCHEMA "${schema}"`);
+  await admin.end();
+  const sql = postgres(TEST_DATABASE_URL, {
+    max: 10,
+    onnotice: () => {},
+    connection: { search_path: schema },
+    transform: { undefined: null },
+  });
+  await migrate(sql);
+  const url = `${TEST_DATABASE_URL}${TEST_DATABASE_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  return {
+    sql,
+    schema,
+    url,
+    async close() {
+      await sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`);
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
