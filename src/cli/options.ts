@@ -1,0 +1,42 @@
+// Shared CLI plumbing: which config files a command reads, loading them, the logger.
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import { loadConfig } from '../config/load.js';
+import { generateConfig } from '../config/generate.js';
+import type { Config } from '../config/types.js';
+
+export const DEV_CONFIG_PATH = 'data/config.yaml';
+
+export function configFiles(cmd: Command): string[] | undefined {
+  const files = cmd.optsWithGlobals().config as string[] | undefined;
+  if (files?.length) return files;
+  if (process.env.MAUTH_CONFIG) return undefined; // loadConfig reads it
+  if (existsSync('config.yaml')) return ['config.yaml'];
+  if (existsSync(DEV_CONFIG_PATH)) return [DEV_CONFIG_PATH];
+  return undefined;
+}
+
+export function createLogger(): Logger {
+  return pino({
+    level: process.env.MAUTH_LOG_LEVEL ?? 'info',
+    base: { service: 'mauth' },
+    redact: { paths: ['*.password', '*.token', '*.secret', 'req.headers.authorization', 'req.headers.cookie'], censor: '<redacted>' },
+  });
+}
+
+export async function loadCommandConfig(cmd: Command, options: { generateIfMissing?: boolean; log?: Logger } = {}): Promise<Config> {
+  let files = configFiles(cmd);
+  if (!files && !process.env.MAUTH_CONFIG) {
+    if (!options.generateIfMissing) {
+      throw new Error('no configuration: pass -c config.yaml, set MAUTH_CONFIG, or create ./config.yaml (mauth config generate > config.yaml)');
+    }
+    await mkdir(dirname(resolve(DEV_CONFIG_PATH)), { recursive: true });
+    await writeFile(DEV_CONFIG_PATH, await generateConfig({ embedded: true }), { mode: 0o600 });
+    options.log?.warn({ path: DEV_CONFIG_PATH }, 'no configuration found: generated a development configuration');
+    files = [DEV_CONFIG_PATH];
+  }
+  return loadConfig({ files, env: process.env });
+}

@@ -1,0 +1,12 @@
+// What request handlers and jobs share: configuration, the database and the homeserver.
+import type { Logger } from 'pino';
+import type { Config } from './config/types.js';
+import type { HomeserverConnection } from './homeserver/connection.js';
+import type { Sql } from './storage/db.js';
+
+export interface AppContext {
+  config: Config;
+  sql: Sql;
+  homeserver: HomeserverConnection;
+  log: Logger;
+}

@@ -1,0 +1,148 @@
+// Express assembly for one listener: only the resources that listener names are mounted
+// (MAS's resource names: discovery, human, oauth, compat, assets, health, prometheus, adminapi).
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import cookieParser from 'cookie-parser';
+import type Provider from 'oidc-provider';
+import type { AppContext } from '../context.js';
+import type { PasswordHasher } from '../accounts/passwords.js';
+import { createIntrospectionHandler } from '../oidc/introspection.js';
+import { registrationPolicy } from '../oidc/registration.js';
+import { ROUTES } from '../oidc/provider.js';
+import { accountRouter } from '../views/account.js';
+import { interactionRouter } from '../views/interactions.js';
+import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
+import { cookieSecret } from './browser.js';
+import { observe, type Metrics } from './observability.js';
+
+export interface HttpDeps {
+  app: AppContext;
+  provider: Provider;
+  renderer: Renderer;
+  hasher: PasswordHasher;
+  metrics: Metrics;
+}
+
+const BODY_LIMIT = '64kb';
+
+const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/webfinger'];
+const OAUTH_PATHS = new Set<string>([ROUTES.authorization, ROUTES.token, ROUTES.jwks, ROUTES.registration, ROUTES.revocation, ROUTES.userinfo]);
+
+/** Which protocol an error should be reported in, from the request path. */
+function errorFormat(path: string): 'oauth' | 'matrix' | 'html' {
+  if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
+  if (path.startsWith('/_matrix/')) return 'matrix';
+  return 'html';
+}
+
+export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
+  const { app: ctx, provider, renderer, metrics } = deps;
+  const { config } = ctx;
+  const publicBase = new URL(config.http.public_base);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
+  app.use(observe(ctx.log, metrics));
+
+  const has = (name: string) => resources.has(name);
+
+  if (has('health')) {
+    app.get('/health', async (_req, res) => {
+      try {
+        await ctx.sql`SELECT 1`;
+        res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+      } catch {
+        res.status(503).json({ status: 'error', error: 'database unreachable' });
+      }
+    });
+  }
+  if (has('prometheus')) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
+
+  // Introspection first: it is Synapse's hot path and needs none of the browser machinery.
+  if (has('oauth')) {
+    const introspect = createIntrospectionHandler(ctx);
+    app.post(ROUTES.introspection, express.urlencoded({ extended: false, limit: BODY_LIMIT }), (req, res, next) => {
+      if (!req.is('application/x-www-form-urlencoded')) {
+        res.status(400).json({ error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' });
+        return;
+      }
+      introspect(req, res).catch(next);
+    });
+    app.all(ROUTES.introspection, (_req, res) => {
+      res.status(405).set('Allow', 'POST').json({ error: 'invalid_request', error_description: 'use POST' });
+    });
+  }
+
+  const pages = helmet({
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'https:', 'data:'], formAction: ["'self'", 'http:', 'https:'], frameAncestors: ["'none'"] },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: publicBase.protocol === 'https:',
+  });
+
+  if (has('assets')) app.use('/assets', express.static(`${BUILTIN_TEMPLATES}assets`, { maxAge: '1h', fallthrough: false }));
+
+  if (has('human')) {
+    const human = express.Router();
+    human.use(pages);
+    human.use(cookieParser(cookieSecret(config)));
+    human.use(interactionRouter(deps));
+    human.use(accountRouter(deps));
+    app.use(human);
+  }
+
+  // oidc-provider builds every URL from the request: make the request look like it reached
+  // http.public_base, whatever Host the reverse proxy or Synapse used.
+  const callback = provider.callback();
+  const toProvider: RequestHandler = (req, res) => {
+    req.headers.host = publicBase.host;
+    req.headers['x-forwarded-host'] = publicBase.host;
+    req.headers['x-forwarded-proto'] = publicBase.protocol.slice(0, -1);
+    if (req.path === ROUTES.authorization) pages(req, res, () => callback(req, res));
+    else callback(req, res);
+  };
+
+  if (has('oauth')) {
+    app.post(ROUTES.registration, express.json({ limit: BODY_LIMIT, type: () => true }), registrationPolicy(ctx), toProvider);
+  }
+  app.use((req, res, next) => {
+    const discovery = has('discovery') && DISCOVERY_PATHS.includes(req.path);
+    const oauth = has('oauth') && (OAUTH_PATHS.has(req.path) || req.path.startsWith(`${ROUTES.authorization}/`));
+    if (discovery || oauth) return toProvider(req, res, next);
+    next();
+  });
+
+  app.use((req, res) => {
+    const format = errorFormat(req.path);
+    if (format === 'html') {
+      res.status(404).type('html').send(renderer.render('error', { title: 'Not found', message: 'There is nothing here.', code: 'not_found' }));
+    } else if (format === 'matrix') {
+      res.status(404).json({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+    } else {
+      res.status(404).json({ error: 'not_found', error_description: 'no such endpoint' });
+    }
+  });
+
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status >= 500) res.locals.log?.error({ err }, 'unhandled error');
+    if (res.headersSent) return;
+    const format = errorFormat(req.path);
+    const message = status === 413 ? 'the request body is too large' : status >= 500 ? 'internal error' : 'the request is malformed';
+    if (format === 'oauth') {
+      res.status(status).json({ error: status >= 500 ? 'server_error' : 'invalid_request', error_description: message });
+    } else if (format === 'matrix') {
+      res.status(status).json({ errcode: status === 413 ? 'M_TOO_LARGE' : status >= 500 ? 'M_UNKNOWN' : 'M_NOT_JSON', error: message });
+    } else {
+      res.status(status).type('html').send(renderer.render('error', { message, code: status >= 500 ? 'server_error' : 'bad_request' }));
+    }
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,72 @@
+// Browser state: the session cookie (a random secret, signed with a key derived from
+// `secrets.encryption`; only its hash is stored) and the CSRF token every form carries.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import cookieParser from 'cookie-parser';
+import type { Request, Response } from 'express';
+import type { Config } from '../config/types.js';
+import type { Sql } from '../storage/db.js';
+import * as browserSessions from '../storage/browser-sessions.js';
+
+export const SESSION_COOKIE = 'mauth.session';
+export const CSRF_COOKIE = 'mauth.csrf';
+
+export function cookieSecret(config: Config): string {
+  return createHash('sha256').update('mauth:browser-cookies:').update(config.secrets.encryption).digest('base64url');
+}
+
+export function cookieOptions(config: Config) {
+  return {
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: new URL(config.http.public_base).protocol === 'https:',
+    path: '/',
+    signed: true,
+  };
+}
+
+/** Reads a signed cookie from a raw Cookie header (for code outside Express, e.g. oidc-provider checks). */
+export function readSignedCookie(header: string | undefined, name: string, secret: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    const value = decodeURIComponent(part.slice(eq + 1).trim());
+    const unsigned = cookieParser.signedCookie(value, secret);
+    return typeof unsigned === 'string' ? unsigned : undefined;
+  }
+  return undefined;
+}
+
+export async function currentSession(sql: Sql, req: Request) {
+  const secret = req.signedCookies?.[SESSION_COOKIE];
+  if (typeof secret !== 'string') return undefined;
+  return browserSessions.findActive(sql, secret);
+}
+
+export async function startSession(sql: Sql, config: Config, req: Request, res: Response, userId: string) {
+  const secret = randomBytes(32).toString('base64url');
+  await browserSessions.create(sql, {
+    secret,
+    userId,
+    userAgent: req.get('user-agent')?.slice(0, 512),
+    ipAddress: req.ip,
+  });
+  res.cookie(SESSION_COOKIE, secret, cookieOptions(config));
+}
+
+export function csrfToken(config: Config, req: Request, res: Response): string {
+  const existing = req.signedCookies?.[CSRF_COOKIE];
+  if (typeof existing === 'string' && existing.length > 0) return existing;
+  const token = randomBytes(24).toString('base64url');
+  res.cookie(CSRF_COOKIE, token, cookieOptions(config));
+  // Let later calls in this request see it.
+  req.signedCookies = { ...req.signedCookies, [CSRF_COOKIE]: token };
+  return token;
+}
+
+export function csrfValid(req: Request): boolean {
+  const cookie = req.signedCookies?.[CSRF_COOKIE];
+  const field = typeof req.body?.csrf === 'string' ? req.body.csrf : '';
+  if (typeof cookie !== 'string' || !cookie || cookie.length !== field.length) return false;
+  return timingSafeEqual(Buffer.from(cookie), Buffer.from(field));
+}

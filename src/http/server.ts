@@ -1,0 +1,117 @@
+// Starts Mauth: database (migrated unless told not to), the OIDC provider, one HTTP server per
+// listener bind, and an in-process job worker unless it runs apart (`mauth worker`).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { parseAddress } from '../config/http.js';
+import type { AppContext } from '../context.js';
+import { PasswordHasher } from '../accounts/passwords.js';
+import { createHomeserverConnection } from '../homeserver/index.js';
+import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
+import { Worker } from '../jobs/worker.js';
+import { createProvider } from '../oidc/provider.js';
+import { connect, type Database } from '../storage/db.js';
+import { migrate } from '../storage/migrate.js';
+import { createRenderer } from '../views/render.js';
+import { createHttpApp } from './app.js';
+import { createMetrics } from './observability.js';
+
+export interface ServerOptions {
+  migrate: boolean;
+  worker: boolean;
+  log: Logger;
+}
+
+export interface RunningServer {
+  /** `http://host:port` of every bind, by listener name. */
+  addresses: { listener: string; url: string }[];
+  close(): Promise<void>;
+}
+
+export function bindAddress(bind: { host?: string; port?: number; address?: string }): { host: string; port: number } {
+  if (bind.address) {
+    const parsed = parseAddress(bind.address);
+    if (!parsed) throw new Error(`invalid bind address ${bind.address}`);
+    return { host: parsed.host, port: parsed.port };
+  }
+  return { host: bind.host ?? '::', port: bind.port ?? 8080 };
+}
+
+export async function openDatabase(config: Config, log: Logger, runMigrations: boolean): Promise<Database> {
+  const db = await connect(config.database);
+  if (db.embedded) {
+    log.warn(
+      { path: config.database.embedded_path },
+      'running on the embedded database (PGlite): single node only; configure database.uri for production',
+    );
+  }
+  if (runMigrations) {
+    const { applied } = await migrate(db.sql);
+    if (applied.length) log.info({ applied }, 'database migrated');
+  }
+  return db;
+}
+
+export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): Worker {
+  const worker = new Worker({
+    sql: db.sql,
+    handlers: homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+    log: ctx.log,
+    listen: !db.embedded,
+    pollIntervalMs: db.embedded ? 1000 : 5000,
+    registry,
+  });
+  worker.start();
+  return worker;
+}
+
+export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
+  const { log } = options;
+  const db = await openDatabase(config, log, options.migrate);
+  const homeserver = createHomeserverConnection(config.matrix);
+  const ctx: AppContext = { config, sql: db.sql, homeserver, log };
+  const provider = await createProvider(ctx);
+  const metrics = createMetrics();
+  const deps = { app: ctx, provider, renderer: createRenderer(config), hasher: new PasswordHasher(config.passwords), metrics };
+
+  const servers: Server[] = [];
+  const addresses: RunningServer['addresses'] = [];
+  try {
+    for (const listener of config.http.listeners) {
+      const app = createHttpApp(deps, new Set(listener.resources.map((r) => r.name)));
+      for (const bind of listener.binds) {
+        const { host, port } = bindAddress(bind);
+        const server = createServer(app);
+        server.keepAliveTimeout = 65_000;
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, host, () => resolve());
+        });
+        servers.push(server);
+        const actual = server.address() as AddressInfo;
+        const shown = actual.address.includes(':') ? `[${actual.address}]` : actual.address;
+        addresses.push({ listener: listener.name, url: `http://${shown}:${actual.port}` });
+        log.info({ listener: listener.name, address: `${shown}:${actual.port}` }, 'listening');
+      }
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await db.close();
+    throw err;
+  }
+
+  const worker = options.worker ? startWorker(ctx, db, metrics.registry) : undefined;
+  log.info({ issuer: config.http.issuer, public_base: config.http.public_base }, 'Mauth is running');
+
+  return {
+    addresses,
+    async close() {
+      await Promise.all(
+        servers.map((s) => new Promise((resolve) => { s.close(resolve); s.closeAllConnections(); })),
+      );
+      await worker?.stop();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// oidc-provider's storage adapter over PostgreSQL. Every model lives in `oidc_payloads`; for the
+// models whose id is a bearer secret (tokens, codes, session cookies) only its SHA-256 is stored,
+// and the value itself is stripped from the payload.
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { hashSecret } from '../domain/tokens.js';
+import type { Db, Sql, Tx } from '../storage/db.js';
+
+/** Models whose id is not a secret and is referenced elsewhere by value. */
+const PLAIN_ID_MODELS = new Set(['Client', 'Grant', 'ReplayDetection']);
+
+export interface AdapterHooks {
+  /** Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended. */
+  grantDestroyed?(tx: Tx, grantId: string): Promise<void>;
+}
+
+interface Row {
+  payload: AdapterPayload;
+  consumed_at: Date | null;
+  grace_pending: boolean;
+}
+
+export function storageKey(model: string, id: string): string {
+  return PLAIN_ID_MODELS.has(model) ? id : hashSecret(id);
+}
+
+export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
+  return class PostgresAdapter implements Adapter {
+    constructor(readonly model: string) {}
+
+    private key(id: string): string {
+      return storageKey(this.model, id);
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const { jti: _jti, ...stored } = payload;
+      const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      const userCode = payload.userCode ? hashSecret(payload.userCode) : null;
+      await sql`
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at)
+        VALUES (${this.model}, ${this.key(id)}, ${sql.json(stored as never)}, ${payload.grantId ?? null},
+                ${payload.accountId ?? null}, ${payload.uid ?? null}, ${userCode}, ${expiresAt})
+        ON CONFLICT (model, id) DO UPDATE SET
+          payload = excluded.payload, grant_id = excluded.grant_id, account_id = excluded.account_id,
+          uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`;
+    }
+
+    private revive(id: string, row: Row | undefined): AdapterPayload | undefined {
+      if (!row) return undefined;
+      const payload: AdapterPayload = { ...row.payload };
+      if (!PLAIN_ID_MODELS.has(this.model)) payload.jti = id;
+      if (row.consumed_at && !row.grace_pending) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+      return payload;
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'RefreshToken') return this.findRefreshToken(id);
+      const [row] = await sql<Row[]>`
+        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        WHERE model = ${this.model} AND id = ${this.key(id)}
+          AND (expires_at IS NULL OR expires_at > now())`;
+      return this.revive(id, row);
+    }
+
+    /**
+     * A consumed refresh token may be replayed once when the response that carried its successor
+     * was lost: nothing issued since it was consumed has been used. The unused successors are
+     * discarded and the token is handed back as unconsumed; consume() then takes it atomically.
+     */
+    private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
+      const key = this.key(id);
+      const row = await sql.begin(async (tx) => {
+        const [token] = await tx<(Row & { grant_id: string; grace_used: boolean })[]>`
+          SELECT payload, consumed_at, grace_pending, grant_id, grace_used FROM oidc_payloads
+          WHERE model = 'RefreshToken' AND id = ${key} AND (expires_at IS NULL OR expires_at > now())
+          FOR UPDATE`;
+        if (!token || !token.consumed_at || token.grace_used || token.grace_pending) return token;
+        const [state] = await tx<{ used: boolean; later_consumed: boolean }[]>`
+          SELECT
+            EXISTS (SELECT 1 FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${token.grant_id}
+                    AND created_at >= ${token.consumed_at} AND used_at IS NOT NULL) AS used,
+            EXISTS (SELECT 1 FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${token.grant_id}
+                    AND id <> ${key} AND consumed_at > ${token.consumed_at}) AS later_consumed`;
+        if (state.used || state.later_consumed) return token;
+        await tx`
+          DELETE FROM oidc_payloads
+          WHERE model IN ('AccessToken', 'RefreshToken') AND grant_id = ${token.grant_id}
+            AND id <> ${key} AND created_at >= ${token.consumed_at}`;
+        await tx`UPDATE oidc_payloads SET grace_pending = true, grace_used = true WHERE model = 'RefreshToken' AND id = ${key}`;
+        return { ...token, grace_pending: true };
+      });
+      return this.revive(id, row);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const [row] = await sql<(Row & { id: string })[]>`
+        SELECT id, payload, consumed_at, grace_pending FROM oidc_payloads
+        WHERE model = ${this.model} AND uid = ${uid} AND (expires_at IS NULL OR expires_at > now())`;
+      // The session id is only known hashed; oidc-provider reads `jti` only to re-save, which
+      // the session cookie value (not this lookup) drives.
+      return row ? { ...row.payload } : undefined;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const [row] = await sql<Row[]>`
+        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        WHERE model = ${this.model} AND user_code = ${hashSecret(userCode)}
+          AND (expires_at IS NULL OR expires_at > now())`;
+      return row ? { ...row.payload, ...(row.consumed_at ? { consumed: Math.floor(row.consumed_at.getTime() / 1000) } : {}) } : undefined;
+    }
+
+    /** One atomic UPDATE: of concurrent consumers exactly one wins, the others get invalid_grant. */
+    async consume(id: string): Promise<void> {
+      const rows = await sql`
+        UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_pending = false
+        WHERE model = ${this.model} AND id = ${this.key(id)} AND (consumed_at IS NULL OR grace_pending)
+        RETURNING 1`;
+      if (rows.length === 0) throw new errors.InvalidGrant(`${this.model} already used`);
+    }
+
+    async destroy(id: string): Promise<void> {
+      if (this.model === 'Grant') {
+        await sql.begin(async (tx) => {
+          await tx`DELETE FROM oidc_payloads WHERE grant_id = ${id}`;
+          await tx`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = ${id}`;
+          await hooks.grantDestroyed?.(tx, id);
+        });
+        return;
+      }
+      await sql`DELETE FROM oidc_payloads WHERE model = ${this.model} AND id = ${this.key(id)}`;
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await sql`DELETE FROM oidc_payloads WHERE model = ${this.model} AND grant_id = ${grantId}`;
+    }
+  };
+}
+
+/** Marks an access token as used by a resource server (first use only; refresh grace needs it). */
+export async function markAccessTokenUsed(db: Db, tokenKey: string): Promise<void> {
+  await db`UPDATE oidc_payloads SET used_at = now() WHERE model = 'AccessToken' AND id = ${tokenKey} AND used_at IS NULL`;
+}

@@ -1,0 +1,135 @@
+// Token introspection (RFC 7662) as Synapse uses it: authenticated by the shared
+// `matrix.secret` as a bearer token, or by a confidential client from `clients`
+// (client_secret_basic/post, client_secret_jwt, private_key_jwt). Answers with Matrix's fields:
+// `username`, `device_id` when X-MAS-Supports-Device-Id is sent, both forms of every scope.
+import { timingSafeEqual } from 'node:crypto';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { Request, Response } from 'express';
+import type { AppContext } from '../context.js';
+import type { StaticClient } from '../config/types.js';
+import { deviceOf, parseScope, withBothForms } from '../domain/scopes.js';
+import { hashSecret, tokenKind } from '../domain/tokens.js';
+import { findForIntrospection } from '../storage/tokens.js';
+import { markAccessTokenUsed } from './adapter.js';
+import { ROUTES } from './provider.js';
+
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+function oauthError(res: Response, status: number, error: string, description: string) {
+  if (status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_client"');
+  res.status(status).set('Cache-Control', 'no-store').json({ error, error_description: description });
+}
+
+export function createIntrospectionHandler(app: AppContext) {
+  const { config, sql } = app;
+  const secret = config.matrix.secret;
+  const clients = new Map(config.clients.map((c) => [c.client_id, c]));
+  const audiences = new Set([
+    config.http.issuer,
+    new URL(ROUTES.introspection.slice(1), config.http.public_base).href,
+    new URL(ROUTES.token.slice(1), config.http.public_base).href,
+  ]);
+  const remoteJwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  async function authenticateClient(req: Request, body: Record<string, unknown>): Promise<boolean> {
+    const authz = req.get('authorization') ?? '';
+    if (authz.startsWith('Bearer ')) return safeEqual(authz.slice(7).trim(), secret);
+
+    let client: StaticClient | undefined;
+    if (authz.startsWith('Basic ')) {
+      const decoded = Buffer.from(authz.slice(6), 'base64').toString();
+      const sep = decoded.indexOf(':');
+      if (sep < 0) return false;
+      const id = decodeURIComponent(decoded.slice(0, sep));
+      const pass = decodeURIComponent(decoded.slice(sep + 1));
+      client = clients.get(id);
+      return client?.client_auth_method === 'client_secret_basic' && !!client.client_secret && safeEqual(pass, client.client_secret);
+    }
+    if (body.client_assertion_type === CLIENT_ASSERTION_TYPE && typeof body.client_assertion === 'string') {
+      return verifyAssertion(body.client_assertion, typeof body.client_id === 'string' ? body.client_id : undefined);
+    }
+    if (typeof body.client_id === 'string' && typeof body.client_secret === 'string') {
+      client = clients.get(body.client_id);
+      return client?.client_auth_method === 'client_secret_post' && !!client.client_secret && safeEqual(body.client_secret, client.client_secret);
+    }
+    return false;
+  }
+
+  async function verifyAssertion(assertion: string, claimedId: string | undefined): Promise<boolean> {
+    try {
+      const [, payloadPart] = assertion.split('.');
+      const unverified = JSON.parse(Buffer.from(payloadPart ?? '', 'base64url').toString()) as { iss?: string };
+      const client = unverified.iss ? clients.get(unverified.iss) : undefined;
+      if (!client || (claimedId && claimedId !== client.client_id)) return false;
+      const options = { issuer: client.client_id, subject: client.client_id, audience: [...audiences], requiredClaims: ['exp'] };
+      if (client.client_auth_method === 'client_secret_jwt' && client.client_secret) {
+        await jwtVerify(assertion, new TextEncoder().encode(client.client_secret), options);
+        return true;
+      }
+      if (client.client_auth_method === 'private_key_jwt') {
+        if (client.jwks) {
+          await jwtVerify(assertion, createLocalJWKSet(client.jwks as JSONWebKeySet), options);
+          return true;
+        }
+        if (client.jwks_uri) {
+          let set = remoteJwks.get(client.jwks_uri);
+          if (!set) remoteJwks.set(client.jwks_uri, (set = createRemoteJWKSet(new URL(client.jwks_uri))));
+          await jwtVerify(assertion, set, options);
+          return true;
+        }
+      }
+      return false;
+    } catch {
+      return false;
+    }
+  }
+
+  return async function introspect(req: Request, res: Response): Promise<void> {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (!(await authenticateClient(req, body))) {
+      return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    }
+    if (typeof body.token !== 'string' || body.token.length === 0) {
+      return oauthError(res, 400, 'invalid_request', 'missing token parameter');
+    }
+    res.set('Cache-Control', 'no-store');
+    const kind = tokenKind(body.token);
+    if (kind !== 'accessToken' && kind !== 'refreshToken') {
+      res.json({ active: false });
+      return;
+    }
+    const key = hashSecret(body.token);
+    const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
+    const row = await findForIntrospection(sql, model, key);
+    const now = Math.floor(Date.now() / 1000);
+    const exp = row?.payload.exp;
+    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) {
+      res.json({ active: false });
+      return;
+    }
+    if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
+
+    const scopes = parseScope(row.payload.scope);
+    const supportsDeviceId = req.get('x-mas-supports-device-id') === '1';
+    const device = deviceOf(scopes);
+    const answerScopes = withBothForms(scopes);
+    res.json({
+      active: true,
+      scope: answerScopes.join(' '),
+      client_id: row.payload.clientId,
+      username: row.username,
+      sub: row.payload.accountId,
+      token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
+      iat: row.payload.iat,
+      exp,
+      ...(exp !== undefined ? { expires_in: Math.max(0, exp - now) } : {}),
+      ...(supportsDeviceId && device !== undefined ? { device_id: device } : {}),
+    });
+  };
+}

@@ -1,0 +1,195 @@
+// oidc-provider configured as MAS's OAuth 2.0 / OIDC surface: MAS's routes, Matrix scopes,
+// opaque tokens in MAS's format, refresh rotation, one grant (and device) per authorization.
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { createHash } from 'node:crypto';
+import { ulid } from 'ulid';
+import type { AppContext } from '../context.js';
+import {
+  API_SCOPE,
+  MAS_ADMIN_SCOPE,
+  SYNAPSE_ADMIN_SCOPE,
+  UNSTABLE_API_SCOPE,
+} from '../domain/scopes.js';
+import { generateToken } from '../domain/tokens.js';
+import * as users from '../storage/users.js';
+import * as sessions from '../storage/oauth2-sessions.js';
+import { enqueueDeleteDevice } from '../jobs/homeserver-jobs.js';
+import { createAdapterClass } from './adapter.js';
+import { loadSigningKeys } from './keys.js';
+import { tokenEndpointHooks } from './token-hooks.js';
+import { renderProviderError } from './errors.js';
+import { SESSION_COOKIE, cookieSecret, readSignedCookie } from '../http/browser.js';
+import * as browserSessions from '../storage/browser-sessions.js';
+
+export const ROUTES = {
+  authorization: '/authorize',
+  token: '/oauth2/token',
+  jwks: '/oauth2/keys.json',
+  registration: '/oauth2/registration',
+  revocation: '/oauth2/revoke',
+  introspection: '/oauth2/introspect',
+  userinfo: '/oauth2/userinfo',
+  end_session: '/oauth2/logout',
+} as const;
+
+export const ACCOUNT_MANAGEMENT_ACTIONS = [
+  'org.matrix.profile',
+  'org.matrix.sessions_list',
+  'org.matrix.session_view',
+  'org.matrix.session_end',
+  'org.matrix.devices_list',
+  'org.matrix.device_view',
+  'org.matrix.device_delete',
+];
+
+/** Cookie keys for oidc-provider, derived from `secrets.encryption` (never the raw secret). */
+function cookieKey(secret: string, purpose: string): string {
+  return createHash('sha256').update(`mauth:${purpose}:`).update(secret).digest('base64url');
+}
+
+/**
+ * The login prompt also fires when oidc-provider remembers a user that our browser session no
+ * longer vouches for (signed out, locked, or another user signed in since).
+ */
+function policy(app: AppContext) {
+  const registrationEnabled = app.config.account.password_registration_enabled;
+  const base = interactionPolicy.base();
+  const secret = cookieSecret(app.config);
+  base.get('login')!.checks.add(
+    new interactionPolicy.Check('browser_session', 'the browser session does not match', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!accountId) return false; // the built-in no_session check already asks for a login
+      const cookie = readSignedCookie(ctx.get('cookie'), SESSION_COOKIE, secret);
+      const found = cookie ? await browserSessions.findActive(app.sql, cookie) : undefined;
+      return found?.user.id !== accountId;
+    }),
+  );
+  if (registrationEnabled) {
+    // prompt=create (Initiating User Registration via OpenID Connect): a requestable prompt
+    // checked before login, so the interaction starts on the registration page.
+    base.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
+  }
+  return base;
+}
+
+export async function createProvider(ctx: AppContext): Promise<Provider> {
+  const { config, sql } = ctx;
+  const publicBase = new URL(config.http.public_base);
+  const secure = publicBase.protocol === 'https:';
+  const keys = await loadSigningKeys(config.secrets.keys);
+
+  const Adapter = createAdapterClass(sql, {
+    async grantDestroyed(tx, grantId) {
+      const session = await sessions.finishByGrantId(tx, grantId);
+      if (session?.device_id) await enqueueDeleteDevice(tx, session.user_id, session.device_id);
+    },
+  });
+
+  const configuration: Configuration = {
+    adapter: Adapter,
+    clients: config.clients.map((c) => ({
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      client_name: c.client_name,
+      token_endpoint_auth_method: c.client_auth_method,
+      redirect_uris: c.redirect_uris,
+      grant_types: ['authorization_code', 'refresh_token', ...(c.client_auth_method === 'none' ? [] : ['client_credentials'])],
+      response_types: ['code'],
+      ...(c.jwks ? { jwks: c.jwks as never } : {}),
+      ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
+    })),
+    async findAccount(_ctx, sub) {
+      const user = await users.findById(sql, sub);
+      if (!user || !users.isActive(user)) return undefined;
+      return {
+        accountId: user.id,
+        async claims(_use, scope) {
+          const claims: Record<string, unknown> = { sub: user.id };
+          if (scope.split(' ').includes('email')) {
+            const [email] = await users.verifiedEmails(sql, user.id);
+            if (email) Object.assign(claims, { email, email_verified: true });
+          }
+          return claims as { sub: string };
+        },
+      };
+    },
+    jwks: { keys: keys as never },
+    cookies: {
+      keys: [cookieKey(config.secrets.encryption, 'oidc-cookies')],
+      long: { secure, sameSite: 'lax', httpOnly: true },
+      short: { secure, sameSite: 'lax', httpOnly: true },
+      names: { session: 'mauth.oidc', interaction: 'mauth.interaction', resume: 'mauth.resume' },
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'email', API_SCOPE, UNSTABLE_API_SCOPE, SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE],
+    responseTypes: ['code'],
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    features: {
+      devInteractions: { enabled: false },
+      registration: { enabled: true, idFactory: () => ulid() },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      introspection: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+    },
+    routes: {
+      authorization: ROUTES.authorization,
+      token: ROUTES.token,
+      jwks: ROUTES.jwks,
+      registration: ROUTES.registration,
+      revocation: ROUTES.revocation,
+      introspection: ROUTES.introspection,
+      userinfo: ROUTES.userinfo,
+      end_session: ROUTES.end_session,
+    },
+    ttl: {
+      AccessToken: config.experimental.access_token_ttl,
+      AuthorizationCode: 600,
+      RefreshToken: 90 * 24 * 3600,
+      Grant: 365 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Interaction: 3600,
+      IdToken: 3600,
+    },
+    expiresWithSession: () => false,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    // Revoking either token of a session ends the whole session (and its device).
+    revokeGrantPolicy: () => true,
+    // Every authorization gets a grant of its own: a grant is one OAuth 2.0 session, which owns
+    // one device on the homeserver.
+    loadExistingGrant: async () => undefined,
+    interactions: {
+      policy: policy(ctx),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    discovery: {
+      account_management_uri: new URL('account/', publicBase).href,
+      account_management_actions_supported: ACCOUNT_MANAGEMENT_ACTIONS,
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      id_token_signed_response_alg: 'RS256',
+    },
+    clientBasedCORS: () => true,
+    renderError: renderProviderError(ctx),
+  };
+
+  const provider = new Provider(config.http.issuer, configuration);
+  // Discovery and redirects are built from http.public_base, so the Host header does not matter
+  // (the HTTP layer rewrites it); trust the forwarded protocol set there.
+  provider.proxy = true;
+
+  for (const model of [provider.AccessToken, provider.RefreshToken]) {
+    const kind = model === provider.AccessToken ? 'accessToken' : 'refreshToken';
+    // oidc-provider's opaque ids become MAS-format tokens (mat_…/mar_…).
+    (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = () => generateToken(kind);
+  }
+
+  provider.use(tokenEndpointHooks(ctx));
+  return provider;
+}
+
+export type { KoaContextWithOIDC };

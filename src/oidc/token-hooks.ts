@@ -1,0 +1,44 @@
+// Runs after oidc-provider issued tokens and before the response leaves: the first token of a
+// grant starts its OAuth 2.0 session, and its device must exist on the homeserver before the
+// client can use the token (Synapse rejects tokens for unknown devices).
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { AppContext } from '../context.js';
+import { deviceOf, parseScope } from '../domain/scopes.js';
+import * as sessions from '../storage/oauth2-sessions.js';
+import * as users from '../storage/users.js';
+
+type Next = () => Promise<void>;
+
+export function tokenEndpointHooks(app: AppContext) {
+  return async function afterTokenIssued(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
+    await next();
+    if (ctx.oidc?.route !== 'token' || ctx.status !== 200) return;
+    const token = ctx.oidc.entities.AccessToken;
+    if (!token?.grantId || !token.accountId) return;
+
+    const { session, created } = await sessions.start(app.sql, {
+      grantId: token.grantId,
+      userId: token.accountId,
+      clientId: token.clientId ?? '',
+      deviceId: deviceOf(parseScope(token.scope)) ?? null,
+      scope: token.scope ?? '',
+    });
+    if (!created || !session.device_id) return;
+
+    const user = await users.findById(app.sql, token.accountId);
+    if (!user) return;
+    try {
+      await app.homeserver.upsertDevice(user.username, session.device_id, ctx.oidc.client?.clientName);
+    } catch (err) {
+      app.log.error({ err, grantId: token.grantId }, 'could not create the device on the homeserver');
+      // The tokens are useless without the device: end the session and report a retryable error.
+      await ctx.oidc.provider.Grant.adapter.destroy(token.grantId);
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = {
+        error: 'temporarily_unavailable',
+        error_description: 'the homeserver could not be reached; try again',
+      };
+    }
+  };
+}

@@ -1,0 +1,43 @@
+// Logged-in browsers. The cookie holds a random secret; the table keeps only its hash.
+import { ulid } from 'ulid';
+import { hashSecret } from '../domain/tokens.js';
+import type { Db } from './db.js';
+import type { User } from './users.js';
+
+export interface BrowserSession {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  last_authenticated_at: Date;
+  finished_at: Date | null;
+}
+
+export async function create(
+  db: Db,
+  input: { secret: string; userId: string; userAgent?: string; ipAddress?: string },
+): Promise<BrowserSession> {
+  const [row] = await db<BrowserSession[]>`
+    INSERT INTO browser_sessions (id, secret_hash, user_id, user_agent, ip_address)
+    VALUES (${ulid()}, ${hashSecret(input.secret)}, ${input.userId}, ${input.userAgent ?? null}, ${input.ipAddress ?? null})
+    RETURNING id, user_id, created_at, last_authenticated_at, finished_at`;
+  return row;
+}
+
+/** The active session for a cookie secret, with its user if that user may still sign in. */
+export async function findActive(db: Db, secret: string): Promise<{ session: BrowserSession; user: User } | undefined> {
+  const [row] = await db<(User & { session_id: string; session_created_at: Date; last_authenticated_at: Date })[]>`
+    SELECT u.*, s.id AS session_id, s.created_at AS session_created_at, s.last_authenticated_at
+    FROM browser_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.secret_hash = ${hashSecret(secret)} AND s.finished_at IS NULL
+      AND u.locked_at IS NULL AND u.deactivated_at IS NULL`;
+  if (!row) return undefined;
+  const { session_id, session_created_at, last_authenticated_at, ...user } = row;
+  return {
+    session: { id: session_id, user_id: user.id, created_at: session_created_at, last_authenticated_at, finished_at: null },
+    user,
+  };
+}
+
+export async function finish(db: Db, id: string): Promise<void> {
+  await db`UPDATE browser_sessions SET finished_at = now() WHERE id = ${id} AND finished_at IS NULL`;
+}

@@ -1,0 +1,115 @@
+// The account management page (the discovery's account_management_uri), sign-in outside an
+// authorization request, and sign-out.
+import express, { type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import type { AppContext } from '../context.js';
+import type { PasswordHasher } from '../accounts/passwords.js';
+import * as sessions from '../storage/oauth2-sessions.js';
+import * as browserSessions from '../storage/browser-sessions.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
+import type { Renderer } from './render.js';
+import { LOGIN_ERRORS, checkPassword } from './login.js';
+
+interface Deps {
+  app: AppContext;
+  provider: Provider;
+  renderer: Renderer;
+  hasher: PasswordHasher;
+}
+
+/** Only same-site paths may be returned to after signing in. */
+function safeNext(value: unknown): string {
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')
+    ? value
+    : '/account/';
+}
+
+export function accountRouter({ app, provider, renderer, hasher }: Deps): Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
+    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
+  };
+  const mxid = (username: string) => `@${username}:${app.config.matrix.homeserver}`;
+
+  const renderLogin = (req: Request, res: Response, status: number, next: string, error?: string, username = '') =>
+    page(res, status, 'login', {
+      action: `/login?next=${encodeURIComponent(next)}`,
+      csrf: csrfToken(app.config, req, res),
+      error,
+      username,
+      passwords_enabled: app.config.passwords.enabled,
+    });
+
+  router.get('/login', async (req, res) => {
+    const next = safeNext(req.query.next);
+    if (await currentSession(app.sql, req)) return res.redirect(303, next);
+    renderLogin(req, res, 200, next);
+  });
+
+  router.post('/login', form, async (req, res) => {
+    const next = safeNext(req.query.next);
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const username = typeof req.body?.username === 'string' ? req.body.username : '';
+    const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
+    const outcome = await checkPassword(app, hasher, username, password);
+    if (!outcome.ok) return renderLogin(req, res, 403, next, LOGIN_ERRORS[outcome.reason], username);
+    await startSession(app.sql, app.config, req, res, outcome.user.id);
+    res.redirect(303, next);
+  });
+
+  router.get('/logout', async (req, res) => {
+    const current = await currentSession(app.sql, req);
+    page(res, 200, 'logout', {
+      csrf: csrfToken(app.config, req, res),
+      user: current ? { mxid: mxid(current.user.username) } : undefined,
+    });
+  });
+
+  router.post('/logout', form, async (req, res) => {
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const current = await currentSession(app.sql, req);
+    if (current) await browserSessions.finish(app.sql, current.session.id);
+    res.clearCookie(SESSION_COOKIE, { ...cookieOptions(app.config), signed: undefined });
+    page(res, 200, 'logout', { csrf: csrfToken(app.config, req, res) });
+  });
+
+  async function renderAccount(req: Request, res: Response, notice?: string) {
+    const current = await currentSession(app.sql, req);
+    if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+    const active = await sessions.listActiveForUser(app.sql, current.user.id);
+    const views = await Promise.all(
+      active.map(async (s) => ({
+        id: s.id,
+        device_id: s.device_id,
+        created_at: s.created_at.toISOString().slice(0, 16).replace('T', ' '),
+        client_name: (await provider.Client.find(s.client_id))?.clientName ?? s.client_id,
+      })),
+    );
+    page(res, 200, 'account', {
+      csrf: csrfToken(app.config, req, res),
+      user: { mxid: mxid(current.user.username), display_name: current.user.display_name },
+      sessions: views,
+      focus: typeof req.query.device_id === 'string' ? req.query.device_id : undefined,
+      notice,
+    });
+  }
+
+  // `?action=org.matrix.*` (MSC4191) lands on the same page, focused on the device it names.
+  router.get('/account/', (req, res) => renderAccount(req, res));
+  router.get('/account', (_req, res) => res.redirect(301, '/account/'));
+
+  router.post('/account/sessions/end', form, async (req, res) => {
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const current = await currentSession(app.sql, req);
+    if (!current) return res.redirect(303, '/login?next=/account/');
+    const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';
+    const session = (await sessions.listActiveForUser(app.sql, current.user.id)).find((s) => s.id === id);
+    if (!session) return page(res, 404, 'error', { message: 'No such session.', code: 'not_found' });
+    await provider.Grant.adapter.destroy(session.grant_id);
+    await renderAccount(req, res, 'The session was signed out.');
+  });
+
+  return router;
+}

@@ -1,0 +1,186 @@
+// The HTML side of an authorization request: the login form and the consent page that
+// oidc-provider sends the browser to (`/interaction/:uid`).
+import express, { type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import type { AppContext } from '../context.js';
+import type { PasswordHasher } from '../accounts/passwords.js';
+import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
+import { evaluateGrant } from '../policy/authorization-grant.js';
+import * as users from '../storage/users.js';
+import { csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
+import type { Renderer } from './render.js';
+import { LOGIN_ERRORS, checkPassword } from './login.js';
+
+export function scopeLabel(scope: string): { label: string; admin: boolean } {
+  if (scope === 'openid') return { label: 'See your user ID', admin: false };
+  if (scope === 'email') return { label: 'See your e-mail address', admin: false };
+  if (scope === SYNAPSE_ADMIN_SCOPE) return { label: 'Administer the homeserver (Synapse admin API)', admin: true };
+  if (scope === MAS_ADMIN_SCOPE) return { label: 'Administer all accounts (authentication service admin API)', admin: true };
+  if (scope.endsWith(':client:api:*')) return { label: 'Read and send messages, and act on your account', admin: false };
+  const device = deviceIdOf(scope);
+  if (device !== undefined) return { label: `Sign in as a new device (${device})`, admin: false };
+  return { label: scope, admin: false };
+}
+
+interface Deps {
+  app: AppContext;
+  provider: Provider;
+  renderer: Renderer;
+  hasher: PasswordHasher;
+}
+
+export function interactionRouter({ app, provider, renderer, hasher }: Deps): Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
+
+  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
+    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
+  };
+
+  async function clientView(clientId: string) {
+    const client = await provider.Client.find(clientId);
+    return {
+      name: client?.clientName ?? clientId,
+      uri: client?.clientUri,
+      tos_uri: client?.tosUri,
+      policy_uri: client?.policyUri,
+    };
+  }
+
+  async function details(req: Request, res: Response) {
+    try {
+      return await provider.interactionDetails(req, res);
+    } catch {
+      page(res, 400, 'error', {
+        title: 'This sign-in link has expired',
+        message: 'Go back to the app you came from and start signing in again.',
+        code: 'invalid_interaction',
+      });
+      return undefined;
+    }
+  }
+
+  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: string, username?: string) {
+    const interaction = await provider.Interaction.find(uid);
+    const params = (interaction?.params ?? {}) as Record<string, string | undefined>;
+    const hint = params.login_hint?.startsWith('mxid:') ? params.login_hint.slice(5) : undefined;
+    page(res, status, 'login', {
+      action: `/interaction/${uid}/login`,
+      cancel_action: `/interaction/${uid}/abort`,
+      csrf: csrfToken(app.config, req, res),
+      client: params.client_id ? await clientView(params.client_id) : undefined,
+      username: username ?? hint ?? '',
+      error,
+      passwords_enabled: app.config.passwords.enabled,
+    });
+  }
+
+  router.get('/interaction/:uid', async (req, res) => {
+    const d = await details(req, res);
+    if (!d) return;
+    const uid = String(req.params.uid);
+    if (d.prompt.name === 'login' || d.prompt.name === 'create') {
+      const browser = await currentSession(app.sql, req);
+      const forced = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
+      if (browser && !forced) {
+        const result = { login: { accountId: browser.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
+        await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+        return;
+      }
+      await renderLogin(req, res, uid);
+      return;
+    }
+    if (d.prompt.name === 'consent') {
+      await renderConsent(req, res, uid, d);
+      return;
+    }
+    page(res, 400, 'error', { message: `Unsupported step ${d.prompt.name}.`, code: 'unsupported_prompt' });
+  });
+
+  router.post('/interaction/:uid/login', form, async (req, res) => {
+    const d = await details(req, res);
+    if (!d) return;
+    const uid = String(req.params.uid);
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const username = typeof req.body?.username === 'string' ? req.body.username : '';
+    const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
+    const outcome = await checkPassword(app, hasher, username, password);
+    if (!outcome.ok) return renderLogin(req, res, uid, 403, LOGIN_ERRORS[outcome.reason], username);
+    await startSession(app.sql, app.config, req, res, outcome.user.id);
+    const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+  });
+
+  router.post('/interaction/:uid/abort', form, async (req, res) => {
+    const d = await details(req, res);
+    if (!d) return;
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: 'the user cancelled the sign-in' },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  async function consentState(d: Awaited<ReturnType<Provider['interactionDetails']>>) {
+    const accountId = d.session?.accountId;
+    const user = accountId ? await users.findById(app.sql, accountId) : undefined;
+    const scopes = parseScope(String(d.params.scope ?? ''));
+    const violations = user
+      ? evaluateGrant({
+          scopes,
+          grantType: 'authorization_code',
+          user,
+          adminUsers: (app.config.policy.data.admin_users as string[] | undefined) ?? [],
+        })
+      : [{ msg: 'not signed in' }];
+    return { user, scopes, violations };
+  }
+
+  async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<Provider['interactionDetails']>>) {
+    const { user, scopes, violations } = await consentState(d);
+    if (!user || !users.isActive(user)) {
+      return page(res, 403, 'error', { message: 'This account cannot sign in.', code: 'access_denied' });
+    }
+    const adminRefused = violations.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
+    page(res, 200, 'consent', {
+      action: `/interaction/${uid}/consent`,
+      csrf: csrfToken(app.config, req, res),
+      client: await clientView(String(d.params.client_id)),
+      redirect_uri: d.params.redirect_uri,
+      user: { username: user.username, mxid: `@${user.username}:${app.config.matrix.homeserver}` },
+      scopes: scopes.map(scopeLabel),
+      refusal: violations.length
+        ? adminRefused
+          ? 'This app asks for administrator access, which your account does not have.'
+          : `This request cannot be allowed: ${violations.map((v) => v.msg).join('; ')}.`
+        : undefined,
+    });
+  }
+
+  router.post('/interaction/:uid/consent', form, async (req, res) => {
+    const d = await details(req, res);
+    if (!d) return;
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: 'Nothing to consent to.', code: 'invalid_interaction' });
+    const { user, scopes, violations } = await consentState(d);
+    if (req.body?.decision !== 'allow' || !user || !users.isActive(user) || violations.length > 0) {
+      const description = violations.length ? violations.map((v) => v.msg).join('; ') : 'the user denied the request';
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: description },
+        { mergeWithLastSubmission: true },
+      );
+      return;
+    }
+    const grant = new provider.Grant({ accountId: user.id, clientId: String(d.params.client_id) });
+    grant.addOIDCScope(scopes.join(' '));
+    const grantId = await grant.save();
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  return router;
+}

@@ -1,0 +1,140 @@
+// Runs the real `mauth` CLI as a child process against a database of its own and a generated
+// configuration, the way an operator would.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import postgres from 'postgres';
+import YAML from 'yaml';
+import { generateConfig } from '../../src/config/generate.js';
+import { TEST_DATABASE_URL } from './database.js';
+
+const run = promisify(execFile);
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ENTRY = [ '--import', 'tsx', join(ROOT, 'test/support/mauth-cli.ts')];
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface MauthInstance {
+  url: string;
+  configFiles: string[];
+  databaseUrl: string;
+  secret: string;
+  cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  output(): string;
+  drop(): Promise<void>;
+}
+
+export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `mauth_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const a = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+export async function createMauth(options: {
+  homeserverUrl: string;
+  serverName: string;
+  secret: string;
+  extra?: Record<string, unknown>;
+}): Promise<MauthInstance> {
+  const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
+  const port = await freePort();
+  const db = await createDatabase();
+  const url = `http://127.0.0.1:${port}`;
+  const { secret } = options;
+  const base = join(dir, 'base.yaml');
+  await writeFile(base, await generateConfig());
+  const overrides = join(dir, 'local.yaml');
+  await writeFile(
+    overrides,
+    YAML.stringify({
+      http: {
+        public_base: `${url}/`,
+        issuer: `${url}/`,
+        listeners: [
+          {
+            name: 'web',
+            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus'].map((name) => ({ name })),
+            binds: [{ host: '127.0.0.1', port }],
+          },
+        ],
+      },
+      database: { uri: db.url },
+      matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
+      ...(options.extra ?? {}),
+    }),
+  );
+  const configFiles = [base, overrides];
+  const configArgs = configFiles.flatMap((f) => ['-c', f]);
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  return {
+    url,
+    configFiles,
+    databaseUrl: db.url,
+    secret,
+    async cli(...args) {
+      try {
+        const { stdout, stderr } = await run(process.execPath, [...ENTRY, ...configArgs, ...args], { cwd: dir });
+        return { stdout, stderr, code: 0 };
+      } catch (err) {
+        const e = err as { stdout: string; stderr: string; code: number };
+        return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+      }
+    },
+    async start() {
+      child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (d) => (output += d));
+      child.stderr!.on('data', (d) => (output += d));
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`mauth exited early:\n${output}`);
+        try {
+          const res = await fetch(`${url}/health`);
+          if (res.ok) return;
+        } catch {
+          /* not up yet */
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`mauth did not become healthy:\n${output}`);
+    },
+    async stop() {
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+    output: () => output,
+    async drop() {
+      await db.drop();
+    },
+  };
+}
