@@ -1,0 +1,94 @@
+// Jobs that bring the homeserver in line with Mauth's database. Each reads the current state when
+// it runs (not a snapshot taken at enqueue time), so running one twice, or late, is harmless.
+import type { Logger } from 'pino';
+import type { HomeserverConnection } from '../homeserver/connection.js';
+import type { Db, Sql } from '../storage/db.js';
+import { enqueue } from '../storage/jobs.js';
+import { activeDeviceIds } from '../storage/oauth2-sessions.js';
+import * as users from '../storage/users.js';
+import { PermanentJobError, type JobHandler } from './worker.js';
+
+export const JOB_KINDS = {
+  provisionUser: 'provision_user',
+  deleteDevice: 'delete_device',
+  syncDevices: 'sync_devices',
+} as const;
+
+export interface ProvisionUserPayload {
+  user_id: string;
+}
+export interface DeleteDevicePayload {
+  user_id: string;
+  device_id: string;
+}
+export interface SyncDevicesPayload {
+  user_id: string;
+}
+
+/** Creates or updates the user on the homeserver: display name, verified e-mails, lock. */
+export function enqueueProvisionUser(db: Db, userId: string): Promise<string> {
+  return enqueue(db, JOB_KINDS.provisionUser, { user_id: userId } satisfies ProvisionUserPayload);
+}
+
+/** Removes one device (a finished session) from the homeserver. */
+export function enqueueDeleteDevice(db: Db, userId: string, deviceId: string): Promise<string> {
+  return enqueue(db, JOB_KINDS.deleteDevice, { user_id: userId, device_id: deviceId } satisfies DeleteDevicePayload);
+}
+
+/** Makes the homeserver's device list equal the devices of the user's active sessions. */
+export function enqueueSyncDevices(db: Db, userId: string): Promise<string> {
+  return enqueue(db, JOB_KINDS.syncDevices, { user_id: userId } satisfies SyncDevicesPayload);
+}
+
+function requireString(payload: unknown, field: string): string {
+  const value = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[field] : undefined;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new PermanentJobError(`payload field "${field}" is missing or not a string`);
+  }
+  return value;
+}
+
+export interface HomeserverJobDeps {
+  sql: Sql;
+  homeserver: HomeserverConnection;
+  log: Logger;
+}
+
+export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDeps): Record<string, JobHandler> {
+  /** The user, or undefined (logged) when it was deleted since: nothing left to do then. */
+  async function userOrSkip(userId: string, kind: string) {
+    const user = await users.findById(sql, userId);
+    if (!user) log.info({ user_id: userId, job_kind: kind }, 'user no longer exists; nothing to do');
+    return user;
+  }
+
+  return {
+    async [JOB_KINDS.provisionUser](payload: unknown) {
+      const userId = requireString(payload, 'user_id');
+      const user = await userOrSkip(userId, JOB_KINDS.provisionUser);
+      if (!user) return;
+      const emails = await users.verifiedEmails(sql, user.id);
+      await homeserver.provisionUser({
+        localpart: user.username,
+        displayName: user.display_name ?? undefined,
+        emails,
+        locked: user.locked_at !== null,
+      });
+    },
+
+    async [JOB_KINDS.deleteDevice](payload: unknown) {
+      const userId = requireString(payload, 'user_id');
+      const deviceId = requireString(payload, 'device_id');
+      const user = await userOrSkip(userId, JOB_KINDS.deleteDevice);
+      if (!user) return;
+      await homeserver.deleteDevice(user.username, deviceId);
+    },
+
+    async [JOB_KINDS.syncDevices](payload: unknown) {
+      const userId = requireString(payload, 'user_id');
+      const user = await userOrSkip(userId, JOB_KINDS.syncDevices);
+      if (!user) return;
+      await homeserver.syncDevices(user.username, await activeDeviceIds(sql, user.id));
+    },
+  };
+}

@@ -1,0 +1,259 @@
+// Runs queued jobs. A worker is woken by LISTEN mauth_jobs when a job is committed, and polls as
+// a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
+// off). Failures are retried with exponential backoff until the job's max_attempts.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { Counter, register as defaultRegistry, type Registry } from 'prom-client';
+import type { Sql } from '../storage/db.js';
+import * as jobs from '../storage/jobs.js';
+import type { Job } from '../storage/jobs.js';
+
+export interface JobContext {
+  jobId: string;
+  kind: string;
+  /** 1 for the first run. */
+  attempt: number;
+  maxAttempts: number;
+  /** A child logger carrying the job id and kind. */
+  log: Logger;
+}
+
+// Payloads are JSON read back from the database; each handler checks the shape it expects.
+export type JobHandler = (payload: any, ctx: JobContext) => Promise<void>;
+
+/** Thrown by a handler for a failure no retry can fix: the job fails at once. */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError';
+}
+
+export type Backoff = (attempt: number) => number;
+
+const MAX_BACKOFF_MS = 60 * 60 * 1000;
+
+/** 2^attempt seconds, capped at an hour, with "equal jitter" (between half and all of it). */
+export const defaultBackoff: Backoff = (attempt) => {
+  const base = Math.min(2 ** attempt * 1000, MAX_BACKOFF_MS);
+  return Math.round(base / 2 + (Math.random() * base) / 2);
+};
+
+export interface WorkerOptions {
+  sql: Sql;
+  handlers: Record<string, JobHandler>;
+  log: Logger;
+  /** Recorded in jobs.locked_by (default: host, pid and a random suffix). */
+  workerId?: string;
+  /** Jobs run at the same time by this worker (default 4). */
+  concurrency?: number;
+  /** Fallback polling period (default 5 s). */
+  pollIntervalMs?: number;
+  /** Wake on LISTEN mauth_jobs (default true; the embedded database runs without it). */
+  listen?: boolean;
+  /** Delay before retry number `attempt` + 1, in milliseconds. */
+  backoff?: Backoff;
+  /** A running job whose worker stops renewing it for this long is run again (default 5 min). */
+  leaseMs?: number;
+  /** Where the job metrics are registered (default: prom-client's global registry). */
+  registry?: Registry;
+}
+
+const MAX_ERROR_LENGTH = 2000;
+
+function jobsCounter(registry: Registry): Counter<'kind' | 'outcome'> {
+  const name = 'mauth_jobs_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'kind' | 'outcome'>;
+  return new Counter({
+    name,
+    help: 'Job runs by kind and outcome (done, retry, failed)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+}
+
+export class Worker {
+  readonly workerId: string;
+  readonly #sql: Sql;
+  readonly #handlers: Record<string, JobHandler>;
+  readonly #log: Logger;
+  readonly #concurrency: number;
+  readonly #pollIntervalMs: number;
+  readonly #listen: boolean;
+  readonly #backoff: Backoff;
+  readonly #leaseMs: number;
+  readonly #counter: Counter<'kind' | 'outcome'>;
+
+  readonly #active = new Map<string, Promise<void>>();
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  #listener: { unlisten(): Promise<void> } | undefined;
+  #pumping: Promise<void> | undefined;
+  #wakeAgain = false;
+  /** The last claim filled every free slot, so more jobs may be waiting for one. */
+  #saturated = false;
+  #lastMaintenance = 0;
+
+  constructor(options: WorkerOptions) {
+    this.#sql = options.sql;
+    this.#handlers = options.handlers;
+    this.#log = options.log;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.#listen = options.listen ?? true;
+    this.#backoff = options.backoff ?? defaultBackoff;
+    this.#leaseMs = options.leaseMs ?? 5 * 60 * 1000;
+    this.#counter = jobsCounter(options.registry ?? defaultRegistry);
+  }
+
+  /** Starts listening and polling; resolves once LISTEN is in place, so no commit after it is missed. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    if (this.#listen) {
+      try {
+        // The third argument runs again after every reconnection: catch up on what was missed.
+        this.#listener = await this.#sql.listen(jobs.JOBS_CHANNEL, () => this.#wake(), () => this.#wake());
+      } catch (err) {
+        this.#log.warn({ err }, 'LISTEN %s failed; relying on polling', jobs.JOBS_CHANNEL);
+      }
+    }
+    this.#timer = setInterval(() => void this.#tick(), this.#pollIntervalMs);
+    await this.#tick();
+  }
+
+  /** Stops taking jobs and waits for the running ones to finish. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (listener) {
+      await listener.unlisten().catch((err: unknown) => this.#log.warn({ err }, 'UNLISTEN failed'));
+    }
+    await this.#pumping;
+    await Promise.allSettled([...this.#active.values()]);
+  }
+
+  /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */
+  async runOnce(limit = this.#concurrency): Promise<number> {
+    const claimed = await jobs.claim(this.#sql, this.workerId, limit);
+    await Promise.all(claimed.map((job) => this.#run(job)));
+    return claimed.length;
+  }
+
+  async #tick(): Promise<void> {
+    if (!this.#running) return;
+    if (Date.now() - this.#lastMaintenance >= this.#leaseMs / 5) {
+      this.#lastMaintenance = Date.now();
+      try {
+        await jobs.touch(this.#sql, this.workerId, [...this.#active.keys()]);
+        const recovered = await jobs.recoverStale(this.#sql, this.#leaseMs);
+        if (recovered > 0) this.#log.warn({ recovered }, 'took back jobs whose worker lease expired');
+      } catch (err) {
+        this.#log.error({ err }, 'job lease maintenance failed');
+      }
+    }
+    this.#wake();
+  }
+
+  #wake(): void {
+    if (!this.#running) return;
+    if (this.#pumping) {
+      this.#wakeAgain = true;
+      return;
+    }
+    this.#pumping = this.#pump()
+      .catch((err: unknown) => this.#log.error({ err }, 'claiming jobs failed'))
+      .finally(() => {
+        this.#pumping = undefined;
+        if (this.#wakeAgain) {
+          this.#wakeAgain = false;
+          this.#wake();
+        }
+      });
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#running) {
+      this.#wakeAgain = false;
+      const free = this.#concurrency - this.#active.size;
+      if (free <= 0) {
+        this.#saturated = true;
+        return;
+      }
+      const claimed = await jobs.claim(this.#sql, this.workerId, free);
+      for (const job of claimed) void this.#run(job);
+      this.#saturated = claimed.length === free;
+      if (!this.#saturated) return;
+    }
+  }
+
+  #run(job: Job): Promise<void> {
+    const done = this.#execute(job).finally(() => {
+      this.#active.delete(job.id);
+      if (this.#saturated) this.#wake();
+    });
+    this.#active.set(job.id, done);
+    return done;
+  }
+
+  async #execute(job: Job): Promise<void> {
+    const log = this.#log.child({ job_id: job.id, job_kind: job.kind });
+    const handler = Object.hasOwn(this.#handlers, job.kind) ? this.#handlers[job.kind] : undefined;
+    let failed = false;
+    let error: unknown;
+    if (!handler) {
+      failed = true;
+      error = new PermanentJobError(`no handler for job kind "${job.kind}"`);
+    } else {
+      try {
+        await handler(job.payload, {
+          jobId: job.id,
+          kind: job.kind,
+          attempt: job.attempts,
+          maxAttempts: job.max_attempts,
+          log,
+        });
+      } catch (err) {
+        failed = true;
+        error = err;
+      }
+    }
+
+    try {
+      if (!failed) {
+        const held = await jobs.complete(this.#sql, job.id, this.workerId);
+        if (!held) log.warn('job finished after its lease had been taken back');
+        this.#counter.inc({ kind: job.kind, outcome: 'done' });
+        return;
+      }
+      const permanent = error instanceof PermanentJobError;
+      const message = describe(error);
+      const updated = await jobs.fail(this.#sql, job.id, this.workerId, message, {
+        retryInMs: permanent ? 0 : this.#backoff(job.attempts),
+        permanent,
+      });
+      if (!updated) {
+        log.warn({ err: error }, 'job failed after its lease had been taken back');
+        return;
+      }
+      if (updated.status === 'failed') {
+        this.#counter.inc({ kind: job.kind, outcome: 'failed' });
+        log.error({ err: error, attempt: job.attempts, max_attempts: job.max_attempts }, 'job failed, giving up');
+      } else {
+        this.#counter.inc({ kind: job.kind, outcome: 'retry' });
+        log.warn({ err: error, attempt: job.attempts, retry_at: updated.run_at }, 'job failed, will retry');
+      }
+    } catch (err) {
+      // The job stays `running` until its lease expires, then it is run again.
+      log.error({ err }, 'could not record the outcome of a job');
+    }
+  }
+}

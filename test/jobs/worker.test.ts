@@ -1,0 +1,424 @@
+// The job queue and worker against a real PostgreSQL, and the homeserver jobs against the double.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createHomeserverConnection } from '../../src/homeserver/index.js';
+import {
+  enqueueDeleteDevice,
+  enqueueProvisionUser,
+  enqueueSyncDevices,
+  homeserverJobHandlers,
+} from '../../src/jobs/homeserver-jobs.js';
+import { PermanentJobError, Worker, defaultBackoff, type JobHandler, type WorkerOptions } from '../../src/jobs/worker.js';
+import * as jobs from '../../src/storage/jobs.js';
+import * as sessions from '../../src/storage/oauth2-sessions.js';
+import * as users from '../../src/storage/users.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+
+const log = pino({ level: 'silent' });
+let db: TestDatabase;
+let workers: Worker[] = [];
+
+function worker(handlers: Record<string, JobHandler>, options: Partial<WorkerOptions> = {}): Worker {
+  const w = new Worker({ sql: db.sql, handlers, log, listen: false, registry: new Registry(), ...options });
+  workers.push(w);
+  return w;
+}
+
+async function job(id: string): Promise<jobs.Job> {
+  const row = await jobs.findById(db.sql, id);
+  assert.ok(row, `job ${id} exists`);
+  return row;
+}
+
+async function counterValue(registry: Registry, kind: string, outcome: string): Promise<number> {
+  const metric = registry.getSingleMetric('mauth_jobs_total');
+  assert.ok(metric, 'mauth_jobs_total is registered');
+  const { values } = await metric.get();
+  return values.find((v) => v.labels.kind === kind && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+before(async () => {
+  db = await createTestDatabase('jobs');
+});
+
+after(async () => {
+  await db.close();
+});
+
+beforeEach(async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  workers = [];
+  await db.sql`DELETE FROM jobs`;
+});
+
+describe('job queue', () => {
+  test('a job enqueued in a transaction that rolls back does not exist', async () => {
+    await assert.rejects(
+      db.sql.begin(async (tx) => {
+        await jobs.enqueue(tx, 'noop', { a: 1 });
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    const [{ count }] = await db.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM jobs`;
+    assert.equal(count, 0);
+    assert.equal(await worker({ noop: async () => {} }).runOnce(), 0);
+  });
+
+  test('a committed job runs once with its payload and is marked done', async () => {
+    const seen: unknown[] = [];
+    const registry = new Registry();
+    const w = worker(
+      {
+        greet: async (payload, ctx) => {
+          seen.push({ payload, attempt: ctx.attempt, kind: ctx.kind });
+        },
+      },
+      { registry },
+    );
+    const id = await db.sql.begin((tx) => jobs.enqueue(tx, 'greet', { name: 'alice', nested: { n: [1, 2] } }));
+    assert.equal(await w.runOnce(), 1);
+    assert.deepEqual(seen, [{ payload: { name: 'alice', nested: { n: [1, 2] } }, attempt: 1, kind: 'greet' }]);
+    const row = await job(id);
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 1);
+    assert.ok(row.finished_at);
+    assert.equal(row.locked_by, null);
+    assert.equal(await w.runOnce(), 0, 'a done job is not run again');
+    assert.equal(await counterValue(registry, 'greet', 'done'), 1);
+  });
+
+  test('a job scheduled for later waits for its time', async () => {
+    const w = worker({ later: async () => {} });
+    const id = await jobs.enqueue(db.sql, 'later', {}, { runAt: new Date(Date.now() + 300) });
+    assert.equal(await w.runOnce(), 0);
+    await sleep(350);
+    assert.equal(await w.runOnce(), 1);
+    assert.equal((await job(id)).status, 'done');
+  });
+
+  test('a handler failing twice then succeeding is retried with backoff: attempts 3, done', async () => {
+    let calls = 0;
+    const backoffs: number[] = [];
+    const registry = new Registry();
+    const w = worker(
+      {
+        flaky: async () => {
+          calls += 1;
+          if (calls < 3) throw new Error(`boom ${calls}`);
+        },
+      },
+      {
+        registry,
+        backoff: (attempt) => {
+          backoffs.push(attempt);
+          return 200;
+        },
+      },
+    );
+    const id = await jobs.enqueue(db.sql, 'flaky', {});
+
+    for (const attempt of [1, 2]) {
+      assert.equal(await w.runOnce(), 1);
+      const row = await job(id);
+      assert.equal(row.status, 'pending');
+      assert.equal(row.attempts, attempt);
+      assert.equal(row.last_error, `Error: boom ${attempt}`);
+      const [{ later }] = await db.sql<{ later: boolean }[]>`SELECT run_at > now() AS later FROM jobs WHERE id = ${id}`;
+      assert.equal(later, true, 'the retry is scheduled in the future');
+      assert.equal(await w.runOnce(), 0, 'not retried before its backoff');
+      await sleep(250);
+    }
+    assert.equal(await w.runOnce(), 1);
+    const row = await job(id);
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 3);
+    assert.deepEqual(backoffs, [1, 2]);
+    assert.equal(await counterValue(registry, 'flaky', 'retry'), 2);
+    assert.equal(await counterValue(registry, 'flaky', 'done'), 1);
+  });
+
+  test('after max_attempts the job is failed with the last error', async () => {
+    const registry = new Registry();
+    const w = worker(
+      {
+        doomed: async (_payload, ctx) => {
+          throw new Error(`always (attempt ${ctx.attempt} of ${ctx.maxAttempts})`);
+        },
+      },
+      { registry, backoff: () => 0 },
+    );
+    const id = await jobs.enqueue(db.sql, 'doomed', {}, { maxAttempts: 3 });
+    for (let i = 0; i < 3; i++) assert.equal(await w.runOnce(), 1);
+    assert.equal(await w.runOnce(), 0);
+    const row = await job(id);
+    assert.equal(row.status, 'failed');
+    assert.equal(row.attempts, 3);
+    assert.equal(row.last_error, 'Error: always (attempt 3 of 3)');
+    assert.ok(row.finished_at);
+    assert.equal(await counterValue(registry, 'doomed', 'retry'), 2);
+    assert.equal(await counterValue(registry, 'doomed', 'failed'), 1);
+  });
+
+  test('an unknown job kind, or a PermanentJobError, fails at once', async () => {
+    const w = worker({ picky: async () => Promise.reject(new PermanentJobError('bad payload')) });
+    const unknown = await jobs.enqueue(db.sql, 'mystery', {});
+    const picky = await jobs.enqueue(db.sql, 'picky', {});
+    assert.equal(await w.runOnce(), 2);
+    const u = await job(unknown);
+    assert.equal(u.status, 'failed');
+    assert.equal(u.attempts, 1);
+    assert.match(u.last_error ?? '', /no handler for job kind "mystery"/);
+    const p = await job(picky);
+    assert.equal(p.status, 'failed');
+    assert.match(p.last_error ?? '', /bad payload/);
+  });
+
+  test('two workers racing over 50 jobs run each exactly once (SKIP LOCKED)', async () => {
+    const runs = new Map<number, string[]>();
+    const handlersFor = (name: string): Record<string, JobHandler> => ({
+      race: async (payload: { n: number }) => {
+        runs.set(payload.n, [...(runs.get(payload.n) ?? []), name]);
+        await sleep(Math.random() * 5);
+      },
+    });
+    await db.sql.begin(async (tx) => {
+      for (let n = 0; n < 50; n++) await jobs.enqueue(tx, 'race', { n });
+    });
+    const a = worker(handlersFor('a'), { concurrency: 4, workerId: 'a' });
+    const b = worker(handlersFor('b'), { concurrency: 4, workerId: 'b' });
+    const drain = async (w: Worker) => {
+      let total = 0;
+      for (let ran = await w.runOnce(); ran > 0; ran = await w.runOnce()) total += ran;
+      return total;
+    };
+    const [ranA, ranB] = await Promise.all([drain(a), drain(b)]);
+    assert.equal(ranA + ranB, 50);
+    assert.ok(ranA > 0 && ranB > 0, `both workers took part (a ${ranA}, b ${ranB})`);
+    assert.equal(runs.size, 50);
+    for (const [n, by] of runs) assert.equal(by.length, 1, `job ${n} ran ${by.length} times (${by.join(', ')})`);
+    const rows = await db.sql<{ status: string; attempts: number }[]>`SELECT status, attempts FROM jobs`;
+    assert.ok(rows.every((r) => r.status === 'done' && r.attempts === 1));
+  });
+
+  test('a started worker drains the queue by polling, never above its concurrency', async () => {
+    let running = 0;
+    let peak = 0;
+    let done = 0;
+    const w = worker(
+      {
+        slow: async () => {
+          running += 1;
+          peak = Math.max(peak, running);
+          await sleep(15);
+          running -= 1;
+          done += 1;
+        },
+      },
+      { concurrency: 3, pollIntervalMs: 50 },
+    );
+    await w.start();
+    for (let n = 0; n < 20; n++) await jobs.enqueue(db.sql, 'slow', { n });
+    await until(() => done === 20);
+    assert.ok(peak <= 3, `peak concurrency ${peak}`);
+    assert.ok(peak > 1, 'jobs ran concurrently');
+    await w.stop();
+  });
+
+  test('LISTEN wakes a worker within ~1 s of commit, and not before', async () => {
+    let ranAt: number | undefined;
+    const w = worker(
+      {
+        wake: async () => {
+          ranAt = Date.now();
+        },
+      },
+      { listen: true, pollIntervalMs: 60_000 },
+    );
+    await w.start();
+    let committedAt = 0;
+    await db.sql.begin(async (tx) => {
+      await jobs.enqueue(tx, 'wake', {});
+      await sleep(300);
+      assert.equal(ranAt, undefined, 'nothing runs before the transaction commits');
+    });
+    committedAt = Date.now();
+    await until(() => ranAt !== undefined, 3000);
+    assert.ok(ranAt! - committedAt < 1000, `woke ${ranAt! - committedAt} ms after commit`);
+    await w.stop();
+  });
+
+  test('stop() waits for running jobs', async () => {
+    let started = false;
+    const w = worker(
+      {
+        long: async () => {
+          started = true;
+          await sleep(200);
+        },
+      },
+      { pollIntervalMs: 20 },
+    );
+    await w.start();
+    const id = await jobs.enqueue(db.sql, 'long', {});
+    await until(() => started);
+    await w.stop();
+    assert.equal((await job(id)).status, 'done');
+  });
+
+  test('jobs whose lease expired are taken back and run again', async () => {
+    const id = await jobs.enqueue(db.sql, 'orphan', {});
+    const [claimed] = await jobs.claim(db.sql, 'crashed-worker', 1);
+    assert.equal(claimed.id, id);
+    assert.equal(await jobs.recoverStale(db.sql, 60_000), 0, 'a fresh lease is left alone');
+    await db.sql`UPDATE jobs SET locked_at = now() - interval '10 minutes' WHERE id = ${id}`;
+    const staleAt = (await job(id)).locked_at;
+    await jobs.touch(db.sql, 'another-worker', [id]);
+    assert.deepEqual((await job(id)).locked_at, staleAt, 'only the holder renews a lease');
+    await jobs.touch(db.sql, 'crashed-worker', [id]);
+    assert.equal(await jobs.recoverStale(db.sql, 5 * 60_000), 0, 'a renewed lease is left alone');
+    await db.sql`UPDATE jobs SET locked_at = now() - interval '10 minutes' WHERE id = ${id}`;
+    assert.equal(await jobs.recoverStale(db.sql, 5 * 60_000), 1);
+    const recovered = await job(id);
+    assert.equal(recovered.status, 'pending');
+    assert.match(recovered.last_error ?? '', /crashed-worker/);
+
+    // The crashed worker cannot complete a job it no longer holds.
+    assert.equal(await jobs.complete(db.sql, id, 'crashed-worker'), false);
+
+    const w = worker({ orphan: async () => {} });
+    assert.equal(await w.runOnce(), 1);
+    const row = await job(id);
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 2);
+  });
+
+  test('the default backoff doubles, with jitter, up to an hour', () => {
+    for (let i = 0; i < 20; i++) {
+      const first = defaultBackoff(1);
+      assert.ok(first >= 1000 && first <= 2000, `attempt 1: ${first}`);
+      const fifth = defaultBackoff(5);
+      assert.ok(fifth >= 16_000 && fifth <= 32_000, `attempt 5: ${fifth}`);
+      assert.ok(defaultBackoff(30) <= 3_600_000);
+      assert.ok(defaultBackoff(30) >= 1_800_000);
+    }
+  });
+});
+
+describe('homeserver jobs', () => {
+  const SECRET = 'jobs-test-secret';
+  let double: HomeserverDouble;
+  let handlers: Record<string, JobHandler>;
+
+  before(async () => {
+    double = await startHomeserverDouble({ secret: SECRET, serverName: 'jobs.test' });
+    const homeserver = createHomeserverConnection({
+      kind: 'synapse',
+      homeserver: 'jobs.test',
+      secret: SECRET,
+      endpoint: double.url,
+    });
+    handlers = homeserverJobHandlers({ sql: db.sql, homeserver, log });
+  });
+
+  after(async () => {
+    await double.stop();
+  });
+
+  test('provision_user sends the display name, the verified e-mails only, and the lock', async () => {
+    const user = await db.sql.begin(async (tx) => {
+      const u = await users.create(tx, { username: 'alice', displayName: 'Alice' });
+      await users.addEmail(tx, { userId: u.id, email: 'alice@example.org', verified: true });
+      await users.addEmail(tx, { userId: u.id, email: 'unverified@example.org', verified: false });
+      await enqueueProvisionUser(tx, u.id);
+      return u;
+    });
+    double.failNext('provision_user', 1, 500);
+    const w = worker(handlers, { backoff: () => 0 });
+    assert.equal(await w.runOnce(), 1);
+    const [first] = await db.sql<jobs.Job[]>`SELECT * FROM jobs WHERE kind = 'provision_user'`;
+    assert.equal(first.status, 'pending', 'a homeserver error is retried');
+    assert.match(first.last_error ?? '', /HomeserverError: .*500/);
+
+    assert.equal(await w.runOnce(), 1);
+    const call = await double.waitFor((c) => c.path === '/_synapse/mas/provision_user' && c.status === 201);
+    assert.deepEqual(call.body, {
+      localpart: 'alice',
+      set_displayname: 'Alice',
+      set_emails: ['alice@example.org'],
+      locked: false,
+    });
+    assert.equal(call.authorization, `Bearer ${SECRET}`);
+    assert.equal(double.users.get('alice')?.displayName, 'Alice');
+    const [done] = await db.sql<jobs.Job[]>`SELECT * FROM jobs WHERE kind = 'provision_user'`;
+    assert.equal(done.status, 'done');
+    assert.equal(done.attempts, 2);
+
+    // A locked user without a display name or verified e-mail: no set_displayname, unset_emails.
+    await users.setLocked(db.sql, user.id, true);
+    await users.setDisplayName(db.sql, user.id, null);
+    await db.sql`UPDATE user_emails SET verified_at = NULL WHERE user_id = ${user.id}`;
+    await enqueueProvisionUser(db.sql, user.id);
+    assert.equal(await w.runOnce(), 1);
+    const update = await double.waitFor((c) => c.path === '/_synapse/mas/provision_user' && c.status === 200);
+    assert.deepEqual(update.body, { localpart: 'alice', unset_emails: true, locked: true });
+  });
+
+  test('sync_devices sends the devices of active sessions; delete_device removes one', async () => {
+    const user = await users.create(db.sql, { username: 'bob' });
+    for (const [grant, device] of [
+      ['g1', 'DEV1'],
+      ['g2', 'DEV2'],
+      ['g3', 'DEV3'],
+      ['g4', null],
+    ] as const) {
+      await sessions.start(db.sql, { grantId: grant, userId: user.id, clientId: 'c', deviceId: device, scope: 'openid' });
+    }
+    await sessions.finishByGrantId(db.sql, 'g3');
+    double.addUser('bob');
+    const hsBefore = double.calls.length;
+
+    await enqueueSyncDevices(db.sql, user.id);
+    const w = worker(handlers);
+    assert.equal(await w.runOnce(), 1);
+    const sync = await double.waitFor((c) => c.path === '/_synapse/mas/sync_devices');
+    assert.equal((sync.body as { localpart: string }).localpart, 'bob');
+    assert.deepEqual(new Set((sync.body as { devices: string[] }).devices), new Set(['DEV1', 'DEV2']));
+    assert.deepEqual(double.devices('bob'), new Set(['DEV1', 'DEV2']));
+
+    await db.sql.begin((tx) => enqueueDeleteDevice(tx, user.id, 'DEV1'));
+    assert.equal(await w.runOnce(), 1);
+    const del = await double.waitFor((c) => c.path === '/_synapse/mas/delete_device');
+    assert.deepEqual(del.body, { localpart: 'bob', device_id: 'DEV1' });
+    assert.deepEqual(double.devices('bob'), new Set(['DEV2']));
+    assert.equal(double.calls.length, hsBefore + 2);
+
+    const rows = await db.sql<{ status: string }[]>`SELECT status FROM jobs`;
+    assert.ok(rows.every((r) => r.status === 'done'));
+  });
+
+  test('a malformed payload fails at once; a deleted user is nothing to do', async () => {
+    const bad = await jobs.enqueue(db.sql, 'delete_device', { user_id: 'x' });
+    const gone = await enqueueProvisionUser(db.sql, '01NOSUCHUSER');
+    const w = worker(handlers);
+    const before = double.calls.length;
+    assert.equal(await w.runOnce(), 2);
+    const b = await job(bad);
+    assert.equal(b.status, 'failed');
+    assert.match(b.last_error ?? '', /device_id/);
+    assert.equal((await job(gone)).status, 'done');
+    assert.equal(double.calls.length, before);
+  });
+});
