@@ -1,6 +1,6 @@
 // Express assembly for one listener: only the resources that listener names are mounted
 // (MAS's resource names: discovery, human, oauth, compat, assets, health, prometheus, adminapi).
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
 import type Provider from 'oidc-provider';
@@ -8,7 +8,7 @@ import type { AppContext } from '../context.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import { createIntrospectionHandler } from '../oidc/introspection.js';
 import { registrationPolicy } from '../oidc/registration.js';
-import { ROUTES } from '../oidc/provider.js';
+import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
@@ -27,6 +27,15 @@ const BODY_LIMIT = '64kb';
 
 const DISCOVERY_PATHS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/webfinger'];
 const OAUTH_PATHS = new Set<string>([ROUTES.authorization, ROUTES.token, ROUTES.jwks, ROUTES.registration, ROUTES.revocation, ROUTES.userinfo]);
+
+/** See MATRIX_SCOPE_PARAM: the requested scope, kept whole for the consent step. */
+function preserveRequestedScope(req: Request): void {
+  const url = new URL(req.url, 'http://placeholder');
+  url.searchParams.delete(MATRIX_SCOPE_PARAM);
+  const scope = url.searchParams.get('scope');
+  if (scope !== null) url.searchParams.set(MATRIX_SCOPE_PARAM, scope);
+  req.url = `${url.pathname}${url.search}`;
+}
 
 /** Which protocol an error should be reported in, from the request path. */
 function errorFormat(path: string): 'oauth' | 'matrix' | 'html' {
@@ -104,7 +113,10 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     req.headers.host = publicBase.host;
     req.headers['x-forwarded-host'] = publicBase.host;
     req.headers['x-forwarded-proto'] = publicBase.protocol.slice(0, -1);
-    if (req.path === ROUTES.authorization) pages(req, res, () => callback(req, res));
+    if (req.path === ROUTES.authorization) {
+      if (req.method === 'GET') preserveRequestedScope(req);
+      pages(req, res, () => callback(req, res));
+    }
     else callback(req, res);
   };
 

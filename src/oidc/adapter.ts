@@ -47,7 +47,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
     private revive(id: string, row: Row | undefined): AdapterPayload | undefined {
       if (!row) return undefined;
       const payload: AdapterPayload = { ...row.payload };
-      if (!PLAIN_ID_MODELS.has(this.model)) payload.jti = id;
+      payload.jti = id;
       if (row.consumed_at && !row.grace_pending) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
       return payload;
     }

@@ -115,7 +115,7 @@ export function createIntrospectionHandler(app: AppContext) {
     }
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
 
-    const scopes = parseScope(row.payload.scope);
+    const scopes = parseScope(row.grant_scope ?? row.payload.scope);
     const supportsDeviceId = req.get('x-mas-supports-device-id') === '1';
     const device = deviceOf(scopes);
     const answerScopes = withBothForms(scopes);

@@ -32,6 +32,13 @@ export const ROUTES = {
   end_session: '/oauth2/logout',
 } as const;
 
+/**
+ * oidc-provider drops from an authorization request every scope it cannot list in advance, and
+ * the Matrix device scope carries the device id. The HTTP layer copies the requested scope into
+ * this parameter (overwriting whatever the client sent) so consent sees and grants all of it.
+ */
+export const MATRIX_SCOPE_PARAM = 'matrix_scope';
+
 export const ACCOUNT_MANAGEMENT_ACTIONS = [
   'org.matrix.profile',
   'org.matrix.sessions_list',
@@ -123,6 +130,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
     scopes: ['openid', 'email', API_SCOPE, UNSTABLE_API_SCOPE, SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE],
     responseTypes: ['code'],
+    extraParams: [MATRIX_SCOPE_PARAM],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     features: {
       devInteractions: { enabled: false },
@@ -158,7 +166,11 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     revokeGrantPolicy: () => true,
     // Every authorization gets a grant of its own: a grant is one OAuth 2.0 session, which owns
     // one device on the homeserver.
-    loadExistingGrant: async () => undefined,
+    // (only the one just consented to in this very interaction is reused).
+    loadExistingGrant: async (koa) => {
+      const grantId = koa.oidc.result?.consent?.grantId;
+      return grantId ? koa.oidc.provider.Grant.find(grantId) : undefined;
+    },
     interactions: {
       policy: policy(ctx),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
@@ -185,10 +197,23 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   for (const model of [provider.AccessToken, provider.RefreshToken]) {
     const kind = model === provider.AccessToken ? 'accessToken' : 'refreshToken';
     // oidc-provider's opaque ids become MAS-format tokens (mat_…/mar_…).
-    (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = () => generateToken(kind);
+    (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = function opaqueMasToken(
+      this: { format?: string },
+    ) {
+      this.format = 'opaque';
+      return generateToken(kind);
+    };
   }
 
   provider.use(tokenEndpointHooks(ctx));
+  // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
+  for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {
+    provider.on(event as 'server_error', (_koa: unknown, err: { error?: string; error_detail?: string; message?: string; status?: number }) => {
+      const entry = { event, error: err.error, detail: err.error_detail ?? err.message };
+      if (event === 'server_error') ctx.log.error({ err }, 'oidc-provider error');
+      else ctx.log.info(entry, 'request refused');
+    });
+  }
   return provider;
 }
 

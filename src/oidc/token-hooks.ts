@@ -14,14 +14,19 @@ export function tokenEndpointHooks(app: AppContext) {
     await next();
     if (ctx.oidc?.route !== 'token' || ctx.status !== 200) return;
     const token = ctx.oidc.entities.AccessToken;
-    if (!token?.grantId || !token.accountId) return;
+    const grant = ctx.oidc.entities.Grant;
+    if (!token?.grantId || !token.accountId || !grant) return;
+    // oidc-provider keeps only the scopes it knows in advance on the token; the grant has all of
+    // them, the device scope included, and that is what the client was given.
+    const scope = grant.getOIDCScope();
+    if (ctx.body && typeof ctx.body === 'object') (ctx.body as { scope?: string }).scope = scope;
 
     const { session, created } = await sessions.start(app.sql, {
       grantId: token.grantId,
       userId: token.accountId,
       clientId: token.clientId ?? '',
-      deviceId: deviceOf(parseScope(token.scope)) ?? null,
-      scope: token.scope ?? '',
+      deviceId: deviceOf(parseScope(scope)) ?? null,
+      scope,
     });
     if (!created || !session.device_id) return;
 

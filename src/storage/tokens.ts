@@ -14,6 +14,12 @@ export interface IntrospectedToken {
   expires_at: Date | null;
   consumed_at: Date | null;
   used_at: Date | null;
+  /**
+   * The scope of the grant the token belongs to. oidc-provider drops scopes it cannot list in
+   * advance (the Matrix device scope carries the device id) from the token itself; the grant keeps
+   * exactly what the user consented to.
+   */
+  grant_scope: string | null;
   username: string;
   user_active: boolean;
 }
@@ -25,8 +31,11 @@ export async function findForIntrospection(
 ): Promise<IntrospectedToken | undefined> {
   const [row] = await db<IntrospectedToken[]>`
     SELECT p.model, p.payload, p.expires_at, p.consumed_at, p.used_at, u.username,
-           (u.locked_at IS NULL AND u.deactivated_at IS NULL) AS user_active
-    FROM oidc_payloads p JOIN users u ON u.id = p.account_id
+           (u.locked_at IS NULL AND u.deactivated_at IS NULL) AS user_active,
+           g.payload -> 'openid' ->> 'scope' AS grant_scope
+    FROM oidc_payloads p
+    JOIN users u ON u.id = p.account_id
+    JOIN oidc_payloads g ON g.model = 'Grant' AND g.id = p.grant_id
     WHERE p.model = ${model} AND p.id = ${key}`;
   return row;
 }

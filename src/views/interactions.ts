@@ -10,6 +10,7 @@ import * as users from '../storage/users.js';
 import { csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
 import type { Renderer } from './render.js';
 import { LOGIN_ERRORS, checkPassword } from './login.js';
+import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 
 export function scopeLabel(scope: string): { label: string; admin: boolean } {
   if (scope === 'openid') return { label: 'See your user ID', admin: false };
@@ -127,7 +128,8 @@ export function interactionRouter({ app, provider, renderer, hasher }: Deps): Ro
   async function consentState(d: Awaited<ReturnType<Provider['interactionDetails']>>) {
     const accountId = d.session?.accountId;
     const user = accountId ? await users.findById(app.sql, accountId) : undefined;
-    const scopes = parseScope(String(d.params.scope ?? ''));
+    // The whole requested scope (see MATRIX_SCOPE_PARAM), which oidc-provider's `scope` lacks.
+    const scopes = parseScope(String(d.params[MATRIX_SCOPE_PARAM] ?? d.params.scope ?? ''));
     const violations = user
       ? evaluateGrant({
           scopes,

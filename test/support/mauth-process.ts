@@ -15,7 +15,7 @@ import { TEST_DATABASE_URL } from './database.js';
 
 const run = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = [ '--import', 'tsx', join(ROOT, 'test/support/mauth-cli.ts')];
+const ENTRY = ['--import', import.meta.resolve('tsx'), join(ROOT, 'test/support/mauth-cli.ts')];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
