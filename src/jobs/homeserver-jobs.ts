@@ -54,6 +54,17 @@ export interface HomeserverJobDeps {
   log: Logger;
 }
 
+/** Sends the account as Mauth knows it (display name, verified e-mails, lock) to the homeserver. */
+export async function provisionUser(sql: Sql, homeserver: HomeserverConnection, user: users.User): Promise<void> {
+  const emails = await users.verifiedEmails(sql, user.id);
+  await homeserver.provisionUser({
+    localpart: user.username,
+    displayName: user.display_name ?? undefined,
+    emails,
+    locked: user.locked_at !== null,
+  });
+}
+
 export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDeps): Record<string, JobHandler> {
   /** The user, or undefined (logged) when it was deleted since: nothing left to do then. */
   async function userOrSkip(userId: string, kind: string) {
@@ -67,13 +78,7 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       const userId = requireString(payload, 'user_id');
       const user = await userOrSkip(userId, JOB_KINDS.provisionUser);
       if (!user) return;
-      const emails = await users.verifiedEmails(sql, user.id);
-      await homeserver.provisionUser({
-        localpart: user.username,
-        displayName: user.display_name ?? undefined,
-        emails,
-        locked: user.locked_at !== null,
-      });
+      await provisionUser(sql, homeserver, user);
     },
 
     async [JOB_KINDS.deleteDevice](payload: unknown) {

@@ -6,6 +6,8 @@ import type { AppContext } from '../context.js';
 import { deviceOf, parseScope } from '../domain/scopes.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as users from '../storage/users.js';
+import { HomeserverError } from '../homeserver/index.js';
+import { provisionUser } from '../jobs/homeserver-jobs.js';
 
 type Next = () => Promise<void>;
 
@@ -33,7 +35,14 @@ export function tokenEndpointHooks(app: AppContext) {
     const user = await users.findById(app.sql, token.accountId);
     if (!user) return;
     try {
-      await app.homeserver.upsertDevice(user.username, session.device_id, ctx.oidc.client?.clientName);
+      try {
+        await app.homeserver.upsertDevice(user.username, session.device_id, ctx.oidc.client?.clientName);
+      } catch (err) {
+        // The provisioning job has not reached the homeserver yet: do its work now, then retry.
+        if (!(err instanceof HomeserverError) || err.status !== 404) throw err;
+        await provisionUser(app.sql, app.homeserver, user);
+        await app.homeserver.upsertDevice(user.username, session.device_id, ctx.oidc.client?.clientName);
+      }
     } catch (err) {
       app.log.error({ err, grantId: token.grantId }, 'could not create the device on the homeserver');
       // The tokens are useless without the device: end the session and report a retryable error.

@@ -34,7 +34,7 @@ export interface MauthInstance {
   databaseUrl: string;
   secret: string;
   cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
-  start(): Promise<void>;
+  start(...extraArgs: string[]): Promise<void>;
   stop(): Promise<void>;
   output(): string;
   drop(): Promise<void>;
@@ -109,8 +109,8 @@ export async function createMauth(options: {
         return { stdout: e.stdout, stderr: e.stderr, code: e.code };
       }
     },
-    async start() {
-      child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    async start(...extraArgs: string[]) {
+      child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server', ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
       const deadline = Date.now() + 20_000;
