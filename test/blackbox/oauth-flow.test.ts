@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
-import { Browser } from '../support/http-client.js';
+import { Browser, parseForms } from '../support/http-client.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, registerClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 
@@ -348,6 +348,49 @@ test('HTML pages carry the security headers; /health and /metrics answer', async
   const metrics = await (await fetch(`${mauth.url}/metrics`)).text();
   assert.match(metrics, /mauth_http_requests_total\{[^}]*route="\/oauth2\/token"/);
   assert.match(metrics, /mauth_jobs_total/);
+});
+
+
+test('an existing browser session skips the login form; prompt=login and login_hint ask again', async () => {
+  const browser = new Browser(mauth.url);
+  const first = await authorize(browser, { client: native, scope: scopeFor(device()), username: 'alice', password: 'alice-password-1' });
+  assert.ok(first.pages.some((p) => p.includes('name="password"')));
+  const second = await authorize(browser, { client: native, scope: scopeFor(device()) });
+  assert.ok(second.params.get('code'));
+  assert.ok(second.pages.every((p) => !p.includes('name="password"')), 'no login form with a live session');
+  const forced = await authorize(browser, {
+    client: native,
+    scope: scopeFor(device()),
+    username: 'alice',
+    password: 'alice-password-1',
+    extra: { prompt: 'login', login_hint: `mxid:@alice:${SERVER_NAME}` },
+  });
+  assert.ok(forced.params.get('code'));
+  assert.match(forced.pages[0], /name="password"/);
+  assert.match(forced.pages[0], /name="username"[^>]*value="@alice:example.test"/);
+});
+
+test('the account page lists sessions and ends one, which the homeserver hears about', async () => {
+  const browser = new Browser(mauth.url);
+  const dev = device();
+  const { params, verifier } = await authorize(browser, { client: native, scope: scopeFor(dev), username: 'alice', password: 'alice-password-1' });
+  const tokens = await tokenRequest(mauth.url, { grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: native.redirect_uri, client_id: native.client_id, code_verifier: verifier });
+  const page = await browser.get(`/account/?action=org.matrix.session_view&device_id=${dev}`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /@alice:example\.test/);
+  assert.match(html, new RegExp(`id="session-${dev}" class="focus"`));
+  const sessionForms = parseForms(html).filter((f) => f.action === '/account/sessions/end');
+  const target = sessionForms[[...html.matchAll(/id="session-([^"]+)"/g)].findIndex((m) => m[1] === dev)];
+  assert.ok(target, 'the session has a sign-out form');
+  const ended = await browser.postForm(target.action, target.fields);
+  assert.equal(ended.status, 200);
+  assert.equal((await introspect(mauth.url, mauth.secret, tokens.body.access_token)).body.active, false);
+  await hs.waitFor((c) => c.path.endsWith('/delete_device') && (c.body as any)?.device_id === dev, 5000);
+
+  const anonymous = await fetch(`${mauth.url}/account/`, { redirect: 'manual' });
+  assert.equal(anonymous.status, 303);
+  assert.match(anonymous.headers.get('location') ?? '', /^\/login\?next=/);
 });
 
 test('no request in the suite produced a 5xx', () => {
