@@ -1,0 +1,107 @@
+// The benchmark's database: a fresh PostgreSQL database, migrated, holding one user and a set of
+// access tokens stored the way the OIDC adapter stores them (src/oidc/adapter.ts).
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { ulid } from 'ulid';
+import { generateToken, hashSecret } from '../src/domain/tokens.js';
+import { migrate } from '../src/storage/migrate.js';
+import { create as createUser } from '../src/storage/users.js';
+
+export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export const BENCH_USERNAME = 'bench';
+export const BENCH_DEVICE = 'BENCHDEVICE01';
+export const BENCH_CLIENT = '01BENCHC11ENT000000000000';
+export const BENCH_SCOPE = `openid urn:matrix:client:api:* urn:matrix:client:device:${BENCH_DEVICE}`;
+
+export interface BenchDatabase {
+  name: string;
+  url: string;
+  serverVersion: string;
+  drop(): Promise<void>;
+}
+
+function adminClient() {
+  return postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+}
+
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const name = `mauth_bench_${randomBytes(5).toString('hex')}`;
+  const admin = adminClient();
+  let serverVersion: string;
+  try {
+    [{ server_version: serverVersion }] = await admin<{ server_version: string }[]>`SHOW server_version`;
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${name}`;
+  let dropped = false;
+  return {
+    name,
+    url: url.href,
+    serverVersion,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      const a = adminClient();
+      try {
+        await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end({ timeout: 5 });
+      }
+    },
+  };
+}
+
+/**
+ * Migrates the database and stores `count` access tokens of one user, each with a grant of its
+ * own (one per device, as oidc-provider leaves them: the grant holds the consented scope), valid
+ * for an hour and already marked used (so introspection never writes). Returns the tokens in the
+ * clear.
+ */
+export async function seed(url: string, count: number): Promise<{ userId: string; tokens: string[] }> {
+  const sql = postgres(url, { max: 2, onnotice: () => {}, transform: { undefined: null } });
+  try {
+    await migrate(sql);
+    const user = await createUser(sql, { username: BENCH_USERNAME });
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + 3600;
+    const tokens = Array.from({ length: count }, () => generateToken('accessToken'));
+    const ids: string[] = [];
+    const payloads: string[] = [];
+    const grants: string[] = [];
+    for (const token of tokens) {
+      const grantId = ulid();
+      ids.push(hashSecret(token));
+      grants.push(grantId);
+      payloads.push(
+        JSON.stringify({ accountId: user.id, clientId: BENCH_CLIENT, grantId, scope: BENCH_SCOPE, iat, exp, kind: 'AccessToken' }),
+      );
+    }
+    const grantPayloads = grants.map((grantId) =>
+      JSON.stringify({
+        accountId: user.id,
+        clientId: BENCH_CLIENT,
+        kind: 'Grant',
+        openid: { scope: BENCH_SCOPE },
+        iat,
+        exp: iat + 365 * 24 * 3600,
+      }),
+    );
+    await sql`
+      INSERT INTO oidc_payloads (model, id, payload, account_id, expires_at)
+      SELECT 'Grant', t.id, t.payload::jsonb, ${user.id}, to_timestamp(${iat + 365 * 24 * 3600})
+      FROM unnest(${grants}::text[], ${grantPayloads}::text[]) AS t (id, payload)`;
+    await sql`
+      INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, expires_at, used_at)
+      SELECT 'AccessToken', t.id, t.payload::jsonb, t.grant_id, ${user.id}, to_timestamp(${exp}), now()
+      FROM unnest(${ids}::text[], ${payloads}::text[], ${grants}::text[]) AS t (id, payload, grant_id)`;
+    await sql`ANALYZE oidc_payloads`;
+    await sql`ANALYZE users`;
+    return { userId: user.id, tokens };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
