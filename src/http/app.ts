@@ -6,7 +6,6 @@ import cookieParser from 'cookie-parser';
 import type Provider from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
-import { createIntrospectionHandler } from '../oidc/introspection.js';
 import { registrationPolicy } from '../oidc/registration.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
@@ -50,6 +49,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const publicBase = new URL(config.http.public_base);
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', false);
   app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
   app.use(observe(ctx.log, metrics));
 
@@ -71,16 +71,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     });
   }
 
-  // Introspection first: it is Synapse's hot path and needs none of the browser machinery.
+  // POST /oauth2/introspect is answered ahead of Express (see startServer); other methods land here.
   if (has('oauth')) {
-    const introspect = createIntrospectionHandler(ctx);
-    app.post(ROUTES.introspection, express.urlencoded({ extended: false, limit: BODY_LIMIT }), (req, res, next) => {
-      if (!req.is('application/x-www-form-urlencoded')) {
-        res.status(400).json({ error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' });
-        return;
-      }
-      introspect(req, res).catch(next);
-    });
     app.all(ROUTES.introspection, (_req, res) => {
       res.status(405).set('Allow', 'POST').json({ error: 'invalid_request', error_description: 'use POST' });
     });
@@ -143,7 +135,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
-    if (status >= 500) res.locals.log?.error({ err }, 'unhandled error');
+    if (status >= 500) ctx.log.error({ err, request_id: res.locals.requestId }, 'unhandled error');
     if (res.headersSent) return;
     const format = errorFormat(req.path);
     const message = status === 413 ? 'the request body is too large' : status >= 500 ? 'internal error' : 'the request is malformed';

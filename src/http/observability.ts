@@ -52,16 +52,17 @@ export function observe(log: Logger, metrics: Metrics) {
   return function requestObserver(req: Request, res: Response, next: NextFunction): void {
     const start = process.hrtime.bigint();
     const id = (req.get('x-request-id') ?? '').slice(0, 64) || randomUUID();
-    res.set('X-Request-Id', id);
-    res.locals.log = log.child({ request_id: id });
+    res.setHeader('X-Request-Id', id);
+    res.locals.requestId = id;
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const route = routeLabel(req.path);
       metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.duration.observe({ method: req.method, route }, seconds);
-      const entry = { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
-      if (res.statusCode >= 500) res.locals.log.error(entry, 'request failed');
-      else res.locals.log.debug(entry, 'request');
+      if (res.statusCode < 500 && !log.isLevelEnabled('debug')) return;
+      const entry = { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
+      if (res.statusCode >= 500) log.error(entry, 'request failed');
+      else log.debug(entry, 'request');
     });
     next();
   };

@@ -10,7 +10,8 @@ import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
 import { Worker } from '../jobs/worker.js';
-import { createProvider } from '../oidc/provider.js';
+import { ROUTES, createProvider } from '../oidc/provider.js';
+import { introspectionEndpoint } from '../oidc/introspection.js';
 import { connect, type Database } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 import { createRenderer } from '../views/render.js';
@@ -75,14 +76,25 @@ export async function startServer(config: Config, options: ServerOptions): Promi
   const metrics = createMetrics();
   const deps = { app: ctx, provider, renderer: createRenderer(config), hasher: new PasswordHasher(config.passwords), metrics };
 
+  const introspection = introspectionEndpoint(ctx, (status, startedAt) => {
+    const route = ROUTES.introspection;
+    metrics.requests.inc({ method: 'POST', route, status: String(status) });
+    metrics.duration.observe({ method: 'POST', route }, Number(process.hrtime.bigint() - startedAt) / 1e9);
+  });
+
   const servers: Server[] = [];
   const addresses: RunningServer['addresses'] = [];
   try {
     for (const listener of config.http.listeners) {
-      const app = createHttpApp(deps, new Set(listener.resources.map((r) => r.name)));
+      const resources = new Set(listener.resources.map((r) => r.name));
+      const app = createHttpApp(deps, resources);
+      const introspect = resources.has('oauth') ? introspection : undefined;
       for (const bind of listener.binds) {
         const { host, port } = bindAddress(bind);
-        const server = createServer(app);
+        const server = createServer((req, res) => {
+          if (introspect && req.method === 'POST' && req.url?.split('?')[0] === ROUTES.introspection) introspect(req, res);
+          else app(req, res);
+        });
         server.keepAliveTimeout = 65_000;
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);

@@ -4,7 +4,7 @@
 // `username`, `device_id` when X-MAS-Supports-Device-Id is sent, both forms of every scope.
 import { timingSafeEqual } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from '../context.js';
 import type { StaticClient } from '../config/types.js';
 import { deviceOf, parseScope, withBothForms } from '../domain/scopes.js';
@@ -21,12 +21,31 @@ function safeEqual(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-function oauthError(res: Response, status: number, error: string, description: string) {
-  if (status === 401) res.set('WWW-Authenticate', 'Bearer error="invalid_client"');
-  res.status(status).set('Cache-Control', 'no-store').json({ error, error_description: description });
+export interface IntrospectionRequest {
+  authorization: string | undefined;
+  /** Synapse sends `X-MAS-Supports-Device-Id: 1` when it reads `device_id` from the answer. */
+  supportsDeviceId: boolean;
+  body: Record<string, string>;
 }
 
-export function createIntrospectionHandler(app: AppContext) {
+export interface IntrospectionAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+const INACTIVE: IntrospectionAnswer = { status: 200, body: { active: false } };
+
+function oauthError(status: number, error: string, description: string): IntrospectionAnswer {
+  return {
+    status,
+    body: { error, error_description: description },
+    headers: status === 401 ? { 'WWW-Authenticate': 'Bearer error="invalid_client"' } : undefined,
+  };
+}
+
+/** Introspection without any HTTP framework: it is Synapse's hot path. */
+export function createIntrospector(app: AppContext) {
   const { config, sql } = app;
   const secret = config.matrix.secret;
   const clients = new Map(config.clients.map((c) => [c.client_id, c]));
@@ -37,8 +56,8 @@ export function createIntrospectionHandler(app: AppContext) {
   ]);
   const remoteJwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
-  async function authenticateClient(req: Request, body: Record<string, unknown>): Promise<boolean> {
-    const authz = req.get('authorization') ?? '';
+  async function authenticateClient(authorization: string | undefined, body: Record<string, string>): Promise<boolean> {
+    const authz = authorization ?? '';
     if (authz.startsWith('Bearer ')) return safeEqual(authz.slice(7).trim(), secret);
 
     let client: StaticClient | undefined;
@@ -90,46 +109,98 @@ export function createIntrospectionHandler(app: AppContext) {
     }
   }
 
-  return async function introspect(req: Request, res: Response): Promise<void> {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!(await authenticateClient(req, body))) {
-      return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+  return async function introspect(req: IntrospectionRequest): Promise<IntrospectionAnswer> {
+    const { body } = req;
+    if (!(await authenticateClient(req.authorization, body))) {
+      return oauthError(401, 'invalid_client', 'client authentication failed');
     }
     if (typeof body.token !== 'string' || body.token.length === 0) {
-      return oauthError(res, 400, 'invalid_request', 'missing token parameter');
+      return oauthError(400, 'invalid_request', 'missing token parameter');
     }
-    res.set('Cache-Control', 'no-store');
     const kind = tokenKind(body.token);
-    if (kind !== 'accessToken' && kind !== 'refreshToken') {
-      res.json({ active: false });
-      return;
-    }
+    if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
     const row = await findForIntrospection(sql, model, key);
     const now = Math.floor(Date.now() / 1000);
     const exp = row?.payload.exp;
-    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) {
-      res.json({ active: false });
-      return;
-    }
+    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) return INACTIVE;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
 
     const scopes = parseScope(row.grant_scope ?? row.payload.scope);
-    const supportsDeviceId = req.get('x-mas-supports-device-id') === '1';
     const device = deviceOf(scopes);
-    const answerScopes = withBothForms(scopes);
-    res.json({
-      active: true,
-      scope: answerScopes.join(' '),
-      client_id: row.payload.clientId,
-      username: row.username,
-      sub: row.payload.accountId,
-      token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
-      iat: row.payload.iat,
-      exp,
-      ...(exp !== undefined ? { expires_in: Math.max(0, exp - now) } : {}),
-      ...(supportsDeviceId && device !== undefined ? { device_id: device } : {}),
+    return {
+      status: 200,
+      body: {
+        active: true,
+        scope: withBothForms(scopes).join(' '),
+        client_id: row.payload.clientId,
+        username: row.username,
+        sub: row.payload.accountId,
+        token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
+        iat: row.payload.iat,
+        exp,
+        ...(exp !== undefined ? { expires_in: Math.max(0, exp - now) } : {}),
+        ...(req.supportsDeviceId && device !== undefined ? { device_id: device } : {}),
+      },
+    };
+  };
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+function send(res: ServerResponse, answer: IntrospectionAnswer): void {
+  const payload = JSON.stringify(answer.body);
+  res.writeHead(answer.status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(payload),
+    'Cache-Control': 'no-store',
+    ...answer.headers,
+  });
+  res.end(payload);
+}
+
+/**
+ * `POST /oauth2/introspect` straight on node:http, ahead of Express: bounded body, form
+ * content type required, errors as OAuth JSON.
+ */
+export function introspectionEndpoint(app: AppContext, onDone?: (status: number, startedAt: bigint) => void) {
+  const introspect = createIntrospector(app);
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = process.hrtime.bigint();
+    const finish = (answer: IntrospectionAnswer) => {
+      send(res, answer);
+      onDone?.(answer.status, startedAt);
+    };
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded') {
+      req.resume();
+      finish(oauthError(400, 'invalid_request', 'the body must be application/x-www-form-urlencoded'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (tooLarge) {
+        finish(oauthError(413, 'invalid_request', 'the request body is too large'));
+        return;
+      }
+      const body = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+      introspect({
+        authorization: req.headers.authorization,
+        supportsDeviceId: req.headers['x-mas-supports-device-id'] === '1',
+        body,
+      }).then(finish, (err: unknown) => {
+        app.log.error({ err }, 'introspection failed');
+        finish(oauthError(500, 'server_error', 'internal error'));
+      });
     });
   };
 }
