@@ -69,7 +69,7 @@ export async function startBaseline(options: {
       return send(res, 200, { active: false });
     }
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
-    const scopes = parseScope(row.grant_scope ?? row.payload.scope);
+    const scopes = parseScope(row.scope ?? row.payload.scope);
     const device = deviceOf(scopes);
     send(res, 200, {
       active: true,

@@ -95,8 +95,8 @@ export async function seed(url: string, count: number): Promise<{ userId: string
       SELECT 'Grant', t.id, t.payload::jsonb, ${user.id}, to_timestamp(${iat + 365 * 24 * 3600})
       FROM unnest(${grants}::text[], ${grantPayloads}::text[]) AS t (id, payload)`;
     await sql`
-      INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, expires_at, used_at)
-      SELECT 'AccessToken', t.id, t.payload::jsonb, t.grant_id, ${user.id}, to_timestamp(${exp}), now()
+      INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, expires_at, used_at, scope)
+      SELECT 'AccessToken', t.id, t.payload::jsonb, t.grant_id, ${user.id}, to_timestamp(${exp}), now(), ${BENCH_SCOPE}
       FROM unnest(${ids}::text[], ${payloads}::text[], ${grants}::text[]) AS t (id, payload, grant_id)`;
     await sql`ANALYZE oidc_payloads`;
     await sql`ANALYZE users`;

@@ -17,6 +17,7 @@ import type { Section } from './section.js';
 import { telemetry } from './telemetry.js';
 import { templates } from './templates.js';
 import { upstreamOauth2 } from './upstream-oauth2.js';
+import { usernameRewrite } from './username-rewrite.js';
 
 export const SECTIONS: readonly Section[] = [
   http,
@@ -32,6 +33,7 @@ export const SECTIONS: readonly Section[] = [
   clients,
   upstreamOauth2,
   experimental,
+  usernameRewrite,
   templates,
   policy,
   telemetry,

@@ -267,6 +267,11 @@ export interface TelemetryConfig {
   [key: string]: unknown;
 }
 
+export interface UsernameRewriteRule {
+  regex: string;
+  medium: string;
+}
+
 export interface Config {
   http: HttpConfig;
   database: DatabaseConfig;
@@ -281,6 +286,8 @@ export interface Config {
   clients: StaticClient[];
   upstream_oauth2: { providers: UpstreamProvider[] };
   experimental: ExperimentalConfig;
+  /** Mauth addition: log in by other identifiers. */
+  username_rewrite: { rules: UsernameRewriteRule[] };
   templates: TemplatesConfig;
   policy: PolicyConfig;
   telemetry: TelemetryConfig;

@@ -13,6 +13,7 @@ import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
 import { cookieSecret } from './browser.js';
 import { observe, type Metrics } from './observability.js';
+import type { LoginLimiter } from './rate-limit.js';
 
 export interface HttpDeps {
   app: AppContext;
@@ -20,6 +21,7 @@ export interface HttpDeps {
   renderer: Renderer;
   hasher: PasswordHasher;
   metrics: Metrics;
+  limiter: LoginLimiter;
 }
 
 const BODY_LIMIT = '64kb';

@@ -17,6 +17,7 @@ import { migrate } from '../storage/migrate.js';
 import { createRenderer } from '../views/render.js';
 import { createHttpApp } from './app.js';
 import { createMetrics } from './observability.js';
+import { loginLimiter } from './rate-limit.js';
 
 export interface ServerOptions {
   migrate: boolean;
@@ -74,7 +75,14 @@ export async function startServer(config: Config, options: ServerOptions): Promi
   const ctx: AppContext = { config, sql: db.sql, homeserver, log };
   const provider = await createProvider(ctx);
   const metrics = createMetrics();
-  const deps = { app: ctx, provider, renderer: createRenderer(config), hasher: new PasswordHasher(config.passwords), metrics };
+  const deps = {
+    app: ctx,
+    provider,
+    renderer: createRenderer(config),
+    hasher: new PasswordHasher(config.passwords),
+    metrics,
+    limiter: loginLimiter(db.sql, config.rate_limiting),
+  };
 
   const introspection = introspectionEndpoint(ctx, (status, startedAt) => {
     const route = ROUTES.introspection;

@@ -7,6 +7,7 @@ import type { Db, Sql, Tx } from '../storage/db.js';
 
 /** Models whose id is not a secret and is referenced elsewhere by value. */
 const PLAIN_ID_MODELS = new Set(['Client', 'Grant', 'ReplayDetection']);
+const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
 
 export interface AdapterHooks {
   /** Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended. */
@@ -35,13 +36,20 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
       const { jti: _jti, ...stored } = payload;
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       const userCode = payload.userCode ? hashSecret(payload.userCode) : null;
+      const grantId = payload.grantId ?? null;
+      // Tokens carry the scope the user consented to, read from their grant: oidc-provider's own
+      // token scope lacks the device scope (see MATRIX_SCOPE_PARAM), and introspection then reads
+      // one row.
       await sql`
-        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at)
-        VALUES (${this.model}, ${this.key(id)}, ${sql.json(stored as never)}, ${payload.grantId ?? null},
-                ${payload.accountId ?? null}, ${payload.uid ?? null}, ${userCode}, ${expiresAt})
+        INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at, scope)
+        VALUES (${this.model}, ${this.key(id)}, ${sql.json(stored as never)}, ${grantId},
+                ${payload.accountId ?? null}, ${payload.uid ?? null}, ${userCode}, ${expiresAt},
+                (SELECT g.payload -> 'openid' ->> 'scope' FROM oidc_payloads g
+                 WHERE ${TOKEN_MODELS.has(this.model)} AND g.model = 'Grant' AND g.id = ${grantId}))
         ON CONFLICT (model, id) DO UPDATE SET
           payload = excluded.payload, grant_id = excluded.grant_id, account_id = excluded.account_id,
-          uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`;
+          uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at,
+          scope = excluded.scope`;
     }
 
     private revive(id: string, row: Row | undefined): AdapterPayload | undefined {

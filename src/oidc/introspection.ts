@@ -127,7 +127,7 @@ export function createIntrospector(app: AppContext) {
     if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) return INACTIVE;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
 
-    const scopes = parseScope(row.grant_scope ?? row.payload.scope);
+    const scopes = parseScope(row.scope ?? row.payload.scope);
     const device = deviceOf(scopes);
     return {
       status: 200,

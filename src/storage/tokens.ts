@@ -19,7 +19,7 @@ export interface IntrospectedToken {
    * advance (the Matrix device scope carries the device id) from the token itself; the grant keeps
    * exactly what the user consented to.
    */
-  grant_scope: string | null;
+  scope: string | null;
   username: string;
   user_active: boolean;
 }
@@ -31,11 +31,9 @@ export async function findForIntrospection(
 ): Promise<IntrospectedToken | undefined> {
   const [row] = await db<IntrospectedToken[]>`
     SELECT p.model, p.payload, p.expires_at, p.consumed_at, p.used_at, u.username,
-           (u.locked_at IS NULL AND u.deactivated_at IS NULL) AS user_active,
-           g.payload -> 'openid' ->> 'scope' AS grant_scope
+           (u.locked_at IS NULL AND u.deactivated_at IS NULL) AS user_active, p.scope
     FROM oidc_payloads p
     JOIN users u ON u.id = p.account_id
-    JOIN oidc_payloads g ON g.model = 'Grant' AND g.id = p.grant_id
     WHERE p.model = ${model} AND p.id = ${key}`;
   return row;
 }

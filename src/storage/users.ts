@@ -115,3 +115,23 @@ export async function setPassword(
     INSERT INTO user_passwords (id, user_id, hashed_password, version)
     VALUES (${ulid()}, ${input.userId}, ${input.hashedPassword}, ${input.version})`;
 }
+
+/** Users holding this address verified (usually one; several accounts may share an address). */
+export async function findByVerifiedEmail(db: Db, email: string): Promise<User[]> {
+  return db<User[]>`
+    SELECT u.* FROM users u JOIN user_emails e ON e.user_id = u.id
+    WHERE lower(e.email) = lower(${email}) AND e.verified_at IS NOT NULL`;
+}
+
+export async function findByThreepid(db: Db, medium: string, address: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`
+    SELECT u.* FROM users u JOIN user_threepids t ON t.user_id = u.id
+    WHERE t.medium = ${medium} AND lower(t.address) = lower(${address})`;
+  return user;
+}
+
+export async function addThreepid(db: Db, input: { userId: string; medium: string; address: string }): Promise<void> {
+  await db`
+    INSERT INTO user_threepids (id, user_id, medium, address)
+    VALUES (${ulid()}, ${input.userId}, ${input.medium}, ${input.address})`;
+}

@@ -8,13 +8,16 @@ import * as sessions from '../storage/oauth2-sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
 import type { Renderer } from './render.js';
-import { LOGIN_ERRORS, checkPassword } from './login.js';
+import { loginError, loginErrorStatus } from './login.js';
+import { authenticatePassword } from '../accounts/authenticate.js';
+import type { LoginLimiter } from '../http/rate-limit.js';
 
 interface Deps {
   app: AppContext;
   provider: Provider;
   renderer: Renderer;
   hasher: PasswordHasher;
+  limiter: LoginLimiter;
 }
 
 /** Only same-site paths may be returned to after signing in. */
@@ -24,7 +27,7 @@ function safeNext(value: unknown): string {
     : '/account/';
 }
 
-export function accountRouter({ app, provider, renderer, hasher }: Deps): Router {
+export function accountRouter({ app, provider, renderer, hasher, limiter }: Deps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
   const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
@@ -53,8 +56,8 @@ export function accountRouter({ app, provider, renderer, hasher }: Deps): Router
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
-    const outcome = await checkPassword(app, hasher, username, password);
-    if (!outcome.ok) return renderLogin(req, res, 403, next, LOGIN_ERRORS[outcome.reason], username);
+    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
+    if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginError(outcome), username);
     await startSession(app.sql, app.config, req, res, outcome.user.id);
     res.redirect(303, next);
   });

@@ -9,7 +9,9 @@ import { evaluateGrant } from '../policy/authorization-grant.js';
 import * as users from '../storage/users.js';
 import { csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
 import type { Renderer } from './render.js';
-import { LOGIN_ERRORS, checkPassword } from './login.js';
+import { loginError, loginErrorStatus } from './login.js';
+import { authenticatePassword } from '../accounts/authenticate.js';
+import type { LoginLimiter } from '../http/rate-limit.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 
 export function scopeLabel(scope: string): { label: string; admin: boolean } {
@@ -28,9 +30,10 @@ interface Deps {
   provider: Provider;
   renderer: Renderer;
   hasher: PasswordHasher;
+  limiter: LoginLimiter;
 }
 
-export function interactionRouter({ app, provider, renderer, hasher }: Deps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter }: Deps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
 
@@ -106,8 +109,8 @@ export function interactionRouter({ app, provider, renderer, hasher }: Deps): Ro
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
-    const outcome = await checkPassword(app, hasher, username, password);
-    if (!outcome.ok) return renderLogin(req, res, uid, 403, LOGIN_ERRORS[outcome.reason], username);
+    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
+    if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
     await startSession(app.sql, app.config, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });

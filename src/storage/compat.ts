@@ -1,0 +1,147 @@
+// Compatibility sessions (legacy `/login`): a device with access tokens and, when the client
+// asked for them, rotating refresh tokens. Tokens are stored only as SHA-256 hashes.
+import { ulid } from 'ulid';
+import type { Db } from './db.js';
+import type { User } from './users.js';
+
+export interface CompatSession {
+  id: string;
+  user_id: string;
+  device_id: string;
+  is_synapse_admin: boolean;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+export interface CompatTokenLookup {
+  session: CompatSession;
+  user: Pick<User, 'id' | 'username' | 'locked_at' | 'deactivated_at'>;
+  token_id: string;
+  expires_at: Date | null;
+}
+
+/** Ends the live session holding this device, if any; returns it. Its device stays on the homeserver. */
+export async function finishLiveSessionForDevice(db: Db, userId: string, deviceId: string): Promise<CompatSession | undefined> {
+  const [row] = await db<CompatSession[]>`
+    UPDATE compat_sessions SET finished_at = now()
+    WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL
+    RETURNING *`;
+  return row;
+}
+
+export async function createSession(
+  db: Db,
+  input: { userId: string; deviceId: string; admin: boolean; userAgent?: string },
+): Promise<CompatSession> {
+  const [row] = await db<CompatSession[]>`
+    INSERT INTO compat_sessions (id, user_id, device_id, is_synapse_admin, user_agent)
+    VALUES (${ulid()}, ${input.userId}, ${input.deviceId}, ${input.admin}, ${input.userAgent ?? null})
+    RETURNING *`;
+  return row;
+}
+
+export async function addAccessToken(db: Db, sessionId: string, tokenHash: string, expiresAt: Date | null): Promise<string> {
+  const id = ulid();
+  await db`
+    INSERT INTO compat_access_tokens (id, session_id, token_hash, expires_at)
+    VALUES (${id}, ${sessionId}, ${tokenHash}, ${expiresAt})`;
+  return id;
+}
+
+export async function addRefreshToken(db: Db, sessionId: string, tokenHash: string, accessTokenId: string): Promise<void> {
+  await db`
+    INSERT INTO compat_refresh_tokens (id, session_id, token_hash, access_token_id)
+    VALUES (${ulid()}, ${sessionId}, ${tokenHash}, ${accessTokenId})`;
+}
+
+/** A live access token: not revoked or expired, its session not finished. */
+export async function findByAccessToken(db: Db, tokenHash: string): Promise<CompatTokenLookup | undefined> {
+  const [row] = await db<
+    (CompatSession & { token_id: string; expires_at: Date | null; username: string; locked_at: Date | null; deactivated_at: Date | null })[]
+  >`
+    SELECT s.*, t.id AS token_id, t.expires_at, u.username, u.locked_at, u.deactivated_at
+    FROM compat_access_tokens t
+    JOIN compat_sessions s ON s.id = t.session_id
+    JOIN users u ON u.id = s.user_id
+    WHERE t.token_hash = ${tokenHash} AND t.revoked_at IS NULL AND s.finished_at IS NULL
+      AND (t.expires_at IS NULL OR t.expires_at > now())`;
+  if (!row) return undefined;
+  const { token_id, expires_at, username, locked_at, deactivated_at, ...session } = row;
+  return { session, user: { id: session.user_id, username, locked_at, deactivated_at }, token_id, expires_at };
+}
+
+/**
+ * Takes a refresh token once (one atomic UPDATE) and revokes the access token it was issued
+ * with; returns the session, or undefined when the token is unknown, used or its session ended.
+ */
+export async function consumeRefreshToken(db: Db, tokenHash: string): Promise<CompatSession | undefined> {
+  const [row] = await db<{ session_id: string; access_token_id: string }[]>`
+    UPDATE compat_refresh_tokens r SET consumed_at = now()
+    FROM compat_sessions s
+    WHERE r.token_hash = ${tokenHash} AND r.consumed_at IS NULL AND r.revoked_at IS NULL
+      AND s.id = r.session_id AND s.finished_at IS NULL
+    RETURNING r.session_id, r.access_token_id`;
+  if (!row) return undefined;
+  await db`UPDATE compat_access_tokens SET revoked_at = now() WHERE id = ${row.access_token_id} AND revoked_at IS NULL`;
+  const [session] = await db<CompatSession[]>`SELECT * FROM compat_sessions WHERE id = ${row.session_id}`;
+  return session;
+}
+
+export async function finishSession(db: Db, sessionId: string): Promise<CompatSession | undefined> {
+  const [row] = await db<CompatSession[]>`
+    UPDATE compat_sessions SET finished_at = now() WHERE id = ${sessionId} AND finished_at IS NULL RETURNING *`;
+  return row;
+}
+
+export async function finishAllForUser(db: Db, userId: string): Promise<CompatSession[]> {
+  return db<CompatSession[]>`
+    UPDATE compat_sessions SET finished_at = now() WHERE user_id = ${userId} AND finished_at IS NULL RETURNING *`;
+}
+
+export async function listActiveForUser(db: Db, userId: string): Promise<CompatSession[]> {
+  return db<CompatSession[]>`
+    SELECT * FROM compat_sessions WHERE user_id = ${userId} AND finished_at IS NULL ORDER BY created_at`;
+}
+
+// --- m.login.sso round trips ---
+
+export interface SsoLogin {
+  id: string;
+  redirect_uri: string;
+  user_id: string | null;
+  created_at: Date;
+  fulfilled_at: Date | null;
+  exchanged_at: Date | null;
+}
+
+export async function createSsoLogin(db: Db, redirectUri: string): Promise<SsoLogin> {
+  const [row] = await db<SsoLogin[]>`
+    INSERT INTO compat_sso_logins (id, redirect_uri) VALUES (${ulid()}, ${redirectUri})
+    RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
+  return row;
+}
+
+export async function findSsoLogin(db: Db, id: string): Promise<SsoLogin | undefined> {
+  const [row] = await db<SsoLogin[]>`
+    SELECT id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at FROM compat_sso_logins WHERE id = ${id}`;
+  return row;
+}
+
+/** Completes a pending round trip for a user with the hash of its login token (once). */
+export async function fulfilSsoLogin(db: Db, id: string, userId: string, tokenHash: string): Promise<SsoLogin | undefined> {
+  const [row] = await db<SsoLogin[]>`
+    UPDATE compat_sso_logins SET user_id = ${userId}, token_hash = ${tokenHash}, fulfilled_at = now()
+    WHERE id = ${id} AND fulfilled_at IS NULL AND created_at > now() - interval '1 hour'
+    RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
+  return row;
+}
+
+/** Exchanges a login token: single use, and only within `validSeconds` of its completion. */
+export async function exchangeSsoLogin(db: Db, tokenHash: string, validSeconds: number): Promise<SsoLogin | undefined> {
+  const [row] = await db<SsoLogin[]>`
+    UPDATE compat_sso_logins SET exchanged_at = now()
+    WHERE token_hash = ${tokenHash} AND exchanged_at IS NULL AND fulfilled_at IS NOT NULL
+      AND fulfilled_at > now() - make_interval(secs => ${validSeconds})
+    RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
+  return row;
+}
