@@ -9,6 +9,8 @@ import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { loadCommandConfig } from './options.js';
+import { createHomeserverConnection } from '../homeserver/index.js';
+import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 
 async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
   const config = await loadCommandConfig(cmd);
@@ -79,6 +81,43 @@ export function registerManageCommands(program: Command): void {
         });
       });
   }
+
+  manage
+    .command('issue-compatibility-token')
+    .description('Print a legacy (compatibility) access token for a user, for bots and admin scripts; it does not expire')
+    .argument('<username>')
+    .argument('[device_id]', 'device to create or take over (default: a new random one)')
+    .option('--yes-i-want-to-grant-synapse-admin-privileges', 'make the token a Synapse admin token (urn:synapse:admin:*)', false)
+    .action(async (username: string, deviceId: string | undefined, opts: { yesIWantToGrantSynapseAdminPrivileges: boolean }, cmd: Command) => {
+      await withDatabase(cmd, async (sql, config) => {
+        const user = await requireUser(sql, username);
+        if (!users.isActive(user)) throw new Error(`${user.username} is locked or deactivated`);
+        const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }) };
+        const issued = await startCompatSession(ctx, {
+          user,
+          deviceId: deviceId ?? generateDeviceId(),
+          refreshable: false,
+          admin: opts.yesIWantToGrantSynapseAdminPrivileges,
+        });
+        console.error(`device ${issued.session.device_id} for @${user.username}:${config.matrix.homeserver}${issued.session.is_synapse_admin ? ' (Synapse admin)' : ''}`);
+        console.log(issued.accessToken);
+      });
+    });
+
+  manage
+    .command('add-threepid')
+    .description('Attach an identifier (e.g. an employee number) that username_rewrite rules can log in by')
+    .argument('<username>')
+    .argument('<medium>', 'the medium named in username_rewrite.rules, e.g. employee_id')
+    .argument('<address>', 'the identifier itself')
+    .action(async (username: string, medium: string, address: string, _opts: unknown, cmd: Command) => {
+      await withDatabase(cmd, async (sql) => {
+        const user = await requireUser(sql, username);
+        if (medium === 'email') throw new Error('e-mail addresses are added with register-user --email');
+        await users.addThreepid(sql, { userId: user.id, medium, address });
+        console.log(`${medium} ${address} now names ${user.username}`);
+      });
+    });
 
   for (const [name, admin] of [['promote-admin', true], ['demote-admin', false]] as const) {
     manage

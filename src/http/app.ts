@@ -9,6 +9,8 @@ import type { PasswordHasher } from '../accounts/passwords.js';
 import { registrationPolicy } from '../oidc/registration.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
+import { compatSsoRouter } from '../views/compat-sso.js';
+import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
 import { cookieSecret } from './browser.js';
@@ -97,8 +99,11 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(cookieParser(cookieSecret(config)));
     human.use(interactionRouter(deps));
     human.use(accountRouter(deps));
+    human.use(compatSsoRouter(deps));
     app.use(human);
   }
+
+  if (has('compat')) app.use(compatRouter(deps));
 
   // oidc-provider builds every URL from the request: make the request look like it reached
   // http.public_base, whatever Host the reverse proxy or Synapse used.

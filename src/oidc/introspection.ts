@@ -7,7 +7,8 @@ import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from '../context.js';
 import type { StaticClient } from '../config/types.js';
-import { deviceOf, parseScope, withBothForms } from '../domain/scopes.js';
+import { API_SCOPE, DEVICE_SCOPE_PREFIX, SYNAPSE_ADMIN_SCOPE, deviceOf, parseScope, withBothForms } from '../domain/scopes.js';
+import * as compat from '../storage/compat.js';
 import { hashSecret, tokenKind } from '../domain/tokens.js';
 import { findForIntrospection } from '../storage/tokens.js';
 import { markAccessTokenUsed } from './adapter.js';
@@ -109,6 +110,31 @@ export function createIntrospector(app: AppContext) {
     }
   }
 
+  /** A legacy session's token: the whole client API, admin when the session was made so. */
+  async function introspectCompat(key: string, supportsDeviceId: boolean): Promise<IntrospectionAnswer> {
+    const found = await compat.findByAccessToken(sql, key);
+    if (!found || found.user.locked_at || found.user.deactivated_at) return INACTIVE;
+    const { session, user, expires_at } = found;
+    const scopes = [API_SCOPE, `${DEVICE_SCOPE_PREFIX}${session.device_id}`];
+    if (session.is_synapse_admin) scopes.push(SYNAPSE_ADMIN_SCOPE);
+    const now = Math.floor(Date.now() / 1000);
+    const exp = expires_at ? Math.floor(expires_at.getTime() / 1000) : undefined;
+    return {
+      status: 200,
+      body: {
+        active: true,
+        scope: withBothForms(scopes).join(' '),
+        client_id: 'legacy',
+        username: user.username,
+        sub: user.id,
+        token_type: 'access_token',
+        iat: Math.floor(session.created_at.getTime() / 1000),
+        ...(exp !== undefined ? { exp, expires_in: Math.max(0, exp - now) } : {}),
+        ...(supportsDeviceId ? { device_id: session.device_id } : {}),
+      },
+    };
+  }
+
   return async function introspect(req: IntrospectionRequest): Promise<IntrospectionAnswer> {
     const { body } = req;
     if (!(await authenticateClient(req.authorization, body))) {
@@ -118,6 +144,7 @@ export function createIntrospector(app: AppContext) {
       return oauthError(400, 'invalid_request', 'missing token parameter');
     }
     const kind = tokenKind(body.token);
+    if (kind === 'compatAccessToken') return introspectCompat(hashSecret(body.token), req.supportsDeviceId);
     if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';

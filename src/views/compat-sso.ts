@@ -1,0 +1,56 @@
+// The browser half of `m.login.sso`: the signed-in user confirms which app gets a login token.
+// The page names the host the token will be sent to, so a phishing link that would hand a
+// login token to a stranger's site shows that site's name before anything is sent.
+import { randomBytes } from 'node:crypto';
+import express, { type Response, type Router } from 'express';
+import type { AppContext } from '../context.js';
+import { hashSecret } from '../domain/tokens.js';
+import { csrfToken, csrfValid, currentSession } from '../http/browser.js';
+import * as compat from '../storage/compat.js';
+import type { Renderer } from './render.js';
+
+export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
+    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
+  };
+  const unusable = (res: Response) =>
+    page(res, 400, 'error', {
+      title: 'This sign-in link cannot be used',
+      message: 'It has expired or was already used. Go back to the app and start signing in again.',
+      code: 'invalid_sso_login',
+    });
+
+  router.get('/complete-compat-sso/:id', async (req, res) => {
+    const login = await compat.findSsoLogin(app.sql, String(req.params.id));
+    if (!login || login.fulfilled_at || Date.now() - login.created_at.getTime() > 3600_000) return unusable(res);
+    const current = await currentSession(app.sql, req);
+    if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${login.id}`)}`);
+    const target = new URL(login.redirect_uri);
+    page(res, 200, 'compat_sso', {
+      action: `/complete-compat-sso/${login.id}`,
+      csrf: csrfToken(app.config, req, res),
+      user: { mxid: `@${current.user.username}:${app.config.matrix.homeserver}` },
+      host: target.host,
+      insecure: target.protocol === 'http:',
+    });
+  });
+
+  router.post('/complete-compat-sso/:id', form, async (req, res) => {
+    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const current = await currentSession(app.sql, req);
+    if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
+    if (req.body?.decision !== 'continue') {
+      return page(res, 200, 'error', { title: 'Cancelled', message: 'Nothing was sent to the app.', code: 'cancelled' });
+    }
+    const token = randomBytes(24).toString('base64url');
+    const login = await compat.fulfilSsoLogin(app.sql, String(req.params.id), current.user.id, hashSecret(token));
+    if (!login) return unusable(res);
+    const target = new URL(login.redirect_uri);
+    target.searchParams.set('loginToken', token);
+    res.set('Referrer-Policy', 'no-referrer').redirect(303, target.href);
+  });
+
+  return router;
+}
