@@ -10,6 +10,7 @@ import { registrationPolicy } from '../oidc/registration.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
+import { registrationRouter } from '../views/register.js';
 import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
@@ -100,6 +101,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(interactionRouter(deps));
     human.use(accountRouter(deps));
     human.use(compatSsoRouter(deps));
+    human.use(registrationRouter(deps));
     app.use(human);
   }
 

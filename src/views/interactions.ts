@@ -76,6 +76,9 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       username: username ?? hint ?? '',
       error,
       passwords_enabled: app.config.passwords.enabled,
+      registration_url: app.config.account.password_registration_enabled
+        ? `/register?next=${encodeURIComponent(`/interaction/${uid}`)}`
+        : undefined,
     });
   }
 
@@ -83,12 +86,22 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const d = await details(req, res);
     if (!d) return;
     const uid = String(req.params.uid);
-    if (d.prompt.name === 'login' || d.prompt.name === 'create') {
+    if (d.prompt.name === 'create') {
+      // prompt=create: registration first (or /login from there); either signs the browser in
+      // and comes back here with `signed_in=1`.
+      const browser = await currentSession(app.sql, req);
+      if (browser && req.query.signed_in === '1') {
+        await provider.interactionFinished(req, res, { login: { accountId: browser.user.id }, create: {} }, { mergeWithLastSubmission: false });
+        return;
+      }
+      res.redirect(303, `/register?next=${encodeURIComponent(`/interaction/${uid}?signed_in=1`)}`);
+      return;
+    }
+    if (d.prompt.name === 'login') {
       const browser = await currentSession(app.sql, req);
       const forced = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
       if (browser && !forced) {
-        const result = { login: { accountId: browser.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
-        await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+        await provider.interactionFinished(req, res, { login: { accountId: browser.user.id } }, { mergeWithLastSubmission: false });
         return;
       }
       await renderLogin(req, res, uid);
