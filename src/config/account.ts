@@ -1,5 +1,5 @@
 // `account`: what users may do with their own account. Defaults as in MAS.
-import { boolean } from './formats.js';
+import { boolean, integer } from './formats.js';
 import type { Section } from './section.js';
 
 export const account: Section<'account'> = {
@@ -16,6 +16,8 @@ export const account: Section<'account'> = {
     login_with_email_allowed: boolean('Users may log in with a verified e-mail address instead of their username', false),
     password_registration_token_required: boolean('Password registration requires a registration token', false),
     registration_token_required: boolean('Deprecated name of password_registration_token_required', false),
+    email_code_ttl: integer('Mauth addition: seconds a mailed 6-digit code stays valid', 300, { min: 30, max: 86400 }),
+    recovery_ticket_ttl: integer('Mauth addition: seconds a password recovery link stays valid', 600, { min: 60, max: 86400 }),
   },
   check(config) {
     // MAS renamed the key; either spelling turns the requirement on, and code reads the old one.

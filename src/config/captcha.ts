@@ -1,5 +1,5 @@
 // `captcha`: optional CAPTCHA protection of registration.
-import { oneOf, optionalString, secret } from './formats.js';
+import { url, oneOf, optionalString, secret } from './formats.js';
 import type { Section } from './section.js';
 
 export const captcha: Section<'captcha'> = {
@@ -9,6 +9,7 @@ export const captcha: Section<'captcha'> = {
     service: oneOf('CAPTCHA service', ['recaptcha_v2', 'cloudflare_turnstile', 'hcaptcha'], undefined),
     site_key: optionalString('Public site key'),
     secret_key: secret('Secret key'),
+    verify_url: url('Mauth addition: verification endpoint, when not the service\'s public one (a proxy, a test stand-in)', undefined, ['http', 'https']),
   },
   check(config, report) {
     const section = config.captcha;

@@ -148,6 +148,10 @@ export interface AccountConfig {
   login_with_email_allowed: boolean;
   /** True when either this or MAS's newer `password_registration_token_required` is set. */
   registration_token_required: boolean;
+  /** Mauth addition: lifetime of mailed codes, seconds. */
+  email_code_ttl: number;
+  /** Mauth addition: lifetime of recovery links, seconds. */
+  recovery_ticket_ttl: number;
   password_registration_token_required?: boolean;
 }
 
@@ -182,6 +186,8 @@ export interface CaptchaConfig {
   service?: 'recaptcha_v2' | 'cloudflare_turnstile' | 'hcaptcha';
   site_key?: string;
   secret_key?: string;
+  /** Mauth addition: where to verify responses, when not the service's public endpoint. */
+  verify_url?: string;
 }
 
 export interface StaticClient {

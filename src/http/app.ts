@@ -11,6 +11,8 @@ import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
 import { registrationRouter } from '../views/register.js';
+import { recoveryRouter } from '../views/recover.js';
+import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
@@ -85,7 +87,15 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   const pages = helmet({
     contentSecurityPolicy: {
-      directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'https:', 'data:'], formAction: ["'self'", 'http:', 'https:'], frameAncestors: ["'none'"] },
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'https:', 'data:'],
+        // The registration page's CAPTCHA widget, when one is configured.
+        scriptSrc: ["'self'", ...captchaOrigins(config.captcha)],
+        frameSrc: ["'self'", ...captchaOrigins(config.captcha)],
+        formAction: ["'self'", 'http:', 'https:'],
+        frameAncestors: ["'none'"],
+      },
     },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
@@ -102,6 +112,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(accountRouter(deps));
     human.use(compatSsoRouter(deps));
     human.use(registrationRouter(deps));
+    human.use(recoveryRouter(deps));
     app.use(human);
   }
 

@@ -31,3 +31,8 @@ export function loginLimiter(db: Db, config: RateLimitingConfig) {
 }
 
 export type LoginLimiter = ReturnType<typeof loginLimiter>;
+
+/** Takes one action from the bucket `key`, or throws RateLimited. */
+export async function limit(db: Db, key: string, rate: RateLimit): Promise<void> {
+  await check(db, key, rate);
+}

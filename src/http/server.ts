@@ -9,6 +9,8 @@ import type { AppContext } from '../context.js';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
+import { emailJobHandlers } from '../email/jobs.js';
+import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
 import { ROUTES, createProvider } from '../oidc/provider.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
@@ -58,7 +60,13 @@ export async function openDatabase(config: Config, log: Logger, runMigrations: b
 export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): Worker {
   const worker = new Worker({
     sql: db.sql,
-    handlers: homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+    handlers: {
+      ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+      ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
+    },
+    // Retries come quickly at first (a mail server back after seconds delivers the waiting
+    // code at once) and at most every five minutes.
+    backoff: (attempt) => Math.min(2 ** attempt * 1000, 300_000) * (0.75 + Math.random() * 0.25),
     log: ctx.log,
     listen: !db.embedded,
     pollIntervalMs: db.embedded ? 1000 : 5000,

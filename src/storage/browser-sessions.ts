@@ -41,3 +41,7 @@ export async function findActive(db: Db, secret: string): Promise<{ session: Bro
 export async function finish(db: Db, id: string): Promise<void> {
   await db`UPDATE browser_sessions SET finished_at = now() WHERE id = ${id} AND finished_at IS NULL`;
 }
+
+export async function finishAllForUser(db: Db, userId: string): Promise<void> {
+  await db`UPDATE browser_sessions SET finished_at = now() WHERE user_id = ${userId} AND finished_at IS NULL`;
+}

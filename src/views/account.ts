@@ -42,6 +42,8 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: Deps
       error,
       username,
       passwords_enabled: app.config.passwords.enabled,
+      registration_url: app.config.account.password_registration_enabled ? `/register?next=${encodeURIComponent(next)}` : undefined,
+      recovery_url: app.config.account.password_recovery_enabled ? '/recover' : undefined,
     });
 
   router.get('/login', async (req, res) => {

@@ -79,6 +79,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       registration_url: app.config.account.password_registration_enabled
         ? `/register?next=${encodeURIComponent(`/interaction/${uid}`)}`
         : undefined,
+      recovery_url: app.config.account.password_recovery_enabled ? '/recover' : undefined,
     });
   }
 

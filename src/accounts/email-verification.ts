@@ -1,0 +1,67 @@
+// Proving an e-mail address with a mailed 6-digit code: codes are stored as keyed hashes with
+// their expiry, the mail goes out from a job written in the same transaction, and every step is
+// rate limited as MAS configures `rate_limiting.email_authentication`.
+import { createHmac, randomInt } from 'node:crypto';
+import type { AppContext } from '../context.js';
+import { enqueueVerificationCode } from '../email/jobs.js';
+import { RateLimited, limit } from '../http/rate-limit.js';
+import type { Db } from '../storage/db.js';
+import * as registrations from '../storage/registrations.js';
+
+export type VerifyOutcome = 'valid' | 'wrong' | 'expired' | 'too_many_attempts';
+
+function codeHash(app: AppContext, authenticationId: string, code: string): string {
+  return createHmac('sha256', Buffer.from(app.config.secrets.encryption, 'hex'))
+    .update(`email-code:${authenticationId}:${code}`)
+    .digest('base64url');
+}
+
+export function generateCode(): string {
+  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+}
+
+async function issueCode(app: AppContext, tx: Db, auth: registrations.EmailAuthentication): Promise<void> {
+  const code = generateCode();
+  const expiresAt = new Date(Date.now() + app.config.account.email_code_ttl * 1000);
+  await registrations.addCode(tx, auth.id, codeHash(app, auth.id, code), expiresAt);
+  await enqueueVerificationCode(tx, app.config, auth.email, code);
+}
+
+async function checkSendLimits(app: AppContext, db: Db, email: string, ip: string | undefined, authenticationId?: string) {
+  const limits = app.config.rate_limiting.email_authentication;
+  await limit(db, `email:ip:${ip ?? 'unknown'}`, limits.per_ip);
+  await limit(db, `email:address:${email.toLowerCase()}`, limits.per_address);
+  if (authenticationId) await limit(db, `email:session:${authenticationId}:sends`, limits.emails_per_session);
+}
+
+/** Starts proving `email` (for a registration or a signed-in user) and mails the first code. */
+export async function startEmailAuthentication(
+  app: AppContext,
+  input: { email: string; registrationId?: string; userId?: string; ip?: string },
+): Promise<registrations.EmailAuthentication> {
+  await checkSendLimits(app, app.sql, input.email, input.ip);
+  return app.sql.begin(async (tx) => {
+    const auth = await registrations.createEmailAuthentication(tx, input);
+    await limit(tx, `email:session:${auth.id}:sends`, app.config.rate_limiting.email_authentication.emails_per_session);
+    await issueCode(app, tx, auth);
+    return auth;
+  });
+}
+
+/** A new code (the old ones stay valid until they expire). Throws RateLimited when over the limits. */
+export async function resendCode(app: AppContext, auth: registrations.EmailAuthentication, ip: string | undefined): Promise<void> {
+  await checkSendLimits(app, app.sql, auth.email, ip, auth.id);
+  await app.sql.begin((tx) => issueCode(app, tx, auth));
+}
+
+export async function verifyCode(app: AppContext, auth: registrations.EmailAuthentication, code: string): Promise<VerifyOutcome> {
+  try {
+    await limit(app.sql, `email:session:${auth.id}:attempts`, app.config.rate_limiting.email_authentication.attempt_per_session);
+  } catch (err) {
+    if (err instanceof RateLimited) return 'too_many_attempts';
+    throw err;
+  }
+  const normalized = code.replace(/\s+/g, '');
+  if (!/^[0-9]{6}$/.test(normalized)) return 'wrong';
+  return registrations.checkCode(app.sql, auth.id, codeHash(app, auth.id, normalized));
+}

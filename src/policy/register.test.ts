@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { domainGlob, evaluateEmail, evaluateRegistration } from './register.js';
+
+const base = { emailRequired: true, serverName: 'example.com' };
+
+test('usernames follow MAS rules', () => {
+  assert.deepEqual(evaluateRegistration({ ...base, username: 'alice.b_c=d/e+f-g', email: 'a@b.c' }, {}), []);
+  for (const bad of ['Alice', 'al ice', '12345', '', 'é']) {
+    assert.equal(evaluateRegistration({ ...base, username: bad, email: 'a@b.c' }, {})[0]?.field, 'username', bad);
+  }
+  assert.equal(evaluateRegistration({ ...base, username: 'a'.repeat(250), email: 'a@b.c' }, {})[0]?.field, 'username');
+});
+
+test('an e-mail is required when configured so', () => {
+  assert.equal(evaluateRegistration({ ...base, username: 'alice' }, {})[0]?.code, 'email-required');
+  assert.deepEqual(evaluateRegistration({ ...base, emailRequired: false, username: 'alice' }, {}), []);
+});
+
+test('domain globs and address constraints', () => {
+  assert.ok(domainGlob('*.example.com', 'mail.example.com'));
+  assert.ok(!domainGlob('*.example.com', 'a.b.example.com'));
+  assert.ok(domainGlob('**.example.com', 'a.b.example.com'));
+  assert.ok(!domainGlob('example.com', 'evilexample.com'));
+  const data = { allowed_domains: ['example.com', '*.example.org'], banned_domains: ['bad.example.org'] };
+  assert.deepEqual(evaluateEmail('a@example.com', data), []);
+  assert.deepEqual(evaluateEmail('a@x.example.org', data), []);
+  assert.equal(evaluateEmail('a@other.net', data)[0].code, 'email-domain-not-allowed');
+  assert.equal(evaluateEmail('a@bad.example.org', data)[0].code, 'email-domain-banned');
+  assert.equal(evaluateEmail('a@b', {}).length, 0);
+  assert.equal(evaluateEmail('not-an-address', {})[0].code, 'email-invalid');
+  assert.equal(evaluateEmail('x@spam.com', { emails: { banned_addresses: { suffixes: ['@spam.com'] } } })[0].code, 'email-banned');
+});
+
+test('banned and allowed usernames', () => {
+  const data = { registration: { banned_usernames: { literals: ['admin'], prefixes: ['_'], regexes: ['^root'] } } };
+  for (const name of ['admin', '_bot', 'rooted']) assert.equal(evaluateRegistration({ ...base, username: name, email: 'a@b.c' }, data)[0]?.code, 'username-banned', name);
+  assert.deepEqual(evaluateRegistration({ ...base, username: 'alice', email: 'a@b.c' }, data), []);
+  const only = { registration: { allowed_usernames: { prefixes: ['staff.'] } } };
+  assert.equal(evaluateRegistration({ ...base, username: 'alice', email: 'a@b.c' }, only)[0]?.code, 'username-not-allowed');
+});

@@ -1,0 +1,200 @@
+// Registrations in progress, registration tokens, e-mail authentications and their codes,
+// recovery tickets. Secrets (URL secrets, codes, tokens, tickets) are stored as hashes only.
+import { ulid } from 'ulid';
+import type { Db } from './db.js';
+
+export interface Registration {
+  id: string;
+  username: string;
+  hashed_password: string;
+  password_version: number;
+  email: string | null;
+  display_name: string | null;
+  next: string | null;
+  registration_token_id: string | null;
+  email_verified_at: Date | null;
+  created_at: Date;
+  completed_at: Date | null;
+  abandoned_at: Date | null;
+}
+
+export async function createRegistration(
+  db: Db,
+  input: {
+    secretHash: string;
+    username: string;
+    hashedPassword: string;
+    passwordVersion: number;
+    email: string | null;
+    next: string | null;
+    ipAddress?: string;
+    userAgent?: string;
+  },
+): Promise<Registration> {
+  const [row] = await db<Registration[]>`
+    INSERT INTO user_registrations (id, secret_hash, username, hashed_password, password_version, email, next, ip_address, user_agent)
+    VALUES (${ulid()}, ${input.secretHash}, ${input.username}, ${input.hashedPassword}, ${input.passwordVersion},
+            ${input.email}, ${input.next}, ${input.ipAddress ?? null}, ${input.userAgent ?? null})
+    RETURNING *`;
+  return row;
+}
+
+/** A registration still in progress (not completed, abandoned or older than a day). */
+export async function findOpenRegistration(db: Db, secretHash: string): Promise<Registration | undefined> {
+  const [row] = await db<Registration[]>`
+    SELECT * FROM user_registrations
+    WHERE secret_hash = ${secretHash} AND completed_at IS NULL AND abandoned_at IS NULL
+      AND created_at > now() - interval '1 day'`;
+  return row;
+}
+
+export async function setRegistrationToken(db: Db, id: string, tokenId: string): Promise<void> {
+  await db`UPDATE user_registrations SET registration_token_id = ${tokenId} WHERE id = ${id}`;
+}
+
+export async function setDisplayName(db: Db, id: string, displayName: string | null): Promise<void> {
+  await db`UPDATE user_registrations SET display_name = ${displayName} WHERE id = ${id}`;
+}
+
+export async function markEmailVerified(db: Db, id: string): Promise<void> {
+  await db`UPDATE user_registrations SET email_verified_at = now() WHERE id = ${id}`;
+}
+
+export async function abandon(db: Db, id: string): Promise<void> {
+  await db`UPDATE user_registrations SET abandoned_at = now() WHERE id = ${id} AND completed_at IS NULL`;
+}
+
+/** Marks it completed exactly once (concurrent submissions: one wins). */
+export async function complete(db: Db, id: string, userId: string): Promise<boolean> {
+  const rows = await db`
+    UPDATE user_registrations SET completed_at = now(), user_id = ${userId}
+    WHERE id = ${id} AND completed_at IS NULL AND abandoned_at IS NULL RETURNING 1`;
+  return rows.length === 1;
+}
+
+// --- registration tokens ---
+
+export interface RegistrationToken {
+  id: string;
+  usage_limit: number | null;
+  times_used: number;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export async function createRegistrationToken(
+  db: Db,
+  input: { tokenHash: string; usageLimit: number | null; expiresAt: Date | null },
+): Promise<RegistrationToken> {
+  const [row] = await db<RegistrationToken[]>`
+    INSERT INTO user_registration_tokens (id, token_hash, usage_limit, expires_at)
+    VALUES (${ulid()}, ${input.tokenHash}, ${input.usageLimit}, ${input.expiresAt})
+    RETURNING id, usage_limit, times_used, expires_at, revoked_at`;
+  return row;
+}
+
+/** A token that can still be used (not revoked, expired or used up). */
+export async function findUsableRegistrationToken(db: Db, tokenHash: string): Promise<RegistrationToken | undefined> {
+  const [row] = await db<RegistrationToken[]>`
+    SELECT id, usage_limit, times_used, expires_at, revoked_at FROM user_registration_tokens
+    WHERE token_hash = ${tokenHash} AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > now())
+      AND (usage_limit IS NULL OR times_used < usage_limit)`;
+  return row;
+}
+
+/** Counts one use, atomically; false when the token was used up, revoked or expired meanwhile. */
+export async function useRegistrationToken(db: Db, id: string): Promise<boolean> {
+  const rows = await db`
+    UPDATE user_registration_tokens SET times_used = times_used + 1, last_used_at = now()
+    WHERE id = ${id} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+      AND (usage_limit IS NULL OR times_used < usage_limit)
+    RETURNING 1`;
+  return rows.length === 1;
+}
+
+// --- e-mail authentications ---
+
+export interface EmailAuthentication {
+  id: string;
+  registration_id: string | null;
+  user_id: string | null;
+  email: string;
+  created_at: Date;
+  completed_at: Date | null;
+}
+
+export async function createEmailAuthentication(
+  db: Db,
+  input: { email: string; registrationId?: string; userId?: string },
+): Promise<EmailAuthentication> {
+  const [row] = await db<EmailAuthentication[]>`
+    INSERT INTO user_email_authentications (id, registration_id, user_id, email)
+    VALUES (${ulid()}, ${input.registrationId ?? null}, ${input.userId ?? null}, ${input.email})
+    RETURNING *`;
+  return row;
+}
+
+export async function findEmailAuthentication(db: Db, id: string): Promise<EmailAuthentication | undefined> {
+  const [row] = await db<EmailAuthentication[]>`SELECT * FROM user_email_authentications WHERE id = ${id}`;
+  return row;
+}
+
+export async function emailAuthenticationForRegistration(db: Db, registrationId: string): Promise<EmailAuthentication | undefined> {
+  const [row] = await db<EmailAuthentication[]>`
+    SELECT * FROM user_email_authentications WHERE registration_id = ${registrationId} ORDER BY created_at DESC LIMIT 1`;
+  return row;
+}
+
+export async function addCode(db: Db, authenticationId: string, codeHash: string, expiresAt: Date): Promise<string> {
+  const id = ulid();
+  await db`
+    INSERT INTO user_email_authentication_codes (id, authentication_id, code_hash, expires_at)
+    VALUES (${id}, ${authenticationId}, ${codeHash}, ${expiresAt})`;
+  return id;
+}
+
+export type CodeCheck = 'valid' | 'expired' | 'wrong';
+
+/** Checks a code and, when valid, completes the authentication (once). */
+export async function checkCode(db: Db, authenticationId: string, codeHash: string): Promise<CodeCheck> {
+  const [row] = await db<{ expired: boolean }[]>`
+    SELECT expires_at <= now() AS expired FROM user_email_authentication_codes
+    WHERE authentication_id = ${authenticationId} AND code_hash = ${codeHash}
+    ORDER BY expires_at DESC LIMIT 1`;
+  if (!row) return 'wrong';
+  if (row.expired) return 'expired';
+  const done = await db`
+    UPDATE user_email_authentications SET completed_at = now()
+    WHERE id = ${authenticationId} AND completed_at IS NULL RETURNING 1`;
+  return done.length === 1 ? 'valid' : 'wrong';
+}
+
+// --- recovery tickets ---
+
+export async function createRecoveryTicket(
+  db: Db,
+  input: { ticketHash: string; userId: string; email: string; expiresAt: Date },
+): Promise<string> {
+  const id = ulid();
+  await db`
+    INSERT INTO user_recovery_tickets (id, ticket_hash, user_id, email, expires_at)
+    VALUES (${id}, ${input.ticketHash}, ${input.userId}, ${input.email}, ${input.expiresAt})`;
+  return id;
+}
+
+export async function findUsableRecoveryTicket(db: Db, ticketHash: string): Promise<{ id: string; user_id: string } | undefined> {
+  const [row] = await db<{ id: string; user_id: string }[]>`
+    SELECT id, user_id FROM user_recovery_tickets
+    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > now()`;
+  return row;
+}
+
+/** Takes the ticket once; undefined when it was used, expired or never existed. */
+export async function consumeRecoveryTicket(db: Db, ticketHash: string): Promise<{ id: string; user_id: string } | undefined> {
+  const [row] = await db<{ id: string; user_id: string }[]>`
+    UPDATE user_recovery_tickets SET consumed_at = now()
+    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > now()
+    RETURNING id, user_id`;
+  return row;
+}

@@ -1,0 +1,107 @@
+// Password recovery (`account.password_recovery_enabled`): an address in, the same answer
+// whatever it is (no account enumeration), a single-use link mailed to every account holding it
+// verified; the new password ends all the user's sessions, here and on the homeserver.
+import { randomBytes } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import type { HttpDeps } from '../http/app.js';
+import { checkStrength } from '../accounts/password-strength.js';
+import { endAllSessions } from '../accounts/sessions.js';
+import { hashSecret } from '../domain/tokens.js';
+import { enqueueRecoveryLink } from '../email/jobs.js';
+import { csrfToken, csrfValid } from '../http/browser.js';
+import { RateLimited, limit } from '../http/rate-limit.js';
+import * as registrations from '../storage/registrations.js';
+import * as users from '../storage/users.js';
+
+export function recoveryRouter(deps: HttpDeps): Router {
+  const { app, renderer, hasher, provider } = deps;
+  const { config } = app;
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
+    res.status(status).type('html').set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').send(renderer.render(name, context));
+  };
+  const formExpired = (res: Response) => page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+  const linkUnusable = (res: Response) =>
+    page(res, 400, 'error', {
+      title: 'This link cannot be used',
+      message: 'It was already used or has expired. Ask for a new one.',
+      code: 'recovery_link_unusable',
+      link: { href: '/recover', label: 'Recover your account' },
+    });
+
+  router.use(['/recover', '/recover/*rest'], (_req, res, next) => {
+    if (!config.account.password_recovery_enabled) {
+      page(res, 404, 'error', { title: 'Account recovery is not available', message: 'Ask the administrators of this server.', code: 'recovery_disabled' });
+      return;
+    }
+    next();
+  });
+
+  const renderStart = (req: Request, res: Response, status: number, error?: string) =>
+    page(res, status, 'recover', { action: '/recover', csrf: csrfToken(config, req, res), error });
+
+  router.get('/recover', (req, res) => renderStart(req, res, 200));
+
+  router.post('/recover', form, async (req, res) => {
+    if (!csrfValid(req)) return formExpired(res);
+    const email = typeof req.body?.email === 'string' ? req.body.email.trim() : '';
+    if (!email || !email.includes('@') || email.length > 320) return renderStart(req, res, 400, 'Enter an e-mail address.');
+    try {
+      await limit(app.sql, `recovery:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.account_recovery.per_ip);
+      await limit(app.sql, `recovery:address:${email.toLowerCase()}`, config.rate_limiting.account_recovery.per_address);
+    } catch (err) {
+      if (!(err instanceof RateLimited)) throw err;
+      res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+      return renderStart(req, res, 429, 'Too many requests. Try again later.');
+    }
+    const holders = (await users.findByVerifiedEmail(app.sql, email)).filter(users.isActive);
+    const expiresAt = new Date(Date.now() + config.account.recovery_ticket_ttl * 1000);
+    await app.sql.begin(async (tx) => {
+      for (const user of holders) {
+        const ticket = randomBytes(32).toString('base64url');
+        await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email, expiresAt });
+        const link = new URL(`recover/complete?ticket=${encodeURIComponent(ticket)}`, config.http.public_base).href;
+        await enqueueRecoveryLink(tx, config, email, `@${user.username}:${config.matrix.homeserver}`, link);
+      }
+    });
+    // The same page whether or not the address belongs to anyone.
+    page(res, 200, 'recover_sent', { email, minutes: Math.round(config.account.recovery_ticket_ttl / 60) });
+  });
+
+  const renderPassword = (req: Request, res: Response, ticket: string, status: number, error?: string) =>
+    page(res, status, 'recover_password', { action: '/recover/complete', csrf: csrfToken(config, req, res), ticket, error });
+
+  router.get('/recover/complete', async (req, res) => {
+    const ticket = typeof req.query.ticket === 'string' ? req.query.ticket : '';
+    if (!ticket || !(await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket)))) return linkUnusable(res);
+    renderPassword(req, res, ticket, 200);
+  });
+
+  router.post('/recover/complete', form, async (req, res) => {
+    if (!csrfValid(req)) return formExpired(res);
+    const ticket = typeof req.body?.ticket === 'string' ? req.body.ticket : '';
+    const password = typeof req.body?.password === 'string' ? req.body.password : '';
+    const usable = ticket ? await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket)) : undefined;
+    if (!usable) return linkUnusable(res);
+    const user = await users.findById(app.sql, usable.user_id);
+    if (!user || !users.isActive(user)) return linkUnusable(res);
+    if (!password) return renderPassword(req, res, ticket, 400, 'Choose a password.');
+    if (password !== req.body?.password_confirm) return renderPassword(req, res, ticket, 400, 'The passwords do not match.');
+    const strength = checkStrength(password, config.passwords.minimum_complexity, [user.username]);
+    if (!strength.ok) return renderPassword(req, res, ticket, 400, `This password is too weak.${strength.hint ? ` ${strength.hint}` : ''}`);
+
+    const hashed = await hasher.hash(password);
+    const changed = await app.sql.begin(async (tx) => {
+      const consumed = await registrations.consumeRecoveryTicket(tx, hashSecret(ticket));
+      if (!consumed) return false;
+      await users.setPassword(tx, { userId: user.id, hashedPassword: hashed.hash, version: hashed.version });
+      return true;
+    });
+    if (!changed) return linkUnusable(res);
+    await endAllSessions(app, provider, user.id);
+    page(res, 200, 'recover_done', { mxid: `@${user.username}:${config.matrix.homeserver}` });
+  });
+
+  return router;
+}
