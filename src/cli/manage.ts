@@ -9,10 +9,11 @@ import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { loadCommandConfig } from './options.js';
+import { registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 
-async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
   const config = await loadCommandConfig(cmd);
   const log = pino({ level: 'warn' });
   const db = await openDatabase(config, log, true);
@@ -23,7 +24,7 @@ async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => 
   }
 }
 
-async function requireUser(sql: Sql, username: string): Promise<users.User> {
+export async function requireUser(sql: Sql, username: string): Promise<users.User> {
   const user = await users.findByUsername(sql, username);
   if (!user) throw new Error(`no user named ${username}`);
   return user;
@@ -31,6 +32,7 @@ async function requireUser(sql: Sql, username: string): Promise<users.User> {
 
 export function registerManageCommands(program: Command): void {
   const manage = program.command('manage').description('Manage accounts');
+  registerEmailCommands(manage);
 
   manage
     .command('register-user')

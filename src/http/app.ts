@@ -12,6 +12,7 @@ import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
 import { registrationRouter } from '../views/register.js';
 import { recoveryRouter } from '../views/recover.js';
+import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
@@ -113,6 +114,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(compatSsoRouter(deps));
     human.use(registrationRouter(deps));
     human.use(recoveryRouter(deps));
+    human.use(accountEmailsRouter(deps));
     app.use(human);
   }
 
