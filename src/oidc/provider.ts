@@ -178,6 +178,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     discovery: {
       account_management_uri: new URL('account/', publicBase).href,
       account_management_actions_supported: ACCOUNT_MANAGEMENT_ACTIONS,
+      prompt_values_supported: ['none', 'login', 'consent', ...(config.account.password_registration_enabled ? ['create'] : [])],
     },
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
