@@ -244,6 +244,23 @@ test('form checks: taken, invalid and weak, mismatched; malformed bodies never 5
   }
 });
 
+test('the homeserver is asked whether the username is free; resending codes is limited per session', async () => {
+  hs.addUser('squatted');
+  const browser = new Browser(mauth.url);
+  let res = await submit(browser, await browser.get('/register'), { username: 'squatted', email: '', password: STRONG, password_confirm: STRONG });
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /taken/);
+  assert.ok(hs.calls.some((c) => c.path.endsWith('/is_localpart_available') && c.query.localpart === 'squatted'));
+
+  res = await submit(browser, await browser.get('/register'), { username: 'chatty', email: 'chatty@mail.test', password: STRONG, password_confirm: STRONG });
+  res = await follow(browser, res);
+  const form = parseForms(await res.text())[0];
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i += 1) statuses.push((await browser.postForm(form.action, { ...form.fields, action: 'resend' })).status);
+  // emails_per_session allows 5 mails: the first code and four more.
+  assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
+});
+
 describe('password recovery', () => {
   test('link from the mail sets a new password, ends old sessions, works once; unknown addresses get the same page and no mail', async () => {
     assert.equal((await mauth.cli('manage', 'register-user', 'rita', '--password', 'Old-Password-123!', '--email', 'rita@mail.test', '--yes')).code, 0);
