@@ -1,6 +1,10 @@
 // Database connection: a PostgreSQL server when `database` names one, otherwise an embedded
 // PGlite database in `database.embedded_path`, served over a loopback socket so the same
 // `postgres` client and the same SQL work for both.
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config/types.js';
 
@@ -38,25 +42,7 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
     transform: { undefined: null },
   } satisfies postgres.Options<Record<string, postgres.PostgresType>>;
 
-  if (isEmbedded(config)) {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-    const db = await PGlite.create(config.embedded_path);
-    const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
-    await server.start();
-    const address = server.getServerConn();
-    const port = Number(address.split(':').pop());
-    const sql = postgres({ ...common, host: '127.0.0.1', port, username: 'postgres', database: 'postgres', max: 1 });
-    return {
-      sql,
-      embedded: true,
-      async close() {
-        await sql.end({ timeout: 5 });
-        await server.stop();
-        await db.close();
-      },
-    };
-  }
+  if (isEmbedded(config)) return connectEmbedded(config, common);
 
   const max = options.max ?? config.max_connections;
   const sql = config.uri
@@ -75,6 +61,64 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
     embedded: false,
     async close() {
       await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * The embedded database has one owner process, which serves it on a loopback socket and writes
+ * the port next to the data. Other processes (`mauth manage …` while the server runs) connect to
+ * that socket instead of opening the files a second time, which would corrupt them.
+ */
+const SOCKET_FILE = 'mauth-embedded.json';
+
+async function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+async function runningOwner(dir: string): Promise<number | undefined> {
+  const file = join(dir, SOCKET_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const { port, pid } = JSON.parse(await readFile(file, 'utf8')) as { port: number; pid: number };
+    process.kill(pid, 0);
+    return (await portOpen(port)) ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function connectEmbedded(config: DatabaseConfig, common: postgres.Options<Record<string, postgres.PostgresType>>): Promise<Database> {
+  const dir = config.embedded_path;
+  const clientOptions = { ...common, host: '127.0.0.1', username: 'postgres', database: 'postgres', max: 1 };
+  const ownerPort = await runningOwner(dir);
+  if (ownerPort !== undefined) {
+    const sql = postgres({ ...clientOptions, port: ownerPort });
+    return { sql, embedded: true, close: () => sql.end({ timeout: 5 }) };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await PGlite.create(dir);
+  // The socket server serialises connections, keeping each transaction to its own connection.
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  await server.start();
+  const port = Number(server.getServerConn().split(':').pop());
+  await writeFile(join(dir, SOCKET_FILE), JSON.stringify({ port, pid: process.pid }), { mode: 0o600 });
+  const sql = postgres({ ...clientOptions, port });
+  return {
+    sql,
+    embedded: true,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await rm(join(dir, SOCKET_FILE), { force: true });
+      await server.stop();
+      await db.close();
     },
   };
 }

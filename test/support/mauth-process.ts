@@ -65,7 +65,10 @@ export async function createMauth(options: {
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
-  const db = await createDatabase();
+  // MAUTH_TEST_DATABASE=embedded runs the server on its embedded PGlite database instead (tests
+  // that read the database directly need PostgreSQL and are skipped by their own check).
+  const embedded = process.env.MAUTH_TEST_DATABASE === 'embedded';
+  const db = embedded ? { url: '', drop: async () => {} } : await createDatabase();
   const url = `http://127.0.0.1:${port}`;
   const { secret } = options;
   const base = join(dir, 'base.yaml');
@@ -85,7 +88,7 @@ export async function createMauth(options: {
           },
         ],
       },
-      database: { uri: db.url },
+      database: embedded ? { embedded_path: join(dir, 'data') } : { uri: db.url },
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
       // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
       rate_limiting: { login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } } },
