@@ -1,8 +1,12 @@
-// `mauth config generate|check|dump`: write a fresh configuration, validate the `-c` files
-// (errors name the key and the file), and print the merged configuration with secrets hidden.
+// `mauth config generate|check|dump|sync`: write a fresh configuration, validate the `-c` files
+// (errors name the key and the file), print the merged configuration with secrets hidden, and
+// write the upstream providers to the database.
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { checkConfig, formatProblem, generateConfig, redactConfig, type Problem } from '../config/load.js';
+import pino from 'pino';
+import { openDatabase } from '../http/server.js';
+import { syncProviders } from '../upstream/sync.js';
 import { configFiles } from './options.js';
 
 /** Where the commands write; tests pass their own. */
@@ -71,6 +75,32 @@ export function registerConfigCommands(program: Command, io: ConfigCommandsIo = 
     .description('Validate the configuration files (-c, repeatable): errors name the key and the file')
     .action(async (_flags: unknown, cmd: Command) => {
       if (await check(cmd, io)) io.stdout('config is valid\n');
+    });
+
+  config
+    .command('sync')
+    .description('Write the upstream providers to the database (the server also does this at start)')
+    .option('--prune', 'delete providers that are no longer configured, with their links (otherwise they are disabled)')
+    .option('--dry-run', 'only print what would change')
+    .action(async (flags: { prune?: boolean; dryRun?: boolean }, cmd: Command) => {
+      const loaded = await check(cmd, io);
+      if (!loaded) return;
+      const db = await openDatabase(loaded, pino({ level: 'warn' }), true);
+      try {
+        const result = await syncProviders(db.sql, loaded, { prune: flags.prune === true, dryRun: flags.dryRun === true });
+        const verb = (done: string, would: string) => (flags.dryRun ? would : done);
+        const lines = [
+          ...result.created.map((id) => `upstream provider ${id}: ${verb('created', 'would be created')}`),
+          ...result.updated.map((id) => `upstream provider ${id}: ${verb('updated', 'would be updated')}`),
+          ...result.unchanged.map((id) => `upstream provider ${id}: unchanged`),
+          ...result.disabled.map((id) => `upstream provider ${id}: not configured, ${verb('disabled', 'would be disabled')} (--prune deletes it and its links)`),
+          ...result.deleted.map((id) => `upstream provider ${id}: not configured, ${verb('deleted with its links', 'would be deleted with its links')}`),
+          `${result.staticClients} static client(s): read from the configuration at start, nothing to write`,
+        ];
+        io.stdout(`${lines.join('\n')}\n`);
+      } finally {
+        await db.close();
+      }
     });
 
   config

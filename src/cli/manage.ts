@@ -7,6 +7,8 @@ import { openDatabase } from '../http/server.js';
 import type { Config } from '../config/types.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
+import * as upstream from '../storage/upstream.js';
+import { syncProviders } from '../upstream/sync.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { loadCommandConfig } from './options.js';
 import { registerEmailCommands } from './manage-email.js';
@@ -30,6 +32,32 @@ export async function requireUser(sql: Sql, username: string): Promise<users.Use
   return user;
 }
 
+function collectMappings(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `PROVIDER_ID:SUBJECT` pairs, checked against the providers (synced first when only configured). */
+async function upstreamMappings(sql: Sql, config: Config, raw: string[]): Promise<{ providerId: string; subject: string }[]> {
+  const out: { providerId: string; subject: string }[] = [];
+  for (const mapping of raw) {
+    const colon = mapping.indexOf(':');
+    const providerId = colon > 0 ? mapping.slice(0, colon).toUpperCase() : '';
+    const subject = colon > 0 ? mapping.slice(colon + 1) : '';
+    if (!providerId || !subject) throw new Error(`--upstream-provider-mapping ${JSON.stringify(mapping)}: expected PROVIDER_ID:SUBJECT`);
+    if (!(await upstream.findProvider(sql, providerId))) {
+      if (!config.upstream_oauth2.providers.some((p) => p.id === providerId)) {
+        throw new Error(`--upstream-provider-mapping: no upstream provider ${providerId} in the configuration`);
+      }
+      await syncProviders(sql, config);
+    }
+    if (await upstream.findLink(sql, providerId, subject)) {
+      throw new Error(`the subject ${JSON.stringify(subject)} of provider ${providerId} is already linked to an account`);
+    }
+    out.push({ providerId, subject });
+  }
+  return out;
+}
+
 export function registerManageCommands(program: Command): void {
   const manage = program.command('manage').description('Manage accounts');
   registerEmailCommands(manage);
@@ -43,17 +71,28 @@ export function registerManageCommands(program: Command): void {
     .option('-a, --admin', 'allow the user to request admin scopes (urn:synapse:admin:*)', false)
     .option('-d, --display-name <name>', 'display name set on the homeserver')
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .action(async (username: string, opts: { password?: string; email?: string; admin: boolean; displayName?: string; yes: boolean }, cmd: Command) => {
+    .option('--upstream-provider-mapping <mapping>', 'link the account to an upstream subject, PROVIDER_ID:SUBJECT (repeatable)', collectMappings)
+    .action(async (username: string, opts: { password?: string; email?: string; admin: boolean; displayName?: string; yes: boolean; upstreamProviderMapping?: string[] }, cmd: Command) => {
       if (!opts.yes) throw new Error('refusing to create an account without --yes (non-interactive use)');
       await withDatabase(cmd, async (sql, config) => {
-        const user = await accounts.registerUser(sql, new PasswordHasher(config.passwords), {
-          username,
-          password: opts.password,
-          email: opts.email,
-          admin: opts.admin,
-          displayName: opts.displayName,
-        });
+        const mappings = await upstreamMappings(sql, config, opts.upstreamProviderMapping ?? []);
+        const input = { username, password: opts.password, email: opts.email, admin: opts.admin, displayName: opts.displayName };
+        const hasher = new PasswordHasher(config.passwords);
+        const user = mappings.length === 0
+          ? await accounts.registerUser(sql, hasher, input)
+          : await sql.begin(async (tx) => {
+              // registerUser opens its transaction with `begin`; handing it this one keeps the
+              // account and its links all-or-nothing.
+              const created = await accounts.registerUser({ begin: (fn: (t: typeof tx) => unknown) => fn(tx) } as unknown as Sql, hasher, input);
+              for (const m of mappings) {
+                if (!(await upstream.createLink(tx, { providerId: m.providerId, subject: m.subject, userId: created.id }))) {
+                  throw new Error(`the subject ${JSON.stringify(m.subject)} of provider ${m.providerId} is already linked to another account`);
+                }
+              }
+              return created;
+            });
         console.log(`created @${user.username}:${config.matrix.homeserver} (id ${user.id})${opts.admin ? ' with admin rights' : ''}`);
+        for (const m of mappings) console.log(`linked to subject ${JSON.stringify(m.subject)} of upstream provider ${m.providerId}`);
       });
     });
 

@@ -9,6 +9,7 @@ import { hashSecret } from '../domain/tokens.js';
 import * as compat from '../storage/compat.js';
 import * as users from '../storage/users.js';
 import { endCompatSessions, generateDeviceId, refreshCompatSession, startCompatSession } from './sessions.js';
+import { authorizePath, idpId, providerForIdp } from '../upstream/providers.js';
 
 /** How long a login token stays valid once the browser side completed (MAS: 30 s). */
 export const LOGIN_TOKEN_TTL_SECONDS = 30;
@@ -133,7 +134,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
           ...(providers.length
             ? {
                 identity_providers: providers.map((p) => ({
-                  id: (p.synapse_idp_id as string | undefined) ?? `oidc-${p.id}`,
+                  id: idpId(p),
                   name: (p.human_name as string | undefined) ?? p.issuer ?? p.id,
                   ...(p.brand_name ? { brand: p.brand_name } : {}),
                 })),
@@ -268,6 +269,9 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
       throw new MatrixError(400, 'M_INVALID_PARAM', "'redirectUrl' must be an http(s) URL.");
     }
     const login = await compat.createSsoLogin(app.sql, parsed.href);
+    // `sso/redirect/{idp}` with an upstream provider's id goes straight to that provider.
+    const upstream = typeof req.params.idp === 'string' ? providerForIdp(config, req.params.idp) : undefined;
+    if (upstream) return void res.redirect(303, new URL(authorizePath(upstream.id, `/complete-compat-sso/${login.id}`), config.http.public_base).href);
     res.redirect(303, new URL(`complete-compat-sso/${login.id}`, config.http.public_base).href);
   });
   router.get(versions('/login/sso/redirect'), ssoRedirect);

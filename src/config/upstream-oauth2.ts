@@ -3,6 +3,7 @@
 // are all commented out) take their defaults.
 import { boolean, isUlid, listOf, mapping, oneOf, optionalMapping, optionalString, secret, string, ulid, url, type Shape } from './formats.js';
 import type { Section } from './section.js';
+import { templateSyntaxError } from '../upstream/claims.js';
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const JWT_METHODS = ['client_secret_jwt', 'private_key_jwt'];
@@ -78,7 +79,7 @@ const provider: Shape = {
         template: optionalString('Template of the account name shown to the user'),
       },
     },
-    additional_authorization_parameters: mapping('Extra authorization request parameters (templates)', {}),
+    additional_authorization_parameters: mapping('Extra parameters added to the authorization request', {}),
     forward_login_hint: boolean('Forward login_hint to the provider', false),
     on_backchannel_logout: oneOf('do_nothing, logout_browser_only or logout_all', ['do_nothing', 'logout_browser_only', 'logout_all'], 'do_nothing'),
     registration_token_required: boolean('Registering through this provider requires a registration token', false),
@@ -118,6 +119,11 @@ const provider: Shape = {
       for (const key of ['displayname', 'email'] as const) {
         if (imports[key].action === 'suggest') report.error('must not be `suggest` when skip_confirmation is set', `claims_imports.${key}.action`);
       }
+    }
+    for (const key of ['subject', 'localpart', 'displayname', 'email', 'account_name'] as const) {
+      const template = imports[key].template as string | undefined;
+      const problem = template === undefined ? undefined : templateSyntaxError(template);
+      if (problem) report.error(`is not a valid template: ${problem}`, `claims_imports.${key}.template`);
     }
     for (const [key, parameter] of Object.entries(value.additional_authorization_parameters as Record<string, unknown>)) {
       if (typeof parameter !== 'string') report.error('must be a string', `additional_authorization_parameters.${key}`);

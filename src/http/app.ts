@@ -11,6 +11,7 @@ import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
 import { registrationRouter } from '../views/register.js';
+import { upstreamRouter } from '../views/upstream.js';
 import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
@@ -113,6 +114,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(accountRouter(deps));
     human.use(compatSsoRouter(deps));
     human.use(registrationRouter(deps));
+    human.use(upstreamRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
     app.use(human);

@@ -17,6 +17,7 @@ import { introspectionEndpoint } from '../oidc/introspection.js';
 import { connect, type Database } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 import { createRenderer } from '../views/render.js';
+import { syncProviders } from '../upstream/sync.js';
 import { createHttpApp } from './app.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from './rate-limit.js';
@@ -57,6 +58,20 @@ export async function openDatabase(config: Config, log: Logger, runMigrations: b
   return db;
 }
 
+/** The configured upstream providers go to the database at every start (`mauth config sync` without --prune). */
+async function syncUpstreamProviders(db: Database, config: Config, log: Logger): Promise<void> {
+  try {
+    const result = await syncProviders(db.sql, config);
+    if (result.created.length || result.updated.length) log.info({ created: result.created, updated: result.updated }, 'upstream providers synced');
+    if (result.disabled.length) {
+      log.warn({ disabled: result.disabled }, 'upstream providers no longer configured were disabled; `mauth config sync --prune` deletes them and their links');
+    }
+  } catch (err) {
+    await db.close();
+    throw new Error(`cannot sync upstream providers to the database: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): Worker {
   const worker = new Worker({
     sql: db.sql,
@@ -79,6 +94,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
   const db = await openDatabase(config, log, options.migrate);
+  await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log };
   const provider = await createProvider(ctx);

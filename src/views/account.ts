@@ -11,6 +11,7 @@ import type { Renderer } from './render.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import type { LoginLimiter } from '../http/rate-limit.js';
+import { loginButtons } from '../upstream/providers.js';
 
 interface Deps {
   app: AppContext;
@@ -42,6 +43,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: Deps
       error,
       username,
       passwords_enabled: app.config.passwords.enabled,
+      upstream_providers: loginButtons(app.config, next),
       registration_url: app.config.account.password_registration_enabled ? `/register?next=${encodeURIComponent(next)}` : undefined,
       recovery_url: app.config.account.password_recovery_enabled ? '/recover' : undefined,
     });

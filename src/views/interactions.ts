@@ -13,6 +13,7 @@ import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import type { LoginLimiter } from '../http/rate-limit.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
+import { loginButtons } from '../upstream/providers.js';
 
 export function scopeLabel(scope: string): { label: string; admin: boolean } {
   if (scope === 'openid') return { label: 'See your user ID', admin: false };
@@ -76,6 +77,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       username: username ?? hint ?? '',
       error,
       passwords_enabled: app.config.passwords.enabled,
+      upstream_providers: loginButtons(app.config, `/interaction/${uid}`),
       registration_url: app.config.account.password_registration_enabled
         ? `/register?next=${encodeURIComponent(`/interaction/${uid}`)}`
         : undefined,
