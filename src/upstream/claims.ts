@@ -110,9 +110,21 @@ export function templateSyntaxError(source: string): string | undefined {
 }
 
 function cleanMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  // nunjucks prefixes "(unknown path)" and repeats the error kind; keep the useful line.
-  return message.replace(/^\(.*?\)\s*/, '').replace(/\s+/g, ' ').trim();
+  let message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+  // nunjucks wraps the cause in "(unknown path) [Line 1, Column 4] Error: …"; keep the cause and where.
+  let where = '';
+  for (;;) {
+    const position = /^\[Line (\d+), Column (\d+)\]\s*/.exec(message);
+    if (position) {
+      where = ` (line ${position[1]}, column ${position[2]})`;
+      message = message.slice(position[0].length);
+      continue;
+    }
+    const prefix = /^(\(unknown path\)|\(claims template\)|Template render error:|Error:)\s*/.exec(message);
+    if (!prefix) break;
+    message = message.slice(prefix[0].length);
+  }
+  return `${message}${where}`;
 }
 
 export interface ClaimsContext {

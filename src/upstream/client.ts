@@ -194,6 +194,9 @@ export async function clientConfiguration(config: Config, provider: UpstreamClie
   };
   const configuration = new oidc.Configuration(metadata, p.client_id!, client, await clientAuthentication(config, provider));
   configuration.timeout = TIMEOUT_SECONDS;
+  // Verify ID token signatures against the provider's keys even though they come straight from
+  // its token endpoint (openid-client skips that by default; MAS checks).
+  oidc.enableNonRepudiationChecks(configuration);
   const endpoints = [metadata.issuer, metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri, metadata.userinfo_endpoint];
   if (endpoints.some((e) => isHttp(e))) oidc.allowInsecureRequests(configuration);
   cache.set(provider.id, { stamp, expires: Date.now() + CACHE_TTL_MS, configuration });
