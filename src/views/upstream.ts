@@ -10,7 +10,7 @@ import type Provider from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import type { ClaimsImports } from '../config/types.js';
 import { hashSecret } from '../domain/tokens.js';
-import { validateUsername } from '../domain/usernames.js';
+import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
 import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession } from '../http/browser.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { endCompatSessions } from '../compat/sessions.js';
@@ -91,6 +91,9 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
   };
   const fail = (res: Response, err: StepError) => page(res, err.status, 'error', { title: err.title, message: err.message, code: err.code });
   const mxid = (username: string) => `@${username}:${config.matrix.homeserver}`;
+  /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
+  const violations = (username: string, email?: string) =>
+    evaluateRegistration({ username, email, emailRequired: false, serverName: config.matrix.homeserver }, config.policy.data as RegisterPolicyData);
 
   // The state cookie: SameSite=None over HTTPS, so a form_post callback (a cross-site POST)
   // still carries it; the state it holds is what stops a forged callback.
@@ -362,7 +365,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
         await resolveConflict(req, res, state, existing);
         return undefined;
       }
-      const problem = existing ? 'is taken' : validateUsername(localpart.value, config.matrix.homeserver);
+      const problem = existing ? 'it is taken' : violations(localpart.value).find((v) => v.field === 'username')?.msg.replace(/\.$/, '');
       let available = !problem;
       if (available) {
         try {
@@ -435,8 +438,8 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
 
   /** Creates the account with its link and verified e-mail in one transaction, and signs it in. */
   async function register(req: Request, res: Response, state: LinkState, choice: upstream.PendingRegistration): Promise<void> {
-    const problem = validateUsername(choice.localpart, config.matrix.homeserver);
-    if (problem) throw new FormError(`That username cannot be used: ${problem}.`);
+    const refused = violations(choice.localpart, choice.email);
+    if (refused.length) throw new FormError(refused.map((v) => v.msg).join(' '));
     if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError('That username is taken. Choose another one.');
     let availability;
     try {
