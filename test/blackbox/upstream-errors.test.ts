@@ -21,6 +21,9 @@ const MAIN = ulid();
 const FOREIGN = ulid();
 const DOWN = ulid();
 const BROKEN = ulid();
+const PKJWT = ulid();
+const CSJWT = ulid();
+const LONG_SECRET = randomBytes(32).toString('hex');
 const SECRET = randomBytes(16).toString('hex');
 
 let hs: HomeserverDouble;
@@ -49,6 +52,8 @@ before(async () => {
     },
     { ...base, id: DOWN, issuer: `http://127.0.0.1:${await freePort()}`, client_id: 'mauth-down' },
     { ...base, id: BROKEN, client_id: 'mauth-broken', claims_imports: { localpart: { action: 'require', template: '{{ user.preferred_username | from_json }}' } } },
+    { ...base, id: PKJWT, client_id: 'mauth-pkjwt', client_secret: undefined, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256' },
+    { ...base, id: CSJWT, client_id: 'mauth-csjwt', client_secret: LONG_SECRET, token_endpoint_auth_method: 'client_secret_jwt', token_endpoint_auth_signing_alg: 'HS384' },
   ];
   mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret, extra: { upstream_oauth2: { providers } } });
   const client = (id: string, clientId: string) => ({
@@ -59,7 +64,14 @@ before(async () => {
   });
   idp = await startUpstreamProvider({
     port,
-    clients: [client(MAIN, 'mauth-main'), client(FOREIGN, 'mauth-foreign'), client(BROKEN, 'mauth-broken')],
+    clients: [
+      client(MAIN, 'mauth-main'),
+      client(FOREIGN, 'mauth-foreign'),
+      client(BROKEN, 'mauth-broken'),
+      // private_key_jwt with Mauth's own signing keys, which it publishes at /oauth2/keys.json.
+      { client_id: 'mauth-pkjwt', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256', jwks_uri: `${mauth.url}/oauth2/keys.json`, redirect_uris: [`${mauth.url}/upstream/callback/${PKJWT}`] },
+      { client_id: 'mauth-csjwt', client_secret: LONG_SECRET, token_endpoint_auth_method: 'client_secret_jwt', token_endpoint_auth_signing_alg: 'HS384', redirect_uris: [`${mauth.url}/upstream/callback/${CSJWT}`] },
+    ],
     accounts: [
       { sub: 'kc-eve', password: 'eve-pw', preferred_username: 'eve', email: 'eve@corp.test', email_verified: true, name: 'Eve' },
       { sub: 'kc-frank', password: 'frank-pw', preferred_username: 'frank', email: 'frank@corp.test', email_verified: false, name: 'Frank' },
@@ -106,16 +118,26 @@ test('config sync: dry run, create with encrypted secrets, unchanged on the seco
   assert.equal((await db`SELECT 1 FROM upstream_oauth_providers`.catch(() => [])).length, 0, 'a dry run writes nothing');
   const first = await mauth.cli('config', 'sync');
   assert.equal(first.code, 0, first.stderr);
-  for (const id of [MAIN, FOREIGN, DOWN, BROKEN]) assert.match(first.stdout, new RegExp(`upstream provider ${id}: created`));
+  for (const id of [MAIN, FOREIGN, DOWN, BROKEN, PKJWT, CSJWT]) assert.match(first.stdout, new RegExp(`upstream provider ${id}: created`));
   assert.match(first.stdout, /static client\(s\)/);
   const second = await mauth.cli('config', 'sync');
-  for (const id of [MAIN, FOREIGN, DOWN, BROKEN]) assert.match(second.stdout, new RegExp(`upstream provider ${id}: unchanged`));
+  for (const id of [MAIN, FOREIGN, DOWN, BROKEN, PKJWT, CSJWT]) assert.match(second.stdout, new RegExp(`upstream provider ${id}: unchanged`));
   const [row] = await db<{ encrypted_client_secret: string; config: Record<string, unknown> }[]>`
     SELECT encrypted_client_secret, config FROM upstream_oauth_providers WHERE id = ${MAIN}`;
   assert.ok(row.encrypted_client_secret.split('.').length === 5, 'a JWE');
   assert.ok(!row.encrypted_client_secret.includes(SECRET));
   assert.ok(!JSON.stringify(row.config).includes(SECRET), 'the stored block holds no secret');
   await mauth.start();
+});
+
+test('private_key_jwt (secrets.keys) and client_secret_jwt (HS384) authenticate Mauth at the token endpoint', async () => {
+  for (const id of [PKJWT, CSJWT]) {
+    const browser = new Browser(mauth.url);
+    const page = await follow(browser, await browser.get(await toCallback(browser, id, 'eve', 'eve-pw')));
+    assert.equal(page.status, 200, (await page.clone().text()).slice(0, 400));
+    assert.match(await page.text(), /Create your account/, `the code exchange through ${id} succeeded`);
+  }
+  await nothingCreated();
 });
 
 test('an unknown provider, and one that is down, give clear pages', async () => {
@@ -302,7 +324,7 @@ test('config sync disables providers no longer configured, and --prune deletes t
   await errorPage(await new Browser(mauth.url).get(`/upstream/authorize/${BROKEN}`), 404, /turned off/);
   const dry = await mauth.cli('-c', fewer, 'config', 'sync', '--prune', '--dry-run');
   assert.match(dry.stdout, new RegExp(`upstream provider ${BROKEN}: not configured, would be deleted`));
-  assert.equal((await db`SELECT 1 FROM upstream_oauth_providers`).length, 4);
+  assert.equal((await db`SELECT 1 FROM upstream_oauth_providers`).length, 6);
   const pruned = await mauth.cli('-c', fewer, 'config', 'sync', '--prune');
   assert.match(pruned.stdout, new RegExp(`upstream provider ${DOWN}: not configured, deleted with its links`));
   assert.deepEqual((await db<{ id: string }[]>`SELECT id FROM upstream_oauth_providers`).map((r) => r.id), [MAIN]);

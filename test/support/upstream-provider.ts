@@ -85,6 +85,7 @@ export async function startUpstreamProvider(options: { clients: ClientMetadata[]
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ['upstream-test-cookie-key'] },
     jwks: { keys: [signingJwk as never] },
+    enabledJWA: { clientAuthSigningAlgValues: ['HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES256', 'EdDSA'] },
     // Its SSRF guard refuses loopback addresses, where Mauth runs in tests.
     fetch: ((url: string, options: RequestInit & { dispatcher?: unknown }) => {
       const { dispatcher: _dispatcher, ...rest } = options;
