@@ -70,3 +70,10 @@ export function csrfValid(req: Request): boolean {
   if (typeof cookie !== 'string' || !cookie || cookie.length !== field.length) return false;
   return timingSafeEqual(Buffer.from(cookie), Buffer.from(field));
 }
+
+/** Where to go after a sign-in step: only same-site paths, anything else goes to the account page. */
+export function safeNext(value: unknown): string {
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')
+    ? value
+    : '/account/';
+}

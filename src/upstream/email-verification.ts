@@ -2,11 +2,14 @@
 // imported as verified and `account.password_registration_email_required` is set, the account
 // is not created until the browser proves the address with a mailed code.
 //
-// The mailed-code flow plugs in here: `emailVerificationStep` takes over the response (sends the
-// code, shows the code form, ...); once the code is right it calls `markUpstreamEmailVerified`
-// and sends the browser to `request.continueUrl` with a GET, where registration finishes with the
-// answers the user already gave. Until that flow is wired, the step refuses with a clear page.
-import type { Request, Response } from 'express';
+// `emailVerificationStep` mails a code and shows the code page; once the code is right the
+// address is recorded on the upstream session and the browser GETs the link step again, where
+// registration finishes with the answers the user already gave.
+import express, { type Request, type Response, type Router } from 'express';
+import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
+import { csrfToken, csrfValid } from '../http/browser.js';
+import { RateLimited } from '../http/rate-limit.js';
+import * as registrations from '../storage/registrations.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../storage/db.js';
 import * as upstream from '../storage/upstream.js';
@@ -30,24 +33,88 @@ export interface EmailVerificationDeps {
 
 export async function emailVerificationStep(
   deps: EmailVerificationDeps,
-  _req: Request,
+  req: Request,
   res: Response,
   request: EmailVerificationRequest,
 ): Promise<void> {
-  deps.app.log.info({ upstream_session_id: request.upstreamSessionId }, 'upstream registration needs a verified e-mail address; mailed codes are not available for it');
-  res
-    .status(403)
-    .type('html')
-    .set('Cache-Control', 'no-store')
-    .send(
-      deps.renderer.render('error', {
-        title: 'Your e-mail address must be verified',
-        message:
-          'This server only creates accounts with a verified e-mail address, and your identity provider did not confirm yours. ' +
-          'Verify the address with your identity provider, then sign in again.',
-        code: 'email_not_verified',
-      }),
-    );
+  try {
+    const auth = await startEmailAuthentication(deps.app, { email: request.email, ip: req.ip });
+    res.redirect(303, `/upstream/verify-email/${auth.id}?session=${encodeURIComponent(request.upstreamSessionId)}`);
+  } catch (err) {
+    if (!(err instanceof RateLimited)) throw err;
+    res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+    deps.renderer.send(res, 429, 'error', {
+      title: 'Too many e-mails',
+      message: 'Too many codes were sent to this address. Try again later.',
+      code: 'rate_limited',
+    });
+  }
+}
+
+/**
+ * The code page of an upstream registration (under /upstream/, where the upstream state cookie
+ * is sent). Once the code is right the address is recorded on the upstream session, which only
+ * accepts the address it is waiting for, and the browser returns to the link step.
+ */
+export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
+  const { app, renderer } = deps;
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
+
+  async function pending(req: Request, res: Response) {
+    const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.auth));
+    const session = typeof req.query.session === 'string' ? req.query.session : '';
+    if (!auth || auth.registration_id || auth.user_id || auth.completed_at || !session) {
+      renderer.send(res, 404, 'error', { message: 'There is no address waiting for a code here.', code: 'not_found' });
+      return undefined;
+    }
+    return { auth, session };
+  }
+
+  const renderCode = (req: Request, res: Response, authId: string, session: string, email: string, status: number, extra: Record<string, unknown> = {}) =>
+    renderer.send(res, status, 'verify_email', {
+      action: `/upstream/verify-email/${authId}?session=${encodeURIComponent(session)}`,
+      csrf: csrfToken(app.config, req, res),
+      email,
+      minutes: Math.round(app.config.account.email_code_ttl / 60),
+      ...extra,
+    });
+
+  router.get('/upstream/verify-email/:auth', async (req, res) => {
+    const found = await pending(req, res);
+    if (found) renderCode(req, res, found.auth.id, found.session, found.auth.email, 200);
+  });
+
+  router.post('/upstream/verify-email/:auth', form, async (req, res) => {
+    if (!csrfValid(req)) return renderer.send(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    const found = await pending(req, res);
+    if (!found) return;
+    const { auth, session } = found;
+    if (req.body?.action === 'resend') {
+      try {
+        await resendCode(app, auth, req.ip);
+        return renderCode(req, res, auth.id, session, auth.email, 200, { notice: 'A new code is on its way.' });
+      } catch (err) {
+        if (!(err instanceof RateLimited)) throw err;
+        res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+        return renderCode(req, res, auth.id, session, auth.email, 429, { error: 'Too many e-mails. Try again later.' });
+      }
+    }
+    const outcome = await verifyCode(app, auth, typeof req.body?.code === 'string' ? req.body.code : '');
+    if (outcome === 'valid') {
+      if (!(await markUpstreamEmailVerified(app.sql, session, auth.email))) {
+        return renderer.send(res, 400, 'error', { message: 'This sign-in has expired. Start again from the app.', code: 'upstream_session_gone' });
+      }
+      return res.redirect(303, `/upstream/link/${encodeURIComponent(session)}`);
+    }
+    if (outcome === 'too_many_attempts') {
+      return renderer.send(res, 429, 'error', { title: 'Too many wrong codes', message: 'Start signing in again to get a new code.', code: 'too_many_attempts' });
+    }
+    const error = outcome === 'expired' ? 'This code has expired. Send yourself a new one.' : 'That code is not right.';
+    renderCode(req, res, auth.id, session, auth.email, 400, { error, expired: outcome === 'expired' });
+  });
+
+  return router;
 }
 
 /** Records that the browser proved `email` for this registration; false when the session is gone or used. */

@@ -14,9 +14,7 @@ export function accountEmailsRouter({ app, renderer }: HttpDeps): Router {
   const { config } = app;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
 
   async function signedIn(req: Request, res: Response) {
     const current = await currentSession(app.sql, req);

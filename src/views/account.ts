@@ -6,7 +6,7 @@ import type { AppContext } from '../context.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
-import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession, safeNext } from '../http/browser.js';
 import type { Renderer } from './render.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
@@ -21,19 +21,10 @@ interface Deps {
   limiter: LoginLimiter;
 }
 
-/** Only same-site paths may be returned to after signing in. */
-function safeNext(value: unknown): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\')
-    ? value
-    : '/account/';
-}
-
 export function accountRouter({ app, provider, renderer, hasher, limiter }: Deps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
   const mxid = (username: string) => `@${username}:${app.config.matrix.homeserver}`;
 
   const renderLogin = (req: Request, res: Response, status: number, next: string, error?: string, username = '') =>

@@ -12,9 +12,7 @@ import type { Renderer } from './render.js';
 export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
   const unusable = (res: Response) =>
     page(res, 400, 'error', {
       title: 'This sign-in link cannot be used',

@@ -38,9 +38,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
 
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
 
   async function clientView(clientId: string) {
     const client = await provider.Client.find(clientId);

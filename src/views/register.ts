@@ -12,7 +12,7 @@ import { captchaWidget, verifyCaptcha } from '../accounts/captcha.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { hashSecret } from '../domain/tokens.js';
-import { csrfToken, csrfValid, startSession } from '../http/browser.js';
+import { csrfToken, csrfValid, startSession, safeNext } from '../http/browser.js';
 import { RateLimited, limit } from '../http/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
@@ -22,11 +22,6 @@ import * as users from '../storage/users.js';
 const MAX_DISPLAY_NAME = 256;
 
 class UsedUp extends Error {}
-
-/** Only same-site paths may be returned to. */
-export function safeNext(value: unknown, fallback = '/account/'): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : fallback;
-}
 
 function field(req: Request, name: string): string {
   const value = req.body?.[name];
@@ -40,9 +35,7 @@ export function registrationRouter(deps: HttpDeps): Router {
   const form = express.urlencoded({ extended: false, limit: '64kb' });
   const policyData = config.policy.data as RegisterPolicyData;
 
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
   const formExpired = (res: Response) => page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
   const stepGone = (res: Response) =>
     page(res, 404, 'error', {

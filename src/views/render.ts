@@ -1,6 +1,7 @@
 // Server-rendered pages: nunjucks over the operator's template folder (`templates.path`) first,
 // then the built-in templates/ of this package, so an operator can override one page at a time.
 import { fileURLToPath } from 'node:url';
+import type { Response } from 'express';
 import nunjucks from 'nunjucks';
 import type { Config } from '../config/types.js';
 
@@ -8,6 +9,8 @@ export const BUILTIN_TEMPLATES = fileURLToPath(new URL('../../templates/', impor
 
 export interface Renderer {
   render(page: string, context?: Record<string, unknown>): string;
+  /** Sends a page: HTML, never cached. */
+  send(res: Response, status: number, page: string, context?: Record<string, unknown>): void;
 }
 
 export function createRenderer(config: Config): Renderer {
@@ -20,9 +23,11 @@ export function createRenderer(config: Config): Renderer {
     branding: { service_name: config.branding.service_name ?? 'Mauth', ...config.branding },
     server_name: config.matrix.homeserver,
   };
+  const render = (page: string, context: Record<string, unknown> = {}) => env.render(`pages/${page}.njk`, { ...globals, ...context });
   return {
-    render(page, context = {}) {
-      return env.render(`pages/${page}.njk`, { ...globals, ...context });
+    render,
+    send(res, status, page, context = {}) {
+      res.status(status).type('html').set('Cache-Control', 'no-store').send(render(page, context));
     },
   };
 }

@@ -11,7 +11,7 @@ import type { AppContext } from '../context.js';
 import type { ClaimsImports } from '../config/types.js';
 import { hashSecret } from '../domain/tokens.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
-import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession } from '../http/browser.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, safeNext } from '../http/browser.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { endCompatSessions } from '../compat/sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -66,11 +66,6 @@ class StepError extends Error {
 /** A registration answer that cannot be used; the form is shown again with the message. */
 class FormError extends Error {}
 
-/** Only same-site paths may be continued to. */
-function safeNext(value: unknown): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : '/account/';
-}
-
 function isPending(value: unknown): value is Pending {
   const v = value as Pending;
   return !!v && typeof v.s === 'string' && typeof v.p === 'string' && typeof v.st === 'string';
@@ -86,9 +81,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
   const form = express.urlencoded({ extended: false, limit: '64kb' });
   const secure = new URL(config.http.public_base).protocol === 'https:';
 
-  const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').send(renderer.render(name, context));
-  };
+  const page = renderer.send;
   const fail = (res: Response, err: StepError) => page(res, err.status, 'error', { title: err.title, message: err.message, code: err.code });
   const mxid = (username: string) => `@${username}:${config.matrix.homeserver}`;
   /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */

@@ -14,6 +14,7 @@ import YAML from 'yaml';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
 import { ROOT, createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
+import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
 import { follow, startUpstreamProvider, upstreamLogin, type UpstreamProviderDouble } from '../support/upstream-provider.js';
 
 const SERVER_NAME = 'errors.test';
@@ -28,6 +29,7 @@ const SECRET = randomBytes(16).toString('hex');
 
 let hs: HomeserverDouble;
 let mauth: MauthInstance;
+let smtp: SmtpCatcher;
 let idp: UpstreamProviderDouble;
 let db: postgres.Sql;
 let dir: string;
@@ -55,7 +57,16 @@ before(async () => {
     { ...base, id: PKJWT, client_id: 'mauth-pkjwt', client_secret: undefined, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256' },
     { ...base, id: CSJWT, client_id: 'mauth-csjwt', client_secret: LONG_SECRET, token_endpoint_auth_method: 'client_secret_jwt', token_endpoint_auth_signing_alg: 'HS384' },
   ];
-  mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret, extra: { upstream_oauth2: { providers } } });
+  smtp = await startSmtp();
+  mauth = await createMauth({
+    homeserverUrl: hs.url,
+    serverName: SERVER_NAME,
+    secret,
+    extra: {
+      upstream_oauth2: { providers },
+      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'auth@errors.test', reply_to: 'auth@errors.test' },
+    },
+  });
   const client = (id: string, clientId: string) => ({
     client_id: clientId,
     client_secret: SECRET,
@@ -82,6 +93,7 @@ before(async () => {
 });
 
 after(async () => {
+  await smtp?.stop();
   await db?.end();
   await mauth?.stop();
   await mauth?.drop();
@@ -176,7 +188,7 @@ test('a wrong nonce in the ID token is refused', async () => {
   } finally {
     idp.tamperNonce = false;
   }
-  assert.match(mauth.output(), /upstream sign-in rejected/);
+  await mauth.waitForOutput(/upstream sign-in rejected/);
   await nothingCreated();
 });
 
@@ -213,26 +225,37 @@ test('a claims template that fails tells the operator which one and the user wha
   const callback = await toCallback(browser, BROKEN, 'eve', 'eve-pw');
   const page = await follow(browser, await browser.get(callback));
   await errorPage(page, 400, /did not send a usable username/);
-  assert.match(mauth.output(), /claims_imports\.localpart: from_json/);
+  await mauth.waitForOutput(/claims_imports\.localpart: from_json/);
   await nothingCreated();
 });
 
-test('an unverified e-mail with password_registration_email_required goes to the e-mail verification step (refused for now), nothing created', async () => {
+test('an unverified e-mail with password_registration_email_required is proven with a mailed code before the account exists', async () => {
   const browser = new Browser(mauth.url);
   const page = await follow(browser, await browser.get(await toCallback(browser, MAIN, 'frank', 'frank-pw')));
   const html = await page.text();
   assert.match(html, /frank@corp\.test/);
   assert.match(html, /not verified by Keycloak/);
   const form = parseForms(html).find((f) => f.fields.action === 'register')!;
-  await errorPage(await browser.postForm(form.action, form.fields), 403, /e-mail address must be verified/);
+  let res = await browser.postForm(form.action, form.fields);
+  assert.equal(res.status, 303);
+  assert.match(location(res), /^\/upstream\/verify-email\//);
+  res = await browser.get(location(res));
+  assert.equal(res.status, 200);
+  const codePage = await res.text();
+  assert.match(codePage, /frank@corp\.test/);
   await nothingCreated();
   const [pending] = await db<{ pending_registration: unknown }[]>`SELECT pending_registration FROM upstream_oauth_sessions WHERE pending_registration IS NOT NULL`;
   assert.deepEqual(pending.pending_registration, { localpart: 'frank', email: 'frank@corp.test' });
-  // What the mailed-code step does once the code is right (markUpstreamEmailVerified), then the
-  // browser comes back to the continue URL and the account is created with the answers given.
-  const sessionId = new URL(page.url).pathname.split('/').pop()!;
-  await db`UPDATE upstream_oauth_sessions SET verified_email = 'frank@corp.test' WHERE id = ${sessionId}`;
-  const done = await follow(browser, await browser.get(`/upstream/link/${sessionId}`));
+
+  const mail = await smtp.waitFor((m) => m.to.includes('frank@corp.test'), 30_000);
+  const code = /\b(\d{6})\b/.exec(mail.text)![1];
+  const codeForm = parseForms(codePage)[0];
+  const wrong = await browser.postForm(codeForm.action, { ...codeForm.fields, code: code === '000000' ? '111111' : '000000', action: 'verify' });
+  assert.equal(wrong.status, 400);
+  await nothingCreated();
+  res = await browser.postForm(codeForm.action, { ...codeForm.fields, code, action: 'verify' });
+  assert.equal(res.status, 303);
+  const done = await follow(browser, await browser.get(location(res)));
   assert.match(await done.text(), /@frank:errors\.test/);
   const [email] = await db<{ email: string; verified_at: Date | null }[]>`
     SELECT e.email, e.verified_at FROM user_emails e JOIN users u ON u.id = e.user_id WHERE u.username = 'frank'`;

@@ -37,6 +37,8 @@ export interface MauthInstance {
   start(...extraArgs: string[]): Promise<void>;
   stop(): Promise<void>;
   output(): string;
+  /** Resolves once the server's output matches (logs arrive on their own pipe, after the response). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -138,6 +140,13 @@ export async function createMauth(options: {
       await exited;
     },
     output: () => output,
+    async waitForOutput(pattern, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(output)) {
+        if (Date.now() > deadline) throw new Error(`server output never matched ${pattern}:\n${output.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async drop() {
       await db.drop();
     },
