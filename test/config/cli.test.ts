@@ -94,6 +94,6 @@ test('every config command describes itself in --help', async () => {
   const config = program.commands.find((command) => command.name() === 'config');
   assert.ok(config);
   assert.ok(config.description());
-  assert.deepEqual(config.commands.map((command) => command.name()).sort(), ['check', 'dump', 'generate']);
+  assert.deepEqual(config.commands.map((command) => command.name()).sort(), ['check', 'dump', 'generate', 'sync']);
   for (const command of config.commands) assert.ok(command.description().length > 10, command.name());
 });
