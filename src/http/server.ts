@@ -12,6 +12,7 @@ import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
 import { emailJobHandlers } from '../email/jobs.js';
 import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
+import { startMaintenance } from '../jobs/maintenance.js';
 import { ROUTES, createProvider } from '../oidc/provider.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
 import { connect, type Database } from '../storage/db.js';
@@ -72,7 +73,8 @@ async function syncUpstreamProviders(db: Database, config: Config, log: Logger):
   }
 }
 
-export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): Worker {
+/** The job worker and, beside it, the hourly pruning of expired rows. */
+export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): { stop(): Promise<void> } {
   const worker = new Worker({
     sql: db.sql,
     handlers: {
@@ -88,7 +90,13 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     registry,
   });
   worker.start();
-  return worker;
+  const maintenance = startMaintenance(db.sql, ctx.log);
+  return {
+    async stop() {
+      maintenance.stop();
+      await worker.stop();
+    },
+  };
 }
 
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {

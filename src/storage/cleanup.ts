@@ -1,0 +1,28 @@
+// Forgetting what has expired: codes, tickets, tokens, unfinished flows and finished jobs. Each
+// statement only touches rows well past their use, so running it from several workers is harmless.
+import type { Db } from './db.js';
+
+export interface PruneCounts {
+  [table: string]: number;
+}
+
+export async function pruneExpired(db: Db): Promise<PruneCounts> {
+  const count = async (rows: PromiseLike<readonly unknown[]>) => (await rows).length;
+  return {
+    oidc_payloads: await count(db`DELETE FROM oidc_payloads WHERE expires_at < now() - interval '1 day' RETURNING 1`),
+    rate_limits: await count(db`DELETE FROM rate_limits WHERE updated_at < now() - interval '1 day' RETURNING 1`),
+    compat_sso_logins: await count(db`DELETE FROM compat_sso_logins WHERE created_at < now() - interval '1 day' RETURNING 1`),
+    user_email_authentication_codes: await count(
+      db`DELETE FROM user_email_authentication_codes WHERE expires_at < now() - interval '1 day' RETURNING 1`,
+    ),
+    user_recovery_tickets: await count(db`DELETE FROM user_recovery_tickets WHERE expires_at < now() - interval '1 day' RETURNING 1`),
+    user_registrations: await count(
+      db`DELETE FROM user_registrations WHERE completed_at IS NULL AND created_at < now() - interval '7 days' RETURNING 1`,
+    ),
+    upstream_oauth_sessions: await count(
+      db`DELETE FROM upstream_oauth_sessions WHERE created_at < now() - interval '7 days' RETURNING 1`,
+    ),
+    // Finished jobs keep their payload (sealed mail secrets included) only for a week.
+    jobs: await count(db`DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at < now() - interval '7 days' RETURNING 1`),
+  };
+}
