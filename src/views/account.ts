@@ -3,6 +3,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { AppContext } from '../context.js';
+import type { HttpDeps } from '../http/app.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -13,15 +14,7 @@ import { authenticatePassword } from '../accounts/authenticate.js';
 import type { LoginLimiter } from '../http/rate-limit.js';
 import { loginButtons } from '../upstream/providers.js';
 
-interface Deps {
-  app: AppContext;
-  provider: Provider;
-  renderer: Renderer;
-  hasher: PasswordHasher;
-  limiter: LoginLimiter;
-}
-
-export function accountRouter({ app, provider, renderer, hasher, limiter }: Deps): Router {
+export function accountRouter({ app, provider, renderer, hasher, limiter }: HttpDeps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
   const page = renderer.send;

@@ -3,6 +3,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import type { AppContext } from '../context.js';
+import type { HttpDeps } from '../http/app.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
@@ -26,15 +27,7 @@ export function scopeLabel(scope: string): { label: string; admin: boolean } {
   return { label: scope, admin: false };
 }
 
-interface Deps {
-  app: AppContext;
-  provider: Provider;
-  renderer: Renderer;
-  hasher: PasswordHasher;
-  limiter: LoginLimiter;
-}
-
-export function interactionRouter({ app, provider, renderer, hasher, limiter }: Deps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter }: HttpDeps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
 
