@@ -58,8 +58,10 @@ export async function verifyCode(app: AppContext, auth: registrations.EmailAuthe
   try {
     await limit(app.sql, `email:session:${auth.id}:attempts`, app.config.rate_limiting.email_authentication.attempt_per_session);
   } catch (err) {
-    if (err instanceof RateLimited) return 'too_many_attempts';
-    throw err;
+    if (!(err instanceof RateLimited)) throw err;
+    // The session is over: guessing must not resume once the bucket refills.
+    await registrations.dropCodes(app.sql, auth.id);
+    return 'too_many_attempts';
   }
   const normalized = code.replace(/\s+/g, '');
   if (!/^[0-9]{6}$/.test(normalized)) return 'wrong';

@@ -2,7 +2,7 @@
 // homeserver jobs it causes.
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
-import { enqueueProvisionUser, enqueueSyncDevices } from '../jobs/homeserver-jobs.js';
+import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import type { PasswordHasher } from './passwords.js';
 import { validateUsername } from '../domain/usernames.js';
 
@@ -37,14 +37,14 @@ export async function setPassword(sql: Sql, hasher: PasswordHasher, userId: stri
   await users.setPassword(sql, { userId, hashedPassword: hashed.hash, version: hashed.version });
 }
 
-/** Locking ends every session's access at once (introspection checks the flag) and tells the homeserver. */
+/**
+ * Locking stops every token at once (introspection checks the flag) and tells the homeserver.
+ * Devices stay: unlocking gives the user their sessions back, as in MAS.
+ */
 export async function setLocked(sql: Sql, userId: string, locked: boolean): Promise<users.User | undefined> {
   return sql.begin(async (tx) => {
     const user = await users.setLocked(tx, userId, locked);
-    if (user) {
-      await enqueueProvisionUser(tx, user.id);
-      if (locked) await enqueueSyncDevices(tx, user.id);
-    }
+    if (user) await enqueueProvisionUser(tx, user.id);
     return user;
   });
 }

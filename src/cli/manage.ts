@@ -14,6 +14,7 @@ import { loadCommandConfig } from './options.js';
 import { registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
+import { isValidCompatDeviceId } from '../domain/scopes.js';
 
 export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
   const config = await loadCommandConfig(cmd);
@@ -133,6 +134,7 @@ export function registerManageCommands(program: Command): void {
       await withDatabase(cmd, async (sql, config) => {
         const user = await requireUser(sql, username);
         if (!users.isActive(user)) throw new Error(`${user.username} is locked or deactivated`);
+        if (deviceId !== undefined && !isValidCompatDeviceId(deviceId)) throw new Error(`invalid device id ${JSON.stringify(deviceId)}`);
         const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }) };
         const issued = await startCompatSession(ctx, {
           user,

@@ -6,6 +6,7 @@ import type { PasswordHasher } from '../accounts/passwords.js';
 import { authenticatePassword, type LoginIdentifier } from '../accounts/authenticate.js';
 import type { LoginLimiter } from '../http/rate-limit.js';
 import { hashSecret } from '../domain/tokens.js';
+import { isValidCompatDeviceId } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
 import * as users from '../storage/users.js';
 import { endCompatSessions, generateDeviceId, refreshCompatSession, startCompatSession } from './sessions.js';
@@ -153,7 +154,9 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
       const input = jsonBody(req, false);
       if (typeof input.type !== 'string') throw new MatrixError(400, 'M_BAD_JSON', "Missing 'type'.");
       const deviceId = optionalString(input, 'device_id') || generateDeviceId();
-      if (deviceId.length > 255) throw new MatrixError(400, 'M_INVALID_PARAM', "'device_id' is too long.");
+      if (!isValidCompatDeviceId(deviceId)) {
+        throw new MatrixError(400, 'M_INVALID_PARAM', "'device_id' must be 1 to 255 characters of A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , ; = : @ / -.");
+      }
       const displayName = optionalString(input, 'initial_device_display_name');
       if (input.refresh_token !== undefined && typeof input.refresh_token !== 'boolean') {
         throw new MatrixError(400, 'M_BAD_JSON', "'refresh_token' must be a boolean.");

@@ -61,6 +61,7 @@ export async function startCompatSession(
   await ensureDevice(app, input.user, input.deviceId, input.displayName);
   const ttl = input.refreshable ? app.config.experimental.compat_token_ttl : undefined;
   return app.sql.begin(async (tx) => {
+    await compat.lockDevice(tx, input.user.id, input.deviceId);
     await compat.finishLiveSessionForDevice(tx, input.user.id, input.deviceId);
     const session = await compat.createSession(tx, {
       userId: input.user.id,

@@ -24,6 +24,16 @@ export function isValidDeviceId(deviceId: string): boolean {
   return DEVICE_ID.test(deviceId);
 }
 
+const COMPAT_DEVICE_ID = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]{1,255}$/;
+
+/**
+ * Legacy clients pick shorter ids than the OAuth device scope allows, but the id still has to be
+ * one scope token: it is written into introspection answers as a device scope.
+ */
+export function isValidCompatDeviceId(deviceId: string): boolean {
+  return COMPAT_DEVICE_ID.test(deviceId);
+}
+
 /** The device a set of scopes names (there is at most one once a grant passed the policy). */
 export function deviceOf(scopes: Iterable<string>): string | undefined {
   for (const scope of scopes) {

@@ -70,32 +70,17 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
     }
 
     /**
-     * A consumed refresh token may be replayed once when the response that carried its successor
-     * was lost: nothing issued since it was consumed has been used. The unused successors are
-     * discarded and the token is handed back as unconsumed; consume() then takes it atomically.
+     * A consumed refresh token may be replayed once, within REFRESH_GRACE_SECONDS, when the
+     * response that carried its successor was lost: nothing issued since has been used. Reading
+     * it changes nothing; `consume` re-checks and discards the unused successors atomically,
+     * after oidc-provider has checked the client.
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
-      const key = this.key(id);
-      const row = await sql.begin(async (tx) => {
-        const [token] = await tx<(Row & { grant_id: string; grace_used: boolean })[]>`
-          SELECT payload, consumed_at, grace_pending, grant_id, grace_used FROM oidc_payloads
-          WHERE model = 'RefreshToken' AND id = ${key} AND (expires_at IS NULL OR expires_at > now())
-          FOR UPDATE`;
-        if (!token || !token.consumed_at || token.grace_used || token.grace_pending) return token;
-        const [state] = await tx<{ used: boolean; later_consumed: boolean }[]>`
-          SELECT
-            EXISTS (SELECT 1 FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${token.grant_id}
-                    AND created_at >= ${token.consumed_at} AND used_at IS NOT NULL) AS used,
-            EXISTS (SELECT 1 FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${token.grant_id}
-                    AND id <> ${key} AND consumed_at > ${token.consumed_at}) AS later_consumed`;
-        if (state.used || state.later_consumed) return token;
-        await tx`
-          DELETE FROM oidc_payloads
-          WHERE model IN ('AccessToken', 'RefreshToken') AND grant_id = ${token.grant_id}
-            AND id <> ${key} AND created_at >= ${token.consumed_at}`;
-        await tx`UPDATE oidc_payloads SET grace_pending = true, grace_used = true WHERE model = 'RefreshToken' AND id = ${key}`;
-        return { ...token, grace_pending: true };
-      });
+      const [row] = await sql<(Row & { graceable: boolean })[]>`
+        SELECT payload, consumed_at, grace_pending, ${graceable(sql)} AS graceable
+        FROM oidc_payloads t
+        WHERE t.model = 'RefreshToken' AND t.id = ${this.key(id)} AND (t.expires_at IS NULL OR t.expires_at > now())`;
+      if (row?.graceable) return this.revive(id, { ...row, consumed_at: null });
       return this.revive(id, row);
     }
 
@@ -118,11 +103,32 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     /** One atomic UPDATE: of concurrent consumers exactly one wins, the others get invalid_grant. */
     async consume(id: string): Promise<void> {
+      if (this.model === 'RefreshToken') return this.consumeRefreshToken(id);
       const rows = await sql`
-        UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_pending = false
-        WHERE model = ${this.model} AND id = ${this.key(id)} AND (consumed_at IS NULL OR grace_pending)
+        UPDATE oidc_payloads SET consumed_at = clock_timestamp()
+        WHERE model = ${this.model} AND id = ${this.key(id)} AND consumed_at IS NULL
         RETURNING 1`;
       if (rows.length === 0) throw new errors.InvalidGrant(`${this.model} already used`);
+    }
+
+    private async consumeRefreshToken(id: string): Promise<void> {
+      const key = this.key(id);
+      await sql.begin(async (tx) => {
+        const [row] = await tx<{ consumed_at: Date | null; grant_id: string; graceable: boolean }[]>`
+          SELECT t.consumed_at, t.grant_id, ${graceable(tx)} AS graceable
+          FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
+        if (!row || (row.consumed_at && !row.graceable)) throw new errors.InvalidGrant('refresh token already used');
+        if (row.consumed_at) {
+          // The lost-response grace: the unused successors go, this token is taken once more.
+          await tx`
+            DELETE FROM oidc_payloads
+            WHERE model IN ('AccessToken', 'RefreshToken') AND grant_id = ${row.grant_id}
+              AND id <> ${key} AND created_at >= ${row.consumed_at}`;
+        }
+        await tx`
+          UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_used = (consumed_at IS NOT NULL)
+          WHERE model = 'RefreshToken' AND id = ${key}`;
+      });
     }
 
     async destroy(id: string): Promise<void> {
@@ -141,6 +147,24 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
       await sql`DELETE FROM oidc_payloads WHERE model = ${this.model} AND grant_id = ${grantId}`;
     }
   };
+}
+
+/** How long after its use a refresh token can still be replayed when the answer was lost. */
+export const REFRESH_GRACE_SECONDS = 300;
+
+/**
+ * SQL (over the row aliased `t`) telling whether a consumed refresh token may be replayed:
+ * within the grace period, once, and only while nothing issued after it was used.
+ */
+function graceable(db: Db) {
+  return db`(
+    t.consumed_at IS NOT NULL AND NOT t.grace_used
+    AND t.consumed_at > now() - make_interval(secs => ${REFRESH_GRACE_SECONDS})
+    AND NOT EXISTS (SELECT 1 FROM oidc_payloads a WHERE a.model = 'AccessToken' AND a.grant_id = t.grant_id
+                    AND a.created_at >= t.consumed_at AND a.used_at IS NOT NULL)
+    AND NOT EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
+                    AND r.id <> t.id AND r.consumed_at > t.consumed_at)
+  )`;
 }
 
 /** Marks an access token as used by a resource server (first use only; refresh grace needs it). */

@@ -7,7 +7,7 @@ import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet } 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from '../context.js';
 import type { StaticClient } from '../config/types.js';
-import { API_SCOPE, DEVICE_SCOPE_PREFIX, SYNAPSE_ADMIN_SCOPE, deviceOf, parseScope, withBothForms } from '../domain/scopes.js';
+import { API_SCOPE, DEVICE_SCOPE_PREFIX, SYNAPSE_ADMIN_SCOPE, deviceOf, isValidCompatDeviceId, parseScope, withBothForms } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
 import { hashSecret, tokenKind } from '../domain/tokens.js';
 import { findForIntrospection } from '../storage/tokens.js';
@@ -66,8 +66,14 @@ export function createIntrospector(app: AppContext) {
       const decoded = Buffer.from(authz.slice(6), 'base64').toString();
       const sep = decoded.indexOf(':');
       if (sep < 0) return false;
-      const id = decodeURIComponent(decoded.slice(0, sep));
-      const pass = decodeURIComponent(decoded.slice(sep + 1));
+      let id: string;
+      let pass: string;
+      try {
+        id = decodeURIComponent(decoded.slice(0, sep));
+        pass = decodeURIComponent(decoded.slice(sep + 1));
+      } catch {
+        return false;
+      }
       client = clients.get(id);
       return client?.client_auth_method === 'client_secret_basic' && !!client.client_secret && safeEqual(pass, client.client_secret);
     }
@@ -115,6 +121,8 @@ export function createIntrospector(app: AppContext) {
     const found = await compat.findByAccessToken(sql, key);
     if (!found || found.user.locked_at || found.user.deactivated_at) return INACTIVE;
     const { session, user, expires_at } = found;
+    // A device id that is not a single scope token could smuggle scopes into the answer.
+    if (!isValidCompatDeviceId(session.device_id)) return INACTIVE;
     const scopes = [API_SCOPE, `${DEVICE_SCOPE_PREFIX}${session.device_id}`];
     if (session.is_synapse_admin) scopes.push(SYNAPSE_ADMIN_SCOPE);
     const now = Math.floor(Date.now() / 1000);
@@ -144,6 +152,11 @@ export function createIntrospector(app: AppContext) {
       return oauthError(400, 'invalid_request', 'missing token parameter');
     }
     const kind = tokenKind(body.token);
+    // As MAS: a token of another type than the hint names is not active (Synapse always says
+    // access_token, and must never accept a long-lived refresh token as one).
+    const hint = body.token_type_hint;
+    const isRefresh = kind === 'refreshToken' || kind === 'compatRefreshToken';
+    if ((hint === 'access_token' && isRefresh) || (hint === 'refresh_token' && !isRefresh)) return INACTIVE;
     if (kind === 'compatAccessToken') return introspectCompat(hashSecret(body.token), req.supportsDeviceId);
     if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
@@ -166,8 +179,8 @@ export function createIntrospector(app: AppContext) {
         sub: row.payload.accountId,
         token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
         iat: row.payload.iat,
-        exp,
-        ...(exp !== undefined ? { expires_in: Math.max(0, exp - now) } : {}),
+        // A refresh token's lifetime is not the access it grants: no expiry is given for it.
+        ...(exp !== undefined && model === 'AccessToken' ? { exp, expires_in: Math.max(0, exp - now) } : {}),
         ...(req.supportsDeviceId && device !== undefined ? { device_id: device } : {}),
       },
     };

@@ -100,7 +100,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       client_name: c.client_name,
       token_endpoint_auth_method: c.client_auth_method,
       redirect_uris: c.redirect_uris,
-      grant_types: ['authorization_code', 'refresh_token', ...(c.client_auth_method === 'none' ? [] : ['client_credentials'])],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       ...(c.jwks ? { jwks: c.jwks as never } : {}),
       ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
@@ -139,6 +139,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       userinfo: { enabled: true },
       introspection: { enabled: false },
       rpInitiatedLogout: { enabled: false },
+      // Not routed: a pushed request would also skip the device-scope handling of /authorize.
+      pushedAuthorizationRequests: { enabled: false },
     },
     routes: {
       authorization: ROUTES.authorization,
@@ -178,6 +180,10 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     discovery: {
       account_management_uri: new URL('account/', publicBase).href,
       account_management_actions_supported: ACCOUNT_MANAGEMENT_ACTIONS,
+      // Served by Mauth itself (see introspection.ts), not by oidc-provider; older Synapse
+      // setups (experimental_features.msc3861) find it here.
+      introspection_endpoint: new URL(ROUTES.introspection.slice(1), publicBase).href,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
       prompt_values_supported: ['none', 'login', 'consent', ...(config.account.password_registration_enabled ? ['create'] : [])],
     },
     clientDefaults: {

@@ -19,8 +19,11 @@ export async function pruneExpired(db: Db): Promise<PruneCounts> {
     user_registrations: await count(
       db`DELETE FROM user_registrations WHERE completed_at IS NULL AND created_at < now() - interval '7 days' RETURNING 1`,
     ),
+    // Kept while the browser session they signed in lives: back-channel logout needs them.
     upstream_oauth_sessions: await count(
-      db`DELETE FROM upstream_oauth_sessions WHERE created_at < now() - interval '7 days' RETURNING 1`,
+      db`DELETE FROM upstream_oauth_sessions u WHERE u.created_at < now() - interval '7 days'
+         AND NOT EXISTS (SELECT 1 FROM browser_sessions b WHERE b.id = u.browser_session_id AND b.finished_at IS NULL)
+         RETURNING 1`,
     ),
     // Finished jobs keep their payload (sealed mail secrets included) only for a week.
     jobs: await count(db`DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at < now() - interval '7 days' RETURNING 1`),

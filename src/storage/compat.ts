@@ -20,6 +20,11 @@ export interface CompatTokenLookup {
   expires_at: Date | null;
 }
 
+/** Serialises session changes for one device until the transaction ends (concurrent logins). */
+export async function lockDevice(db: Db, userId: string, deviceId: string): Promise<void> {
+  await db`SELECT pg_advisory_xact_lock(hashtextextended(${`compat-device:${userId}:${deviceId}`}, 0))`;
+}
+
 /** Ends the live session holding this device, if any; returns it. Its device stays on the homeserver. */
 export async function finishLiveSessionForDevice(db: Db, userId: string, deviceId: string): Promise<CompatSession | undefined> {
   const [row] = await db<CompatSession[]>`
@@ -77,9 +82,10 @@ export async function findByAccessToken(db: Db, tokenHash: string): Promise<Comp
 export async function consumeRefreshToken(db: Db, tokenHash: string): Promise<CompatSession | undefined> {
   const [row] = await db<{ session_id: string; access_token_id: string }[]>`
     UPDATE compat_refresh_tokens r SET consumed_at = now()
-    FROM compat_sessions s
+    FROM compat_sessions s, users u
     WHERE r.token_hash = ${tokenHash} AND r.consumed_at IS NULL AND r.revoked_at IS NULL
       AND s.id = r.session_id AND s.finished_at IS NULL
+      AND u.id = s.user_id AND u.locked_at IS NULL AND u.deactivated_at IS NULL
     RETURNING r.session_id, r.access_token_id`;
   if (!row) return undefined;
   await db`UPDATE compat_access_tokens SET revoked_at = now() WHERE id = ${row.access_token_id} AND revoked_at IS NULL`;

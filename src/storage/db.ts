@@ -2,9 +2,9 @@
 // PGlite database in `database.embedded_path`, served over a loopback socket so the same
 // `postgres` client and the same SQL work for both.
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import type { DatabaseConfig } from '../config/types.js';
 
@@ -66,15 +66,17 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
 }
 
 /**
- * The embedded database has one owner process, which serves it on a loopback socket and writes
- * the port next to the data. Other processes (`mauth manage …` while the server runs) connect to
- * that socket instead of opening the files a second time, which would corrupt them.
+ * The embedded database has one owner process, which serves it on a UNIX socket inside the data
+ * folder (mode 0600: only this user may connect; PGlite has no authentication). Other processes
+ * (`mauth manage …` while the server runs) connect to that socket instead of opening the files a
+ * second time, which would corrupt them.
  */
-const SOCKET_FILE = 'mauth-embedded.json';
+const SOCKET_NAME = '.s.mauth';
+const OWNER_FILE = 'mauth-embedded.json';
 
-async function portOpen(port: number): Promise<boolean> {
+async function socketOpen(path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => {
+    const socket = createConnection({ path }, () => {
       socket.end();
       resolve(true);
     });
@@ -82,41 +84,47 @@ async function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function runningOwner(dir: string): Promise<number | undefined> {
-  const file = join(dir, SOCKET_FILE);
+async function runningOwner(dir: string): Promise<string | undefined> {
+  const file = join(dir, OWNER_FILE);
   if (!existsSync(file)) return undefined;
   try {
-    const { port, pid } = JSON.parse(await readFile(file, 'utf8')) as { port: number; pid: number };
+    const { socket, pid } = JSON.parse(await readFile(file, 'utf8')) as { socket: string; pid: number };
     process.kill(pid, 0);
-    return (await portOpen(port)) ? port : undefined;
+    return (await socketOpen(socket)) ? socket : undefined;
   } catch {
     return undefined;
   }
 }
 
 async function connectEmbedded(config: DatabaseConfig, common: postgres.Options<Record<string, postgres.PostgresType>>): Promise<Database> {
-  const dir = config.embedded_path;
-  const clientOptions = { ...common, host: '127.0.0.1', username: 'postgres', database: 'postgres', max: 1 };
-  const ownerPort = await runningOwner(dir);
-  if (ownerPort !== undefined) {
-    const sql = postgres({ ...clientOptions, port: ownerPort });
+  const dir = resolve(config.embedded_path);
+  const clientOptions = { ...common, username: 'postgres', database: 'postgres', max: 1 };
+  const ownerSocket = await runningOwner(dir);
+  if (ownerSocket !== undefined) {
+    const sql = postgres({ ...clientOptions, path: ownerSocket });
     return { sql, embedded: true, close: () => sql.end({ timeout: 5 }) };
   }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const socket = join(dir, SOCKET_NAME);
+  if (Buffer.byteLength(socket) > 100) {
+    throw new Error(`database.embedded_path ${dir} is too long for a UNIX socket path; use a shorter folder`);
+  }
+  await rm(socket, { force: true });
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const db = await PGlite.create(dir);
   // The socket server serialises connections, keeping each transaction to its own connection.
-  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 16 });
+  const server = new PGLiteSocketServer({ db, path: socket, maxConnections: 16 });
   await server.start();
-  const port = Number(server.getServerConn().split(':').pop());
-  await writeFile(join(dir, SOCKET_FILE), JSON.stringify({ port, pid: process.pid }), { mode: 0o600 });
-  const sql = postgres({ ...clientOptions, port });
+  await chmod(socket, 0o600);
+  await writeFile(join(dir, OWNER_FILE), JSON.stringify({ socket, pid: process.pid }), { mode: 0o600 });
+  const sql = postgres({ ...clientOptions, path: socket });
   return {
     sql,
     embedded: true,
     async close() {
       await sql.end({ timeout: 5 });
-      await rm(join(dir, SOCKET_FILE), { force: true });
+      await rm(join(dir, OWNER_FILE), { force: true });
       await server.stop();
       await db.close();
     },

@@ -48,10 +48,12 @@ export async function listActiveForUser(db: Db, userId: string): Promise<OAuth2S
     SELECT * FROM oauth2_sessions WHERE user_id = ${userId} AND finished_at IS NULL ORDER BY created_at`;
 }
 
-/** Device ids the homeserver should know for this user (every unfinished session's device). */
+/** Device ids the homeserver should know for this user: every live OAuth 2.0 and legacy session's. */
 export async function activeDeviceIds(db: Db, userId: string): Promise<string[]> {
   const rows = await db<{ device_id: string }[]>`
-    SELECT DISTINCT device_id FROM oauth2_sessions
-    WHERE user_id = ${userId} AND finished_at IS NULL AND device_id IS NOT NULL`;
+    SELECT device_id FROM oauth2_sessions
+    WHERE user_id = ${userId} AND finished_at IS NULL AND device_id IS NOT NULL
+    UNION
+    SELECT device_id FROM compat_sessions WHERE user_id = ${userId} AND finished_at IS NULL`;
   return rows.map((r) => r.device_id);
 }

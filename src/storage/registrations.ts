@@ -61,13 +61,13 @@ export async function markEmailVerified(db: Db, id: string): Promise<void> {
 }
 
 export async function abandon(db: Db, id: string): Promise<void> {
-  await db`UPDATE user_registrations SET abandoned_at = now() WHERE id = ${id} AND completed_at IS NULL`;
+  await db`UPDATE user_registrations SET abandoned_at = now(), hashed_password = '' WHERE id = ${id} AND completed_at IS NULL`;
 }
 
 /** Marks it completed exactly once (concurrent submissions: one wins). */
 export async function complete(db: Db, id: string, userId: string): Promise<boolean> {
   const rows = await db`
-    UPDATE user_registrations SET completed_at = now(), user_id = ${userId}
+    UPDATE user_registrations SET completed_at = now(), user_id = ${userId}, hashed_password = ''
     WHERE id = ${id} AND completed_at IS NULL AND abandoned_at IS NULL RETURNING 1`;
   return rows.length === 1;
 }
@@ -155,6 +155,11 @@ export async function addCode(db: Db, authenticationId: string, codeHash: string
 }
 
 export type CodeCheck = 'valid' | 'expired' | 'wrong';
+
+/** After too many wrong codes: no code of this authentication works any more. */
+export async function dropCodes(db: Db, authenticationId: string): Promise<void> {
+  await db`DELETE FROM user_email_authentication_codes WHERE authentication_id = ${authenticationId}`;
+}
 
 /** Checks a code and, when valid, completes the authentication (once). */
 export async function checkCode(db: Db, authenticationId: string, codeHash: string): Promise<CodeCheck> {

@@ -141,6 +141,14 @@ test('refresh rotates both tokens and kills the old access token at once; logout
   assert.equal(again.body.errcode, 'M_UNKNOWN_TOKEN');
 });
 
+test('concurrent logins on one new device id all succeed and leave one live session', async () => {
+  const results = await Promise.all(Array.from({ length: 8 }, () => password({ type: 'm.id.user', user: 'erin' }, 'erin-pw-1', { device_id: 'ERINRACE01' })));
+  assert.deepEqual(results.map((r) => r.status), Array(8).fill(200));
+  const active = [];
+  for (const r of results) if ((await introspect(mauth.url, mauth.secret, r.body.access_token)).body.active) active.push(r);
+  assert.equal(active.length, 1);
+});
+
 test('a second login on the same device replaces the earlier session', async () => {
   const first = await password({ type: 'm.id.user', user: 'erin' }, 'erin-pw-1', { device_id: 'ERINLAPTOP' });
   const second = await password({ type: 'm.id.user', user: 'erin' }, 'erin-pw-1', { device_id: 'ERINLAPTOP' });
@@ -239,6 +247,7 @@ describe('errors are Matrix JSON with the right status and errcode', () => {
     ['bad refresh token', () => call('/_matrix/client/v3/refresh', { body: { refresh_token: 'mcr_nope' } }), 401, 'M_UNKNOWN_TOKEN'],
     ['missing token on logout', () => call('/_matrix/client/v3/logout', { method: 'POST' }), 401, 'M_MISSING_TOKEN'],
     ['unknown token on logout', () => call('/_matrix/client/v3/logout', { method: 'POST', token: 'mct_nope' }), 401, 'M_UNKNOWN_TOKEN'],
+    ['a device id that is not one scope token', () => password({ type: 'm.id.user', user: 'carol' }, 'carol-pw-1', { device_id: 'X urn:synapse:admin:*' }), 400, 'M_INVALID_PARAM'],
     ['oversized body', () => call('/_matrix/client/v3/login', { raw: JSON.stringify({ type: 'x'.repeat(70 * 1024) }) }), 413, 'M_TOO_LARGE'],
   ];
   for (const [name, run, status, errcode] of cases) {
@@ -251,7 +260,14 @@ describe('errors are Matrix JSON with the right status and errcode', () => {
   }
 
   test('locked and deactivated accounts', async () => {
+    const refreshable = await password({ type: 'm.id.user', user: 'frank' }, 'frank-pw-1', { refresh_token: true, device_id: 'FRANKBOT01' });
+    assert.equal(refreshable.status, 200);
     assert.equal((await mauth.cli('manage', 'lock-user', 'frank')).code, 0);
+    const refresh = await call('/_matrix/client/v3/refresh', { body: { refresh_token: refreshable.body.refresh_token } });
+    assert.equal(refresh.status, 401, 'a locked user cannot refresh');
+    assert.equal(refresh.body.errcode, 'M_UNKNOWN_TOKEN');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(hs.devices('frank').has('FRANKBOT01'), 'locking keeps the devices, so unlocking gives them back');
     const locked = await password({ type: 'm.id.user', user: 'frank' }, 'frank-pw-1');
     assert.equal(locked.status, 401);
     assert.equal(locked.body.errcode, 'M_USER_LOCKED');

@@ -404,3 +404,7 @@ test('back-channel logout: a forged logout token is refused; the provider\'s own
   assert.ok(idp.backchannelLogouts.some((l) => l.uri.endsWith(PLAYBOOK) && l.status === 200));
   assert.equal((await alice.get('/account/')).status, 303, 'the browser session ended too');
 });
+
+test('no request in the upstream flows produced a 5xx', () => {
+  assert.doesNotMatch(mauth.output(), /request failed|unhandled error|"level":50/);
+});
