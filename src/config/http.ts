@@ -96,6 +96,13 @@ const listener: Shape = {
   check(value, report) {
     if (value.resources.length === 0) report.error('must list at least one resource', 'resources');
     if (value.binds.length === 0) report.error('must list at least one address to listen on', 'binds');
+    // Accepted by MAS, not served by Mauth yet: refuse rather than silently serve something else.
+    if (value.tls !== undefined) report.error('is not supported yet: terminate TLS at the reverse proxy', 'tls');
+    if (value.proxy_protocol) report.error('is not supported yet: let the reverse proxy send X-Forwarded-For', 'proxy_protocol');
+    if (value.prefix !== undefined && value.prefix !== '/') report.error('is not supported yet: serve Mauth at the root of its host', 'prefix');
+    (value.binds as { fd?: number }[]).forEach((bind, index) => {
+      if (bind.fd !== undefined) report.error('is not supported yet: use `address`, `host`/`port` or `socket`', `binds[${index}].fd`);
+    });
   },
 };
 
@@ -138,9 +145,12 @@ export const http: Section<'http'> = {
     listeners: listOf('HTTP listeners', listener, DEFAULT_LISTENERS),
     trusted_proxies: stringList('Reverse proxies allowed to set X-Forwarded-For', DEFAULT_TRUSTED_PROXIES, 'ip-network'),
   },
-  check(config) {
+  check(config, report) {
     const section = config.http;
     section.public_base = withTrailingSlash(section.public_base);
+    if (new URL(section.public_base).pathname !== '/') {
+      report.error('must be the root of a host (a path such as /auth/ is not supported yet)', 'public_base');
+    }
     section.issuer = section.issuer === undefined ? section.public_base : new URL(section.issuer).href;
     section.listeners.forEach((entry, index) => {
       entry.name ??= `listener-${index}`;

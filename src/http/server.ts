@@ -1,7 +1,6 @@
 // Starts Mauth: database (migrated unless told not to), the OIDC provider, one HTTP server per
 // listener bind, and an in-process job worker unless it runs apart (`mauth worker`).
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { parseAddress } from '../config/http.js';
@@ -35,7 +34,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function bindAddress(bind: { host?: string; port?: number; address?: string }): { host: string; port: number } {
+export function bindAddress(bind: { host?: string; port?: number; address?: string; socket?: string }): { host: string; port: number } | { socket: string } {
+  if (bind.socket) return { socket: bind.socket };
   if (bind.address) {
     const parsed = parseAddress(bind.address);
     if (!parsed) throw new Error(`invalid bind address ${bind.address}`);
@@ -130,7 +130,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
       const app = createHttpApp(deps, resources);
       const introspect = resources.has('oauth') ? introspection : undefined;
       for (const bind of listener.binds) {
-        const { host, port } = bindAddress(bind);
+        const target = bindAddress(bind);
         const server = createServer((req, res) => {
           if (introspect && req.method === 'POST' && req.url?.split('?')[0] === ROUTES.introspection) introspect(req, res);
           else app(req, res);
@@ -138,13 +138,19 @@ export async function startServer(config: Config, options: ServerOptions): Promi
         server.keepAliveTimeout = 65_000;
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
-          server.listen(port, host, () => resolve());
+          if ('socket' in target) server.listen(target.socket, () => resolve());
+          else server.listen(target.port, target.host, () => resolve());
         });
         servers.push(server);
-        const actual = server.address() as AddressInfo;
-        const shown = actual.address.includes(':') ? `[${actual.address}]` : actual.address;
-        addresses.push({ listener: listener.name, url: `http://${shown}:${actual.port}` });
-        log.info({ listener: listener.name, address: `${shown}:${actual.port}` }, 'listening');
+        const actual = server.address();
+        if (typeof actual === 'string' || actual === null) {
+          addresses.push({ listener: listener.name, url: `unix:${actual}` });
+          log.info({ listener: listener.name, socket: actual }, 'listening');
+        } else {
+          const shown = actual.address.includes(':') ? `[${actual.address}]` : actual.address;
+          addresses.push({ listener: listener.name, url: `http://${shown}:${actual.port}` });
+          log.info({ listener: listener.name, address: `${shown}:${actual.port}` }, 'listening');
+        }
       }
     }
   } catch (err) {

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { checkConfig, ConfigError, generateConfig, loadConfig, redactConfig } from '../../src/config/load.js';
 
-const FIXTURES = '/work/shared/fixtures';
+// shared/ sits beside the repository (in development and in CI).
+const FIXTURES = new URL('../../../shared/fixtures', import.meta.url).pathname;
 const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 
 let dir: string;
@@ -91,9 +92,9 @@ describe('generated configuration', () => {
   });
 
   test('takes the public base, homeserver and database from the options', async () => {
-    const text = await generateConfig({ publicBase: 'https://auth.example.com/mauth', homeserver: 'example.com', embedded: false });
+    const text = await generateConfig({ publicBase: 'https://auth.example.com', homeserver: 'example.com', embedded: false });
     const config = await load(await file(text));
-    assert.equal(config.http.public_base, 'https://auth.example.com/mauth/');
+    assert.equal(config.http.public_base, 'https://auth.example.com/');
     assert.equal(config.matrix.homeserver, 'example.com');
     assert.match(config.database.uri ?? '', /^postgresql:\/\//);
   });
@@ -384,4 +385,25 @@ test('redaction hides every secret', async () => {
   assert.equal((redactConfig(splitConfig) as typeof config).database.password, '<redacted>');
   assert.equal(redacted.matrix.homeserver, 'localhost:8008', 'everything else is shown');
   assert.equal(config.matrix.secret, marker('matrix'), 'the original is left alone');
+});
+
+test('listener options Mauth does not serve yet are refused, not ignored', async () => {
+  const listener = (extra: object) => ({ http: { listeners: [{ name: 'web', resources: [{ name: 'oauth' }], binds: [{ address: '[::]:8080' }], ...extra }] } });
+  for (const [extra, key] of [
+    [{ tls: { certificate: 'x', key: 'y' } }, 'http.listeners[0].tls'],
+    [{ proxy_protocol: true }, 'http.listeners[0].proxy_protocol'],
+    [{ prefix: '/auth' }, 'http.listeners[0].prefix'],
+    [{ binds: [{ fd: 3 }] }, 'http.listeners[0].binds[0].fd'],
+  ] as const) {
+    const errors = await errorsOf(base, await file(listener(extra)));
+    assert.ok(errors.some((e) => e.key === key && /not supported/.test(e.message)), `${key}: ${JSON.stringify(errors)}`);
+  }
+  const errors = await errorsOf(base, await file({ http: { public_base: 'https://example.com/auth/' } }));
+  assert.ok(errors.some((e) => e.key === 'http.public_base'), JSON.stringify(errors));
+});
+
+test('the checked-in config.example.yaml passes check', async () => {
+  const result = await checkConfig({ files: [join(REPO_ROOT, 'config.example.yaml')], env: {} });
+  assert.deepEqual(result.errors, []);
+  assert.ok(result.config);
 });
