@@ -206,6 +206,19 @@ test('m.login.sso: browser login, a confirmation naming the target host, then a 
   assert.equal(replay.status, 403);
   assert.equal(replay.body.errcode, 'M_FORBIDDEN');
 
+  // A login token is good for 30 s after the browser side completed.
+  let late = await browser.get(`/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent(redirectUrl)}`);
+  late = await browser.get(location(late));
+  const lateForm = parseForms(await late.text())[0];
+  late = await browser.postForm(lateForm.action, { ...lateForm.fields, decision: 'continue' });
+  const lateToken = new URL(location(late)).searchParams.get('loginToken')!;
+  const sql = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`UPDATE compat_sso_logins SET fulfilled_at = now() - interval '31 seconds' WHERE fulfilled_at > now() - interval '5 seconds'`;
+  await sql.end();
+  const expired = await login({ type: 'm.login.token', token: lateToken });
+  assert.equal(expired.status, 403);
+  assert.equal(expired.body.errcode, 'M_FORBIDDEN');
+
   // The confirmation cannot be replayed either.
   const second = await browser.postForm(confirm.action, { ...confirm.fields, decision: 'continue' });
   assert.equal(second.status, 400);

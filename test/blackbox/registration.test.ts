@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { introspect, pkce, registerClient, tokenRequest } from '../support/oauth-client.js';
+import { authorize, introspect, pkce, registerClient, tokenRequest } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'register.test';
@@ -57,6 +57,7 @@ before(async () => {
         password_registration_email_required: false,
         password_recovery_enabled: true,
       },
+      policy: { data: { banned_domains: ['spam.test', '*.spam.test'] } },
       email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: '"Auth" <auth@register.test>', reply_to: 'help@register.test' },
       rate_limiting: {
         login: { per_ip: { burst: 1000, per_second: 100 }, per_account: { burst: 1000, per_second: 100 } },
@@ -225,6 +226,7 @@ test('form checks: taken, invalid and weak, mismatched; malformed bodies never 5
     [{ username: 'weakling', password: 'password', password_confirm: 'password' }, /too weak/],
     [{ username: 'mismatch', password: STRONG, password_confirm: `${STRONG}x` }, /do not match/],
     [{ username: 'bademail', email: 'not-an-address', password: STRONG, password_confirm: STRONG }, /not a valid e-mail/],
+    [{ username: 'spammer', email: 'me@mail.spam.test', password: STRONG, password_confirm: STRONG }, /cannot be used here/],
   ];
   for (const [fields, message] of cases) {
     const res = await submit(browser, await browser.get('/register'), { email: '', ...fields });
@@ -272,6 +274,24 @@ describe('password recovery', () => {
       });
     const before = (await (await login('Old-Password-123!')).json()) as { access_token: string; device_id: string };
     assert.equal((await introspect(mauth.url, mauth.secret, before.access_token)).body.active, true);
+    // An OAuth 2.0 session too.
+    const reg = await registerClient(mauth.url, {
+      application_type: 'native',
+      client_uri: 'https://app.example.org/',
+      redirect_uris: ['http://127.0.0.1/cb'],
+      token_endpoint_auth_method: 'none',
+      response_types: ['code'],
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    const client = { client_id: ((await reg.json()) as { client_id: string }).client_id, redirect_uri: 'http://127.0.0.1/cb' };
+    const grant = await authorize(new Browser(mauth.url), {
+      client,
+      scope: 'openid urn:matrix:client:api:* urn:matrix:client:device:RITAPHONE01',
+      username: 'rita',
+      password: 'Old-Password-123!',
+    });
+    const oauth = await tokenRequest(mauth.url, { grant_type: 'authorization_code', code: grant.params.get('code')!, redirect_uri: client.redirect_uri, client_id: client.client_id, code_verifier: grant.verifier });
+    assert.equal((await introspect(mauth.url, mauth.secret, oauth.body.access_token)).body.active, true);
 
     const browser = new Browser(mauth.url);
     const sent = await submit(browser, await browser.get('/recover'), { email: 'rita@mail.test' });
@@ -294,6 +314,9 @@ describe('password recovery', () => {
     assert.match(await res.text(), /Password changed/);
 
     assert.equal((await introspect(mauth.url, mauth.secret, before.access_token)).body.active, false);
+    assert.equal((await introspect(mauth.url, mauth.secret, oauth.body.access_token)).body.active, false, 'OAuth sessions end too');
+    const refresh = await tokenRequest(mauth.url, { grant_type: 'refresh_token', refresh_token: oauth.body.refresh_token, client_id: client.client_id });
+    assert.equal(refresh.body.error, 'invalid_grant');
     await hs.waitFor((c) => c.path.endsWith('/sync_devices') && (c.body as any)?.localpart === 'rita', 10_000);
     assert.equal((await login('Old-Password-123!')).status, 403);
     assert.equal((await login('Brand-New-Password-77!')).status, 200);
