@@ -3,13 +3,18 @@
 // and the value itself is stripped from the payload.
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { hashSecret } from '../domain/tokens.js';
+import { seal, unseal } from '../domain/seal.js';
 import type { Db, Sql, Tx } from '../storage/db.js';
 
 /** Models whose id is not a secret and is referenced elsewhere by value. */
 const PLAIN_ID_MODELS = new Set(['Client', 'Grant', 'ReplayDetection']);
 const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
+/** Marks a client secret stored sealed (JWE) rather than as given. */
+const SEALED = 'sealed:';
 
 export interface AdapterHooks {
+  /** `secrets.encryption`: client secrets of registered clients are stored sealed with it. */
+  encryptionSecret?: string;
   /** Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended. */
   grantDestroyed?(tx: Tx, grantId: string): Promise<void>;
 }
@@ -34,6 +39,9 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const { jti: _jti, ...stored } = payload;
+      if (this.model === 'Client' && typeof stored.client_secret === 'string' && hooks.encryptionSecret) {
+        stored.client_secret = `${SEALED}${await seal(hooks.encryptionSecret, stored.client_secret)}`;
+      }
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       const userCode = payload.userCode ? hashSecret(payload.userCode) : null;
       const grantId = payload.grantId ?? null;
@@ -62,6 +70,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'RefreshToken') return this.findRefreshToken(id);
+      if (this.model === 'Client') return this.findClient(id);
       const [row] = await sql<Row[]>`
         SELECT payload, consumed_at, grace_pending FROM oidc_payloads
         WHERE model = ${this.model} AND id = ${this.key(id)}
@@ -82,6 +91,18 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
         WHERE t.model = 'RefreshToken' AND t.id = ${this.key(id)} AND (t.expires_at IS NULL OR t.expires_at > now())`;
       if (row?.graceable) return this.revive(id, { ...row, consumed_at: null });
       return this.revive(id, row);
+    }
+
+    private async findClient(id: string): Promise<AdapterPayload | undefined> {
+      const [row] = await sql<Row[]>`
+        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        WHERE model = 'Client' AND id = ${id} AND (expires_at IS NULL OR expires_at > now())`;
+      const payload = this.revive(id, row);
+      const secret = payload?.client_secret;
+      if (payload && typeof secret === 'string' && secret.startsWith(SEALED) && hooks.encryptionSecret) {
+        payload.client_secret = await unseal(hooks.encryptionSecret, secret.slice(SEALED.length));
+      }
+      return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

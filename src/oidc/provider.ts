@@ -86,6 +86,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const keys = await loadSigningKeys(config.secrets.keys);
 
   const Adapter = createAdapterClass(sql, {
+    encryptionSecret: config.secrets.encryption,
     async grantDestroyed(tx, grantId) {
       const session = await sessions.finishByGrantId(tx, grantId);
       if (session?.device_id) await enqueueDeleteDevice(tx, session.user_id, session.device_id);
