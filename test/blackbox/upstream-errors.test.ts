@@ -3,6 +3,7 @@
 // that is down, a broken claims template, an unverified e-mail) gives a clear page and leaves
 // nothing behind; and `mauth config sync` / `config check` as an operator uses them.
 import assert from 'node:assert/strict';
+import { FIXTURES_DIR } from '../support/fixtures.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -264,7 +265,7 @@ test('an unverified e-mail with password_registration_email_required is proven w
 });
 
 test('config check accepts the Cloudron and playbook seed examples and the MAS documentation samples', async () => {
-  const fixtures = join(ROOT, '../shared/fixtures');
+  const fixtures = FIXTURES_DIR;
   const seeds = await mauth.cli('-c', join(fixtures, 'matrix-section-from-cloudron-guide.yaml'), '-c', join(fixtures, 'upstream-provider-from-playbook-docs.yaml'), 'config', 'check');
   assert.equal(seeds.code, 0, seeds.stderr);
   assert.match(seeds.stdout, /config is valid/);

@@ -3,6 +3,7 @@
 // (client_secret_post, discovery) and a second provider with client_secret_basic, PKCE always,
 // discovery disabled and response_mode form_post. Everything goes through HTML forms over HTTP.
 import assert from 'node:assert/strict';
+import { fixture } from '../support/fixtures.js';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ let client: RegisteredClient;
 
 /** The playbook documentation's provider block, with its commented-out claims_imports turned on. */
 async function playbookProvider(issuer: string): Promise<Record<string, unknown>> {
-  const text = (await readFile(join(ROOT, '../shared/fixtures/upstream-provider-from-playbook-docs.yaml'), 'utf8'))
+  const text = (await readFile(fixture('upstream-provider-from-playbook-docs.yaml'), 'utf8'))
     .replace('issuer: https://example.com/', `issuer: ${issuer}`)
     .replace('client_id: mas-fb3f0c09c4c23de4', 'client_id: mauth-playbook')
     .replace(`#client_secret: ${SECRET_POST}`, `client_secret: ${SECRET_POST}`)

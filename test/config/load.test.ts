@@ -9,8 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { checkConfig, ConfigError, generateConfig, loadConfig, redactConfig } from '../../src/config/load.js';
 
-// shared/ sits beside the repository (in development and in CI).
-const FIXTURES = new URL('../../../shared/fixtures', import.meta.url).pathname;
+import { FIXTURES_DIR as FIXTURES } from '../support/fixtures.js';
 const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 
 let dir: string;
