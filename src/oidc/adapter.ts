@@ -22,7 +22,6 @@ export interface AdapterHooks {
 interface Row {
   payload: AdapterPayload;
   consumed_at: Date | null;
-  grace_pending: boolean;
 }
 
 export function storageKey(model: string, id: string): string {
@@ -64,7 +63,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
       if (!row) return undefined;
       const payload: AdapterPayload = { ...row.payload };
       payload.jti = id;
-      if (row.consumed_at && !row.grace_pending) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+      if (row.consumed_at) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
       return payload;
     }
 
@@ -72,7 +71,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
       if (this.model === 'RefreshToken') return this.findRefreshToken(id);
       if (this.model === 'Client') return this.findClient(id);
       const [row] = await sql<Row[]>`
-        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        SELECT payload, consumed_at FROM oidc_payloads
         WHERE model = ${this.model} AND id = ${this.key(id)}
           AND (expires_at IS NULL OR expires_at > now())`;
       return this.revive(id, row);
@@ -86,7 +85,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
       const [row] = await sql<(Row & { graceable: boolean })[]>`
-        SELECT payload, consumed_at, grace_pending, ${graceable(sql)} AS graceable
+        SELECT payload, consumed_at, ${graceable(sql)} AS graceable
         FROM oidc_payloads t
         WHERE t.model = 'RefreshToken' AND t.id = ${this.key(id)} AND (t.expires_at IS NULL OR t.expires_at > now())`;
       if (row?.graceable) return this.revive(id, { ...row, consumed_at: null });
@@ -95,19 +94,24 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     private async findClient(id: string): Promise<AdapterPayload | undefined> {
       const [row] = await sql<Row[]>`
-        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        SELECT payload, consumed_at FROM oidc_payloads
         WHERE model = 'Client' AND id = ${id} AND (expires_at IS NULL OR expires_at > now())`;
       const payload = this.revive(id, row);
       const secret = payload?.client_secret;
       if (payload && typeof secret === 'string' && secret.startsWith(SEALED) && hooks.encryptionSecret) {
-        payload.client_secret = await unseal(hooks.encryptionSecret, secret.slice(SEALED.length));
+        try {
+          payload.client_secret = await unseal(hooks.encryptionSecret, secret.slice(SEALED.length));
+        } catch {
+          // Sealed under another secrets.encryption: the client cannot authenticate any more.
+          return undefined;
+        }
       }
       return payload;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       const [row] = await sql<(Row & { id: string })[]>`
-        SELECT id, payload, consumed_at, grace_pending FROM oidc_payloads
+        SELECT id, payload, consumed_at FROM oidc_payloads
         WHERE model = ${this.model} AND uid = ${uid} AND (expires_at IS NULL OR expires_at > now())`;
       // The session id is only known hashed; oidc-provider reads `jti` only to re-save, which
       // the session cookie value (not this lookup) drives.
@@ -116,7 +120,7 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       const [row] = await sql<Row[]>`
-        SELECT payload, consumed_at, grace_pending FROM oidc_payloads
+        SELECT payload, consumed_at FROM oidc_payloads
         WHERE model = ${this.model} AND user_code = ${hashSecret(userCode)}
           AND (expires_at IS NULL OR expires_at > now())`;
       return row ? { ...row.payload, ...(row.consumed_at ? { consumed: Math.floor(row.consumed_at.getTime() / 1000) } : {}) } : undefined;
@@ -134,11 +138,18 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     private async consumeRefreshToken(id: string): Promise<void> {
       const key = this.key(id);
-      await sql.begin(async (tx) => {
+      const refused = await sql.begin(async (tx) => {
+        const [token] = await tx<{ grant_id: string }[]>`
+          SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
+        if (!token) return { grantId: undefined };
+        // One rotation or replay per grant at a time: the grace check and the discarding of
+        // successors must see the same successors.
+        await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-grant:${token.grant_id}`}, 0))`;
         const [row] = await tx<{ consumed_at: Date | null; grant_id: string; graceable: boolean }[]>`
           SELECT t.consumed_at, t.grant_id, ${graceable(tx)} AS graceable
           FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
-        if (!row || (row.consumed_at && !row.graceable)) throw new errors.InvalidGrant('refresh token already used');
+        if (!row) return { grantId: undefined };
+        if (row.consumed_at && !row.graceable) return { grantId: row.grant_id };
         if (row.consumed_at) {
           // The lost-response grace: the unused successors go, this token is taken once more.
           await tx`
@@ -149,7 +160,13 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
         await tx`
           UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_used = (consumed_at IS NOT NULL)
           WHERE model = 'RefreshToken' AND id = ${key}`;
+        return undefined;
       });
+      if (refused) {
+        // A used token presented again outside the grace: the session is compromised, end it.
+        if (refused.grantId) await new PostgresAdapter('Grant').destroy(refused.grantId);
+        throw new errors.InvalidGrant('refresh token already used');
+      }
     }
 
     async destroy(id: string): Promise<void> {

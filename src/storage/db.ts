@@ -105,6 +105,8 @@ async function connectEmbedded(config: DatabaseConfig, common: postgres.Options<
     return { sql, embedded: true, close: () => sql.end({ timeout: 5 }) };
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The folder holds every account's data and the socket: this user's only.
+  await chmod(dir, 0o700);
   const socket = join(dir, SOCKET_NAME);
   if (Buffer.byteLength(socket) > 100) {
     throw new Error(`database.embedded_path ${dir} is too long for a UNIX socket path; use a shorter folder`);
@@ -115,7 +117,13 @@ async function connectEmbedded(config: DatabaseConfig, common: postgres.Options<
   const db = await PGlite.create(dir);
   // The socket server serialises connections, keeping each transaction to its own connection.
   const server = new PGLiteSocketServer({ db, path: socket, maxConnections: 16 });
-  await server.start();
+  // No moment where the socket exists with looser permissions than 0600.
+  const umask = process.umask(0o077);
+  try {
+    await server.start();
+  } finally {
+    process.umask(umask);
+  }
   await chmod(socket, 0o600);
   await writeFile(join(dir, OWNER_FILE), JSON.stringify({ socket, pid: process.pid }), { mode: 0o600 });
   const sql = postgres({ ...clientOptions, path: socket });

@@ -208,7 +208,9 @@ export async function setPendingRegistration(db: Db, id: string, pending: Pendin
 export async function markEmailVerified(db: Db, id: string, email: string): Promise<boolean> {
   const rows = await db`
     UPDATE upstream_oauth_sessions SET verified_email = ${email}
-    WHERE id = ${id} AND consumed_at IS NULL AND completed_at IS NOT NULL RETURNING 1`;
+    WHERE id = ${id} AND consumed_at IS NULL AND completed_at IS NOT NULL
+      AND lower(pending_registration ->> 'email') = lower(${email})
+    RETURNING 1`;
   return rows.length > 0;
 }
 
@@ -228,6 +230,8 @@ export async function sessionsForLogout(
   providerId: string,
   match: { subject?: string; sid?: string },
 ): Promise<(SessionRow & { user_id: string })[]> {
+  // A logout token names a subject or a session; one naming neither must match nothing.
+  if (!match.subject && !match.sid) return [];
   return db<(SessionRow & { user_id: string })[]>`
     SELECT s.*, l.user_id FROM upstream_oauth_sessions s JOIN upstream_oauth_links l ON l.id = s.link_id
     WHERE s.provider_id = ${providerId} AND s.consumed_at IS NOT NULL

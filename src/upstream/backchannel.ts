@@ -31,7 +31,7 @@ export async function validateLogoutToken(config: Config, provider: UpstreamClie
       issuer: metadata.issuer,
       audience: provider.config.client_id,
       algorithms: [provider.config.id_token_signed_response_alg ?? 'RS256'],
-      requiredClaims: ['iat'],
+      requiredClaims: ['iat', 'exp', 'jti'],
       maxTokenAge: '10 minutes',
       clockTolerance: 30,
     }));
@@ -39,7 +39,7 @@ export async function validateLogoutToken(config: Config, provider: UpstreamClie
     throw new InvalidLogoutToken(`logout token rejected: ${(err as Error).message}`);
   }
   const events = payload.events as Record<string, unknown> | undefined;
-  if (!events || typeof events !== 'object' || typeof events[LOGOUT_EVENT] !== 'object') {
+  if (!events || typeof events !== 'object' || typeof events[LOGOUT_EVENT] !== 'object' || events[LOGOUT_EVENT] === null) {
     throw new InvalidLogoutToken('logout token has no back-channel logout event');
   }
   if ('nonce' in payload) throw new InvalidLogoutToken('logout token must not carry a nonce');

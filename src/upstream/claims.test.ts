@@ -63,3 +63,21 @@ test('subject and e-mail verification', () => {
   assert.equal(emailVerified(imports(), claimsContext({ idTokenClaims: { email_verified: false } })), false);
   assert.equal(emailVerified(imports('always'), claimsContext({ idTokenClaims: { email_verified: false } })), true);
 });
+
+test('templates cannot reach constructors, prototypes or the process', () => {
+  for (const template of [
+    '{{ range.constructor("return process.env.HOME")() }}',
+    '{{ user.sub.constructor.constructor("return process.pid")() }}',
+    '{{ user["constructor"]["constructor"]("return 1")() }}',
+    '{{ user.__proto__ }}',
+    '{{ (cycler).call }}',
+  ]) {
+    const out = renderTemplate('subject', template, { user: { sub: 'abc' } });
+    if (out.ok) {
+      assert.ok(!/\/root|\/home|^\d+$/.test(out.value ?? ''), `${template} → ${out.value}`);
+      assert.ok(!String(out.value ?? '').includes('function'), `${template} → ${out.value}`);
+    }
+  }
+  const safe = renderTemplate('localpart', '{{ user.preferred_username | lower }}', { user: { preferred_username: 'Alice' } });
+  assert.deepEqual(safe, { ok: true, value: 'alice' });
+});

@@ -85,6 +85,20 @@ function split(value: unknown, separator?: string, maxSplits?: number): string[]
   return [...parts.slice(0, maxSplits), parts.slice(maxSplits).join(joiner)];
 }
 
+/**
+ * nunjucks is not a sandbox: `{{ "".constructor.constructor("…")() }}` would run code. Claims
+ * templates come from the operator's config, and must still not reach past the data they are
+ * given, so member lookups of the names that lead to constructors and prototypes yield nothing.
+ * (This patches nunjucks' runtime for every environment, which no page template needs.)
+ */
+const BLOCKED_MEMBERS = new Set([
+  'constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__',
+  '__lookupGetter__', '__lookupSetter__', 'caller', 'callee', 'arguments', 'apply', 'call', 'bind',
+]);
+const runtime = (nunjucks as unknown as { runtime: { memberLookup: (obj: unknown, key: unknown) => unknown } }).runtime;
+const unguardedLookup = runtime.memberLookup;
+runtime.memberLookup = (obj: unknown, key: unknown) => (BLOCKED_MEMBERS.has(String(key)) ? undefined : unguardedLookup(obj, key));
+
 function createEnvironment(): nunjucks.Environment {
   // Values are not HTML: no escaping (MAS renders these templates unescaped too).
   const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });

@@ -352,9 +352,16 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
     const email = attribute(state, 'email');
     const localpart = attribute(state, 'localpart');
     if (localpart.value !== undefined) {
-      localpart.value = localpart.value.toLowerCase();
+      const given = localpart.value;
+      localpart.value = given.toLowerCase();
       const existing = await users.findByUsername(app.sql, localpart.value);
       if (existing && localpart.forced) {
+        // Linking to an existing account on a name match only when the provider gave exactly
+        // that name: `Admin` must not become a way into `admin`.
+        if (given !== existing.username && (imports(state.provider).localpart.on_conflict ?? 'fail') !== 'fail') {
+          log.warn({ upstream_provider_id: state.provider.id, user_id: existing.id }, 'upstream localpart differs in case from the existing account; not linking');
+          throw new StepError(409, 'Username already taken', `The username "${existing.username}" belongs to another account.`, 'username_taken');
+        }
         await resolveConflict(req, res, state, existing);
         return undefined;
       }
@@ -606,7 +613,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
           throw err;
         }
         const mode = provider.config.on_backchannel_logout ?? 'do_nothing';
-        const sessions = await upstream.sessionsForLogout(app.sql, provider.id, claims);
+        const sessions = await upstream.sessionsForLogout(app.sql, provider.id, { subject: claims.sub, sid: claims.sid });
         log.info({ upstream_provider_id: provider.id, mode, matched_sessions: sessions.length }, 'back-channel logout received');
         if (mode !== 'do_nothing') await endSessions(sessions, mode === 'logout_all');
         answer(200);

@@ -393,6 +393,26 @@ test('back-channel logout: a forged logout token is refused; the provider\'s own
   assert.equal(((await refused.json()) as any).error, 'invalid_request');
   assert.equal((await introspect(mauth.url, mauth.secret, aliceTokens.access_token)).body.active, true, 'still signed in');
 
+  // Genuine tokens about someone else (by subject only) or about nobody end no session of Alice.
+  const genuine = (claims: Record<string, unknown>) =>
+    new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: 'upstream-key' })
+      .setIssuer(idp.issuer)
+      .setAudience('mauth-playbook')
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .setJti(randomBytes(8).toString('hex'))
+      .sign(idp.signingKey);
+  for (const claims of [{ sub: 'kc-somebody-else' }, {}]) {
+    const res = await fetch(`${mauth.url}/upstream/backchannel-logout/${PLAYBOOK}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: await genuine(claims) }).toString(),
+    });
+    assert.ok(res.status === 200 || res.status === 400, `${JSON.stringify(claims)} → ${res.status}`);
+    assert.equal((await introspect(mauth.url, mauth.secret, aliceTokens.access_token)).body.active, true, `${JSON.stringify(claims)} left Alice signed in`);
+  }
+
   // Alice signs out at the provider; it notifies Mauth over the back channel.
   const page = await alice.get(`${idp.issuer}/session/end`);
   const html = await page.text();

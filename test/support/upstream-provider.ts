@@ -27,6 +27,8 @@ export interface UpstreamProviderDouble {
   tamperNonce: boolean;
   /** Answer the token endpoint with 503. */
   tokenEndpointDown: boolean;
+  /** The provider's own signing key, to sign logout tokens the way it would. */
+  signingKey: CryptoKey | import('jose').KeyObject;
   /** Back-channel logout requests the provider made, with the status it got. */
   backchannelLogouts: { uri: string; status: number; error?: string }[];
   stop(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startUpstreamProvider(options: { clients: ClientMetadata[]
     issuer,
     accounts,
     foreignJwksUri: `${issuer}/foreign-jwks`,
+    signingKey: signing.privateKey,
     tamperNonce: false,
     tokenEndpointDown: false,
     backchannelLogouts: [],
