@@ -25,6 +25,8 @@ export async function pruneExpired(db: Db): Promise<PruneCounts> {
          AND NOT EXISTS (SELECT 1 FROM browser_sessions b WHERE b.id = u.browser_session_id AND b.finished_at IS NULL)
          RETURNING 1`,
     ),
+    // Logout tokens live minutes; their jti only needs remembering for as long.
+    upstream_logout_tokens: await count(db`DELETE FROM upstream_logout_tokens WHERE received_at < now() - interval '1 day' RETURNING 1`),
     // Finished jobs keep their payload (sealed mail secrets included) only for a week.
     jobs: await count(db`DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at < now() - interval '7 days' RETURNING 1`),
   };

@@ -2,6 +2,7 @@
 // users, and authorization sessions (one round trip through a provider each).
 import { ulid } from 'ulid';
 import type { Db } from './db.js';
+import { hashSecret } from '../domain/tokens.js';
 
 export interface ProviderRow {
   id: string;
@@ -243,4 +244,12 @@ export async function sessionsForLogout(
 export async function activeBrowserSessionIdsOfUser(db: Db, userId: string): Promise<string[]> {
   const rows = await db<{ id: string }[]>`SELECT id FROM browser_sessions WHERE user_id = ${userId} AND finished_at IS NULL`;
   return rows.map((r) => r.id);
+}
+
+/** Records a logout token's jti; false when it was seen before (a replay). */
+export async function rememberLogoutToken(db: Db, providerId: string, jti: string): Promise<boolean> {
+  const rows = await db`
+    INSERT INTO upstream_logout_tokens (jti_hash, provider_id) VALUES (${hashSecret(`${providerId}:${jti}`)}, ${providerId})
+    ON CONFLICT (jti_hash) DO NOTHING RETURNING 1`;
+  return rows.length === 1;
 }

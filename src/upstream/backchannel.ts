@@ -21,7 +21,7 @@ function keysFor(providerId: string, uri: string): JWTVerifyGetKey {
 }
 
 /** The `sub` and/or `sid` the token logs out. Throws InvalidLogoutToken for any invalid token. */
-export async function validateLogoutToken(config: Config, provider: UpstreamClientProvider, token: string): Promise<{ sub?: string; sid?: string }> {
+export async function validateLogoutToken(config: Config, provider: UpstreamClientProvider, token: string): Promise<{ sub?: string; sid?: string; jti: string }> {
   const configuration = await clientConfiguration(config, provider);
   const metadata = configuration.serverMetadata();
   if (!metadata.jwks_uri) throw new InvalidLogoutToken('the provider publishes no keys (jwks_uri)');
@@ -46,5 +46,6 @@ export async function validateLogoutToken(config: Config, provider: UpstreamClie
   const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
   const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
   if (!sub && !sid) throw new InvalidLogoutToken('logout token names neither sub nor sid');
-  return { sub, sid };
+  if (typeof payload.jti !== 'string' || !payload.jti) throw new InvalidLogoutToken('logout token has no jti');
+  return { sub, sid, jti: payload.jti };
 }

@@ -612,6 +612,10 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
           if (isUnavailable(err)) return answer(502, 'the provider keys cannot be fetched');
           throw err;
         }
+        if (!(await upstream.rememberLogoutToken(app.sql, provider.id, claims.jti))) {
+          log.warn({ upstream_provider_id: provider.id }, 'back-channel logout token replayed');
+          return answer(400, 'this logout token was already used');
+        }
         const mode = provider.config.on_backchannel_logout ?? 'do_nothing';
         const sessions = await upstream.sessionsForLogout(app.sql, provider.id, { subject: claims.sub, sid: claims.sid });
         log.info({ upstream_provider_id: provider.id, mode, matched_sessions: sessions.length }, 'back-channel logout received');

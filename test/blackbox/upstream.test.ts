@@ -412,6 +412,18 @@ test('back-channel logout: a forged logout token is refused; the provider\'s own
     assert.ok(res.status === 200 || res.status === 400, `${JSON.stringify(claims)} → ${res.status}`);
     assert.equal((await introspect(mauth.url, mauth.secret, aliceTokens.access_token)).body.active, true, `${JSON.stringify(claims)} left Alice signed in`);
   }
+  // A token is acted on once: its replay is refused.
+  const once = await genuine({ sub: 'kc-somebody-else' });
+  const send = () =>
+    fetch(`${mauth.url}/upstream/backchannel-logout/${PLAYBOOK}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: once }).toString(),
+    });
+  assert.equal((await send()).status, 200);
+  const replayed = await send();
+  assert.equal(replayed.status, 400);
+  assert.match(((await replayed.json()) as { error_description: string }).error_description, /already used/);
 
   // Alice signs out at the provider; it notifies Mauth over the back channel.
   const page = await alice.get(`${idp.issuer}/session/end`);
