@@ -116,10 +116,12 @@ before(async () => {
       { sub: 'kc-bob', password: 'bob-upstream', preferred_username: 'bob', email: 'bob@corp.test', email_verified: true, name: 'Bob Builder' },
       { sub: 'kc-carol', password: 'carol-upstream', preferred_username: 'carol', email: 'carol@corp.test', email_verified: true, name: 'Carol Upstream' },
       { sub: 'kc-dave', password: 'dave-upstream', preferred_username: 'dave-upstream-name', email: 'dave@corp.test', email_verified: true, name: 'Dave' },
+      { sub: 'kc-frida', password: 'frida-upstream', preferred_username: 'Frida', email: 'frida@corp.test', email_verified: true, name: 'Frida' },
     ],
   });
   const made = await mauth.cli('manage', 'register-user', 'carol', '--password', 'carol-local-1', '--yes');
   assert.equal(made.code, 0, made.stderr);
+  assert.equal((await mauth.cli('manage', 'register-user', 'frida', '--password', 'frida-local-1', '--yes')).code, 0);
   await mauth.start();
   db = postgres(mauth.databaseUrl, { max: 2, onnotice: () => {} });
   const res = await registerClient(mauth.url, {
@@ -354,6 +356,12 @@ test('on_conflict: fail shows a clear error for a taken localpart and links noth
   assert.deepEqual(await linksOf('carol'), [{ provider_id: ADD, subject: 'kc-carol' }]);
   const [{ n }] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM users WHERE username LIKE 'carol%'`;
   assert.equal(n, 1);
+
+  // `Frida` upstream is not `frida` here: no linking on a name that only matches once lower-cased.
+  const frida = new Browser(mauth.url);
+  const refused = await upstreamLogin(frida, await follow(frida, await frida.get(`/upstream/authorize/${ADD}?next=/account/`)), 'kc-frida', 'frida-upstream');
+  assert.equal(refused.status, 409, await refused.clone().text());
+  assert.deepEqual(await linksOf('frida'), []);
 });
 
 test('manage register-user --upstream-provider-mapping links the new account; that subject then signs straight in', async () => {
