@@ -144,6 +144,12 @@ export function registrationRouter(deps: HttpDeps): Router {
     return { secret, registration };
   }
 
+  /** Ends a registration that cannot go on, and says why. */
+  async function abandon(res: Response, id: string, status: number, code: string, title: string, message: string) {
+    await registrations.abandon(app.sql, id);
+    page(res, status, 'error', { title, message, code, link: { href: '/register', label: 'Start again' } });
+  }
+
   // --- registration token ---
   const renderToken = (req: Request, res: Response, secret: string, status: number, error?: string) =>
     page(res, status, 'register_token', { action: `/register/steps/${secret}/token`, csrf: csrfToken(config, req, res), error });
@@ -219,13 +225,8 @@ export function registrationRouter(deps: HttpDeps): Router {
       case 'expired':
         return renderVerify(req, res, secret, registration.email, 400, { error: 'This code has expired. Send yourself a new one.', expired: true });
       case 'too_many_attempts':
-        await registrations.abandon(app.sql, registration.id);
-        return page(res, 429, 'error', {
-          title: 'Too many wrong codes',
-          message: 'For your safety this registration was stopped. Start again to get a new code.',
-          code: 'too_many_attempts',
-          link: { href: '/register', label: 'Start again' },
-        });
+        return abandon(res, registration.id, 429, 'too_many_attempts', 'Too many wrong codes',
+          'For your safety this registration was stopped. Start again to get a new code.');
       default:
         return renderVerify(req, res, secret, registration.email, 400, { error: 'That code is not right. Check the e-mail and try again.' });
     }
@@ -269,22 +270,12 @@ export function registrationRouter(deps: HttpDeps): Router {
       });
     } catch (err) {
       if (err instanceof users.UsernameTakenError) {
-        await registrations.abandon(app.sql, registration.id);
-        return page(res, 409, 'error', {
-          title: 'This username was just taken',
-          message: `Someone registered ${registration.username} a moment ago. Start again with another username.`,
-          code: 'username_taken',
-          link: { href: '/register', label: 'Start again' },
-        });
+        return abandon(res, registration.id, 409, 'username_taken', 'This username was just taken',
+          `Someone registered ${registration.username} a moment ago. Start again with another username.`);
       }
       if (err instanceof UsedUp) {
-        await registrations.abandon(app.sql, registration.id);
-        return page(res, 403, 'error', {
-          title: 'The registration token can no longer be used',
-          message: 'It reached its usage limit or expired while you registered.',
-          code: 'registration_token_used_up',
-          link: { href: '/register', label: 'Start again' },
-        });
+        return abandon(res, registration.id, 403, 'registration_token_used_up', 'The registration token can no longer be used',
+          'It reached its usage limit or expired while you registered.');
       }
       throw err;
     }

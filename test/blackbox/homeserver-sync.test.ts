@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser } from '../support/http-client.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { authorize, introspect, registerClient, tokenRequest } from '../support/oauth-client.js';
+import { authorize, introspect, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 
 let hs: HomeserverDouble;
 let mauth: MauthInstance;
@@ -43,15 +43,7 @@ test('a user whose provisioning job has not run yet is provisioned before the de
   await mauth.start('--no-worker');
   assert.equal(hs.users.has('bob'), false, 'nothing provisioned without a worker');
 
-  const reg = await registerClient(mauth.url, {
-    application_type: 'native',
-    client_uri: 'https://app.example.org/',
-    redirect_uris: ['http://127.0.0.1/cb'],
-    token_endpoint_auth_method: 'none',
-    response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token'],
-  });
-  const client = { client_id: ((await reg.json()) as { client_id: string }).client_id, redirect_uri: 'http://127.0.0.1/cb' };
+  const client = await registerNativeClient(mauth.url);
   const deviceId = 'SYNCDEVICE01';
   const { params, verifier } = await authorize(new Browser(mauth.url), {
     client,

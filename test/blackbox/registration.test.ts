@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { authorize, introspect, pkce, registerClient, tokenRequest } from '../support/oauth-client.js';
+import { authorize, introspect, pkce, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'register.test';
@@ -83,15 +83,7 @@ after(async () => {
 });
 
 test('registration from prompt=create through the forms ends in an authorization code', async () => {
-  const reg = await registerClient(mauth.url, {
-    application_type: 'native',
-    client_uri: 'https://app.example.org/',
-    redirect_uris: ['http://127.0.0.1/cb'],
-    token_endpoint_auth_method: 'none',
-    response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token'],
-  });
-  const clientId = ((await reg.json()) as { client_id: string }).client_id;
+  const { client_id: clientId } = await registerNativeClient(mauth.url);
   const { verifier, challenge } = pkce();
   const browser = new Browser(mauth.url);
   const discovery = (await (await fetch(`${mauth.url}/.well-known/openid-configuration`)).json()) as { prompt_values_supported: string[] };
@@ -275,15 +267,7 @@ describe('password recovery', () => {
     const before = (await (await login('Old-Password-123!')).json()) as { access_token: string; device_id: string };
     assert.equal((await introspect(mauth.url, mauth.secret, before.access_token)).body.active, true);
     // An OAuth 2.0 session too.
-    const reg = await registerClient(mauth.url, {
-      application_type: 'native',
-      client_uri: 'https://app.example.org/',
-      redirect_uris: ['http://127.0.0.1/cb'],
-      token_endpoint_auth_method: 'none',
-      response_types: ['code'],
-      grant_types: ['authorization_code', 'refresh_token'],
-    });
-    const client = { client_id: ((await reg.json()) as { client_id: string }).client_id, redirect_uri: 'http://127.0.0.1/cb' };
+    const client = await registerNativeClient(mauth.url);
     const grant = await authorize(new Browser(mauth.url), {
       client,
       scope: 'openid urn:matrix:client:api:* urn:matrix:client:device:RITAPHONE01',

@@ -17,6 +17,21 @@ export async function registerClient(base: string, metadata: Record<string, unkn
   });
 }
 
+/** Registers a public native client with a loopback redirect, as Element X does; returns it. */
+export async function registerNativeClient(base: string, redirectUri = 'http://127.0.0.1/cb'): Promise<RegisteredClient> {
+  const res = await registerClient(base, {
+    application_type: 'native',
+    client_uri: 'https://app.example.org/',
+    redirect_uris: [redirectUri],
+    token_endpoint_auth_method: 'none',
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const body = (await res.json()) as { client_id?: string };
+  assert.equal(res.status, 201, JSON.stringify(body));
+  return { client_id: body.client_id!, redirect_uri: redirectUri };
+}
+
 export function pkce() {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
