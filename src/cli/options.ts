@@ -38,5 +38,9 @@ export async function loadCommandConfig(cmd: Command, options: { generateIfMissi
     options.log?.warn({ path: DEV_CONFIG_PATH }, 'no configuration found: generated a development configuration');
     files = [DEV_CONFIG_PATH];
   }
-  return loadConfig({ files, env: process.env });
+  return loadConfig({
+    files,
+    env: process.env,
+    onWarning: (problem) => options.log?.warn({ key: problem.key, file: problem.file }, `configuration: ${problem.key}: ${problem.message}`),
+  });
 }

@@ -31,7 +31,21 @@ export const email: Section<'email'> = {
   },
   check(config, report) {
     const section = config.email;
-    if (section.transport === 'blackhole') return;
+    if (section.transport === 'blackhole') {
+      const { account } = config;
+      const needsMail = [
+        account.password_registration_enabled && account.password_registration_email_required && 'account.password_registration_email_required',
+        account.password_recovery_enabled && 'account.password_recovery_enabled',
+      ].filter((key): key is string => Boolean(key));
+      if (needsMail.length > 0) {
+        report.warn(
+          `is blackhole, so no mail leaves, but ${needsMail.join(' and ')} ${needsMail.length > 1 ? 'need' : 'needs'} it: ` +
+            'users cannot receive codes or links; configure smtp or sendmail',
+          'transport',
+        );
+      }
+      return;
+    }
     for (const key of ['from', 'reply_to'] as const) {
       if (!isMailbox(section[key])) report.error('must be an e-mail address, optionally with a name: "Name" <user@example.com>', key);
     }
