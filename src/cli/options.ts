@@ -1,5 +1,6 @@
 // Shared CLI plumbing: which config files a command reads, loading them, the logger.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -19,11 +20,25 @@ export function configFiles(cmd: Command): string[] | undefined {
   return undefined;
 }
 
+/** Whether the optional pretty printer is installed (it is left out of slim production installs). */
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** JSON lines, except on a terminal (and with MAUTH_LOG_FORMAT unset or `pretty`), where people read them. */
 export function createLogger(): Logger {
+  const format = process.env.MAUTH_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  const pretty = format === 'pretty' && prettyAvailable();
   return pino({
     level: process.env.MAUTH_LOG_LEVEL ?? 'info',
     base: { service: 'mauth' },
     redact: { paths: ['*.password', '*.token', '*.secret', 'req.headers.authorization', 'req.headers.cookie'], censor: '<redacted>' },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'service,pid,hostname' } } } : {}),
   });
 }
 
