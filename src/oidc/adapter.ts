@@ -4,6 +4,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { hashSecret } from '../domain/tokens.js';
 import { seal, unseal } from '../domain/seal.js';
+import { staticOnlyViolations } from '../policy/client-registration.js';
 import type { Db, Sql, Tx } from '../storage/db.js';
 
 /** Models whose id is not a secret and is referenced elsewhere by value. */
@@ -38,6 +39,12 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const { jti: _jti, ...stored } = payload;
+      if (this.model === 'Interaction' && stored.session) {
+        // oidc-provider copies the session cookie's value (the session id) into `session.cookie`
+        // and never reads it back; like every bearer secret, it is not kept in the clear.
+        const { cookie: _cookie, ...session } = stored.session as Record<string, unknown>;
+        stored.session = session as AdapterPayload['session'];
+      }
       if (this.model === 'Client' && typeof stored.client_secret === 'string' && hooks.encryptionSecret) {
         stored.client_secret = `${SEALED}${await seal(hooks.encryptionSecret, stored.client_secret)}`;
       }
@@ -80,14 +87,16 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
     /**
      * A consumed refresh token may be replayed once, within REFRESH_GRACE_SECONDS, when the
      * response that carried its successor was lost: nothing issued since has been used. Reading
-     * it changes nothing; `consume` re-checks and discards the unused successors atomically,
-     * after oidc-provider has checked the client.
+     * it changes nothing; `consume` re-checks and revokes the unused successors atomically,
+     * after oidc-provider has checked the client. A revoked token reads as used, so presenting
+     * it ends the grant (oidc-provider revokes the grant of a used refresh token).
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
-      const [row] = await sql<(Row & { graceable: boolean })[]>`
-        SELECT payload, consumed_at, ${graceable(sql)} AS graceable
+      const [row] = await sql<(Row & { revoked_at: Date | null; graceable: boolean })[]>`
+        SELECT payload, consumed_at, revoked_at, ${graceable(sql)} AS graceable
         FROM oidc_payloads t
         WHERE t.model = 'RefreshToken' AND t.id = ${this.key(id)} AND (t.expires_at IS NULL OR t.expires_at > now())`;
+      if (row?.revoked_at) return this.revive(id, { ...row, consumed_at: row.consumed_at ?? row.revoked_at });
       if (row?.graceable) return this.revive(id, { ...row, consumed_at: null });
       return this.revive(id, row);
     }
@@ -97,6 +106,9 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
         SELECT payload, consumed_at FROM oidc_payloads
         WHERE model = 'Client' AND id = ${id} AND (expires_at IS NULL OR expires_at > now())`;
       const payload = this.revive(id, row);
+      // Registered before dynamic clients were held to the registration rules for key sets:
+      // authenticating one would make Mauth fetch a URI the registrant chose.
+      if (payload && staticOnlyViolations(payload).length > 0) return undefined;
       const secret = payload?.client_secret;
       if (payload && typeof secret === 'string' && secret.startsWith(SEALED) && hooks.encryptionSecret) {
         try {
@@ -142,28 +154,32 @@ export function createAdapterClass(sql: Sql, hooks: AdapterHooks = {}) {
         const [token] = await tx<{ grant_id: string }[]>`
           SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
         if (!token) return { grantId: undefined };
-        // One rotation or replay per grant at a time: the grace check and the discarding of
+        // One rotation or replay per grant at a time: the grace check and the revoking of
         // successors must see the same successors.
         await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-grant:${token.grant_id}`}, 0))`;
-        const [row] = await tx<{ consumed_at: Date | null; grant_id: string; graceable: boolean }[]>`
-          SELECT t.consumed_at, t.grant_id, ${graceable(tx)} AS graceable
+        const [row] = await tx<{ consumed_at: Date | null; revoked_at: Date | null; grant_id: string; graceable: boolean }[]>`
+          SELECT t.consumed_at, t.revoked_at, t.grant_id, ${graceable(tx)} AS graceable
           FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
         if (!row) return { grantId: undefined };
-        if (row.consumed_at && !row.graceable) return { grantId: row.grant_id };
+        if (row.revoked_at || (row.consumed_at && !row.graceable)) return { grantId: row.grant_id };
         if (row.consumed_at) {
-          // The lost-response grace: the unused successors go, this token is taken once more.
+          // The lost-response grace: the unused successors are revoked, not deleted, so that
+          // whoever presents one next (the real client, if this replay is a thief's) ends the grant.
           await tx`
-            DELETE FROM oidc_payloads
-            WHERE model IN ('AccessToken', 'RefreshToken') AND grant_id = ${row.grant_id}
-              AND id <> ${key} AND created_at >= ${row.consumed_at}`;
+            UPDATE oidc_payloads SET revoked_at = clock_timestamp()
+            WHERE model = 'RefreshToken' AND grant_id = ${row.grant_id}
+              AND id <> ${key} AND created_at >= ${row.consumed_at} AND revoked_at IS NULL`;
         }
+        // As MAS does, a refresh revokes the access token it replaces (the grant's only live one;
+        // the new access token is saved after this).
+        await tx`DELETE FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${row.grant_id}`;
         await tx`
           UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_used = (consumed_at IS NOT NULL)
           WHERE model = 'RefreshToken' AND id = ${key}`;
         return undefined;
       });
       if (refused) {
-        // A used token presented again outside the grace: the session is compromised, end it.
+        // A used or revoked token presented again outside the grace: the session is compromised, end it.
         if (refused.grantId) await new PostgresAdapter('Grant').destroy(refused.grantId);
         throw new errors.InvalidGrant('refresh token already used');
       }
@@ -192,16 +208,20 @@ export const REFRESH_GRACE_SECONDS = 300;
 
 /**
  * SQL (over the row aliased `t`) telling whether a consumed refresh token may be replayed:
- * within the grace period, once, and only while nothing issued after it was used.
+ * within the grace period, once, only while nothing issued after it was used, and only once its
+ * successor exists (a replay racing the rotation still in flight is not a lost response; granting
+ * it would leave two live chains that never meet).
  */
 function graceable(db: Db) {
   return db`(
-    t.consumed_at IS NOT NULL AND NOT t.grace_used
+    t.consumed_at IS NOT NULL AND NOT t.grace_used AND t.revoked_at IS NULL
     AND t.consumed_at > now() - make_interval(secs => ${REFRESH_GRACE_SECONDS})
     AND NOT EXISTS (SELECT 1 FROM oidc_payloads a WHERE a.model = 'AccessToken' AND a.grant_id = t.grant_id
                     AND a.created_at >= t.consumed_at AND a.used_at IS NOT NULL)
     AND NOT EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
                     AND r.id <> t.id AND r.consumed_at > t.consumed_at)
+    AND EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
+                AND r.id <> t.id AND r.created_at >= t.consumed_at)
   )`;
 }
 

@@ -1,6 +1,8 @@
 // Dynamic client registration rules, after MAS's client_registration policy: URIs must be https
 // on the client_uri's host (or a subdomain of it); native apps may redirect to loopback http or to
 // a private-use scheme that is the client_uri's host in reverse-DNS form.
+// Unlike MAS, a dynamic client never names a URI that Mauth itself would fetch (a key set or a
+// sector identifier): an anonymous registration must not point the server at internal hosts.
 
 export interface ClientRegistrationData {
   allow_insecure_uris?: boolean;
@@ -17,11 +19,47 @@ export interface ClientMetadataInput {
   grant_types?: unknown;
   application_type?: unknown;
   token_endpoint_auth_method?: unknown;
+  jwks_uri?: unknown;
+  jwks?: unknown;
+  sector_identifier_uri?: unknown;
 }
 
 export interface RegistrationViolation {
   msg: string;
-  field: 'client_uri' | 'tos_uri' | 'policy_uri' | 'logo_uri' | 'redirect_uris' | 'grant_types';
+  field:
+    | 'client_uri'
+    | 'tos_uri'
+    | 'policy_uri'
+    | 'logo_uri'
+    | 'redirect_uris'
+    | 'grant_types'
+    | 'token_endpoint_auth_method'
+    | 'jwks_uri'
+    | 'jwks'
+    | 'sector_identifier_uri';
+}
+
+/**
+ * How a dynamic client may authenticate (MAS also offers these). Key-based methods need a key
+ * set, and a key set by URI means a server-side fetch on every token request: static clients
+ * (`clients` in the config) only.
+ */
+export const DYNAMIC_CLIENT_AUTH_METHODS: readonly string[] = ['none', 'client_secret_basic', 'client_secret_post'];
+
+/** Metadata only a static client may carry: what would make Mauth fetch or trust a key set. */
+export function staticOnlyViolations(meta: ClientMetadataInput): RegistrationViolation[] {
+  const v: RegistrationViolation[] = [];
+  const method = meta.token_endpoint_auth_method ?? 'none';
+  if (typeof method !== 'string' || !DYNAMIC_CLIENT_AUTH_METHODS.includes(method)) {
+    v.push({
+      field: 'token_endpoint_auth_method',
+      msg: `token_endpoint_auth_method must be one of ${DYNAMIC_CLIENT_AUTH_METHODS.join(', ')}`,
+    });
+  }
+  for (const field of ['jwks_uri', 'jwks', 'sector_identifier_uri'] as const) {
+    if (meta[field] !== undefined) v.push({ field, msg: `${field} is not allowed for dynamically registered clients` });
+  }
+  return v;
 }
 
 interface ParsedUri {
@@ -92,7 +130,7 @@ export function evaluateClientRegistration(
   meta: ClientMetadataInput,
   data: ClientRegistrationData = {},
 ): RegistrationViolation[] {
-  const v: RegistrationViolation[] = [];
+  const v: RegistrationViolation[] = staticOnlyViolations(meta);
   if (!meta.client_uri) {
     if (!data.allow_missing_client_uri) v.push({ field: 'client_uri', msg: 'missing client_uri' });
   } else if (!secureUrl(meta.client_uri, data)) {

@@ -167,7 +167,7 @@ test('a client logs in through the HTML forms, gets tokens Synapse accepts, refr
   });
   assert.equal(next.status, 200, JSON.stringify(next.body));
   assert.notEqual(next.body.refresh_token, tokens.body.refresh_token);
-  assert.equal((await introspect(mauth.url, mauth.secret, tokens.body.access_token)).body.active, true, 'the old access token lives until it expires');
+  assert.equal((await introspect(mauth.url, mauth.secret, tokens.body.access_token)).body.active, false, 'the refresh revokes the access token it replaces');
   refreshed = { access: next.body.access_token, refresh: next.body.refresh_token, oldRefresh: tokens.body.refresh_token, device: dev };
 });
 

@@ -1,6 +1,6 @@
 // What oidc-provider's storage keeps at rest: hashes of bearer secrets, sealed client secrets.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { createAdapterClass } from '../../src/oidc/adapter.js';
 import { generateToken, hashSecret } from '../../src/domain/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -45,4 +45,79 @@ test('a code is consumed once, even by concurrent consumers', async () => {
   const results = await Promise.allSettled(Array.from({ length: 20 }, () => codes.consume('code-1')));
   assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
   assert.ok((await codes.find('code-1'))?.consumed);
+});
+
+test('an interaction is stored without the session cookie value oidc-provider copies into it', async () => {
+  const Adapter = createAdapterClass(db.sql);
+  const interactions = new Adapter('Interaction');
+  const cookie = 'oidc-session-id-0123456789abcdef';
+  await interactions.upsert('uid-1', { jti: 'uid-1', kind: 'Interaction', session: { accountId: 'u1', uid: 'session-uid', cookie } }, 600);
+  const [row] = await db.sql`SELECT payload::text AS payload FROM oidc_payloads WHERE model = 'Interaction'`;
+  assert.ok(!row.payload.includes(cookie));
+  assert.deepEqual((await interactions.find('uid-1'))?.session, { accountId: 'u1', uid: 'session-uid' });
+});
+
+test('a stored dynamic client with a key-set URI does not load (Mauth would fetch it)', async () => {
+  const Adapter = createAdapterClass(db.sql, { encryptionSecret: ENCRYPTION });
+  const clients = new Adapter('Client');
+  await clients.upsert('01KEYSET', { client_id: '01KEYSET', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://127.0.0.1:9/jwks', redirect_uris: [] }, 0);
+  await clients.upsert('01PUBLIC', { client_id: '01PUBLIC', token_endpoint_auth_method: 'none', redirect_uris: [] }, 0);
+  assert.equal(await clients.find('01KEYSET'), undefined);
+  assert.equal((await clients.find('01PUBLIC'))?.client_id, '01PUBLIC');
+});
+
+describe('refresh token rotation', () => {
+  const Adapter = () => createAdapterClass(db.sql);
+  let n = 0;
+  async function issue(grantId: string) {
+    const Model = Adapter();
+    const refresh = generateToken('refreshToken');
+    const access = generateToken('accessToken');
+    await new Model('RefreshToken').upsert(refresh, { jti: refresh, grantId, accountId: 'u1', kind: 'RefreshToken' }, 3600);
+    await new Model('AccessToken').upsert(access, { jti: access, grantId, accountId: 'u1', kind: 'AccessToken' }, 300);
+    return { refresh, access };
+  }
+  async function grant() {
+    n += 1;
+    const grantId = `grant-rot-${n}`;
+    await new (Adapter())('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', accountId: 'u1' }, 3600);
+    return grantId;
+  }
+  const exists = async (model: string, value: string) =>
+    (await db.sql`SELECT 1 FROM oidc_payloads WHERE model = ${model} AND id = ${hashSecret(value)}`).length === 1;
+  const grantExists = async (grantId: string) =>
+    (await db.sql`SELECT 1 FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId}`).length === 1;
+
+  test('a rotation revokes the access token it replaces', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (Adapter())('RefreshToken');
+    await refreshes.consume(first.refresh);
+    assert.equal(await exists('AccessToken', first.access), false);
+    assert.ok((await refreshes.find(first.refresh))?.consumed, 'a consumed token without a successor is not offered the grace');
+  });
+
+  test('the grace replay revokes the successor; presenting the revoked successor ends the grant', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (Adapter())('RefreshToken');
+    await refreshes.consume(first.refresh);
+    const second = await issue(grantId);
+    assert.equal((await refreshes.find(first.refresh))?.consumed, undefined, 'the lost response may be retried');
+    await refreshes.consume(first.refresh);
+    assert.equal(await exists('RefreshToken', second.refresh), true, 'the replaced successor is kept');
+    assert.equal(await exists('AccessToken', second.access), false);
+    assert.ok((await refreshes.find(second.refresh))?.consumed, 'the replaced successor reads as used');
+    await assert.rejects(refreshes.consume(second.refresh), { error: 'invalid_grant', error_detail: 'refresh token already used' });
+    assert.equal(await grantExists(grantId), false);
+  });
+
+  test('no grace while the rotation that consumed the token has not saved its successor', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (Adapter())('RefreshToken');
+    await refreshes.consume(first.refresh);
+    await assert.rejects(refreshes.consume(first.refresh), { error: 'invalid_grant', error_detail: 'refresh token already used' });
+    assert.equal(await grantExists(grantId), false);
+  });
 });
