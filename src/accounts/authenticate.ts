@@ -2,6 +2,7 @@
 // name means (username in any case, full MXID, verified e-mail, rewrite rules), rate limits,
 // and the password check with rehash-on-login.
 import type { AppContext } from '../context.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { localpartFromLogin } from '../domain/usernames.js';
 import { RateLimited, type LoginLimiter } from '../http/rate-limit.js';
 import * as users from '../storage/users.js';
@@ -20,7 +21,10 @@ export type LoginFailure = Exclude<LoginOutcome, { ok: true }>;
 
 async function byEmail(app: AppContext, address: string): Promise<users.User | undefined> {
   if (!app.config.account.login_with_email_allowed) return undefined;
-  const found = await users.findByVerifiedEmail(app.sql, address);
+  // The same comparison as recovery: a look-alike of an address names nobody.
+  const parsed = parseEmailAddress(address);
+  if (!parsed.ok) return undefined;
+  const found = await users.findByVerifiedEmail(app.sql, parsed.value);
   // An address shared by several accounts names none of them.
   return found.length === 1 ? found[0] : undefined;
 }

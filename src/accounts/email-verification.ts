@@ -3,6 +3,7 @@
 // rate limited as MAS configures `rate_limiting.email_authentication`.
 import { createHmac, randomInt } from 'node:crypto';
 import type { AppContext } from '../context.js';
+import { asciiLower, emailKey } from '../domain/email-address.js';
 import { enqueueVerificationCode } from '../email/jobs.js';
 import { RateLimited, limit } from '../http/rate-limit.js';
 import type { Db } from '../storage/db.js';
@@ -30,7 +31,8 @@ async function issueCode(app: AppContext, tx: Db, auth: registrations.EmailAuthe
 async function checkSendLimits(app: AppContext, db: Db, email: string, ip: string | undefined, authenticationId?: string) {
   const limits = app.config.rate_limiting.email_authentication;
   await limit(db, `email:ip:${ip ?? 'unknown'}`, limits.per_ip);
-  await limit(db, `email:address:${email.toLowerCase()}`, limits.per_address);
+  // By comparison key: other spellings of one mailbox share its allowance.
+  await limit(db, `email:address:${emailKey(email) ?? asciiLower(email)}`, limits.per_address);
   if (authenticationId) await limit(db, `email:session:${authenticationId}:sends`, limits.emails_per_session);
 }
 

@@ -1,12 +1,19 @@
 // `mauth manage add-email | verify-email | issue-user-registration-token`.
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
+import { asciiLower, parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
-import { evaluateEmail } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { requireUser, withDatabase } from './manage.js';
+
+/** The canonical form of an address given on the command line, or a clear error. */
+export function emailArgument(value: string): string {
+  const parsed = parseEmailAddress(value.trim());
+  if (!parsed.ok) throw new Error(`${JSON.stringify(value)}: ${parsed.message}`);
+  return parsed.value.address;
+}
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -20,8 +27,8 @@ export function registerEmailCommands(manage: Command): void {
     .description('Add a verified e-mail address to an account (and send it to the homeserver)')
     .argument('<username>')
     .argument('<email>')
-    .action(async (username: string, email: string, _opts: unknown, cmd: Command) => {
-      if (evaluateEmail(email, {}).some((v) => v.code === 'email-invalid')) throw new Error(`${email} is not an e-mail address`);
+    .action(async (username: string, given: string, _opts: unknown, cmd: Command) => {
+      const email = emailArgument(given);
       await withDatabase(cmd, async (sql) => {
         const user = await requireUser(sql, username);
         await sql.begin(async (tx) => {
@@ -37,10 +44,12 @@ export function registerEmailCommands(manage: Command): void {
     .description('Mark an address an account already has as verified')
     .argument('<username>')
     .argument('<email>')
-    .action(async (username: string, email: string, _opts: unknown, cmd: Command) => {
+    .action(async (username: string, given: string, _opts: unknown, cmd: Command) => {
+      const email = emailArgument(given);
+      const key = asciiLower(email); // the comparison key of a canonical address
       await withDatabase(cmd, async (sql) => {
         const user = await requireUser(sql, username);
-        const known = (await users.listEmails(sql, user.id)).find((e) => e.email.toLowerCase() === email.toLowerCase());
+        const known = (await users.listEmails(sql, user.id)).find((e) => e.email_key === key);
         if (!known) throw new Error(`${user.username} has no address ${email} (use add-email)`);
         await sql.begin(async (tx) => {
           await users.addEmail(tx, { userId: user.id, email: known.email, verified: true });

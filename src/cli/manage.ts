@@ -11,7 +11,7 @@ import * as upstream from '../storage/upstream.js';
 import { syncProviders } from '../upstream/sync.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { loadCommandConfig } from './options.js';
-import { registerEmailCommands } from './manage-email.js';
+import { emailArgument, registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
@@ -75,9 +75,10 @@ export function registerManageCommands(program: Command): void {
     .option('--upstream-provider-mapping <mapping>', 'link the account to an upstream subject, PROVIDER_ID:SUBJECT (repeatable)', collectMappings)
     .action(async (username: string, opts: { password?: string; email?: string; admin: boolean; displayName?: string; yes: boolean; upstreamProviderMapping?: string[] }, cmd: Command) => {
       if (!opts.yes) throw new Error('refusing to create an account without --yes (non-interactive use)');
+      const email = opts.email === undefined ? undefined : emailArgument(opts.email);
       await withDatabase(cmd, async (sql, config) => {
         const mappings = await upstreamMappings(sql, config, opts.upstreamProviderMapping ?? []);
-        const input = { username, password: opts.password, email: opts.email, admin: opts.admin, displayName: opts.displayName };
+        const input = { username, password: opts.password, email, admin: opts.admin, displayName: opts.displayName };
         const hasher = new PasswordHasher(config.passwords);
         const user = mappings.length === 0
           ? await accounts.registerUser(sql, hasher, input)

@@ -170,7 +170,7 @@ export interface RateLimitingConfig {
     emails_per_session: RateLimit;
     attempt_per_session: RateLimit;
   };
-  username_availability?: RateLimit;
+  username_availability: RateLimit;
   device_code_link?: RateLimit;
 }
 

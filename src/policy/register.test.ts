@@ -39,3 +39,23 @@ test('banned and allowed usernames', () => {
   const only = { registration: { allowed_usernames: { prefixes: ['staff.'] } } };
   assert.equal(evaluateRegistration({ ...base, username: 'alice', email: 'a@b.c' }, only)[0]?.code, 'username-not-allowed');
 });
+
+test('an address list is refused even when its last domain is allowed', () => {
+  const data = { allowed_domains: ['example.test'] };
+  for (const email of ['mallory@evil.test,nobody@example.test', 'mallory@evil.test;nobody@example.test', '"mallory@evil.test,"@example.test', 'mallory@evil.test <nobody@example.test>', 'a@evil.test@example.test']) {
+    const violations = evaluateEmail(email, data);
+    assert.equal(violations.length, 1, email);
+    assert.equal(violations[0].code, 'email-invalid', email);
+  }
+  assert.match(evaluateEmail('mallory@evil.test,nobody@example.test', data)[0].msg, /single e-mail address/);
+  assert.deepEqual(evaluateEmail('nobody@Example.TEST', data), []);
+});
+
+test('domain rules see the canonical domain: case and Unicode spellings cannot slip past a ban', () => {
+  const data = { banned_domains: ['bücher.example', 'spam.test'] };
+  for (const email of ['a@xn--bcher-kva.example', 'a@Bücher.example', 'a@SPAM.test', 'a@ｓｐａｍ.test']) {
+    assert.equal(evaluateEmail(email, data)[0]?.code, 'email-domain-banned', email);
+  }
+  assert.equal(evaluateEmail('a@gmaİl.example', { allowed_domains: ['gmail.example'] })[0]?.code, 'email-domain-not-allowed');
+  assert.equal(evaluateEmail('Admin@x.test', { emails: { banned_addresses: { literals: ['admin@x.test'] } } })[0]?.code, 'email-banned');
+});

@@ -3,6 +3,11 @@
 //   emails.allowed_addresses / banned_addresses, registration.allowed_usernames / banned_usernames
 //                                           string constraints: literals, substrings, regexes,
 //                                           prefixes, suffixes
+// The address is first read as exactly one addr-spec (src/domain/email-address.ts); the rules
+// then look at its canonical form, so `a@evil.test,b@allowed.test` never reaches them as an
+// address at allowed.test.
+import { domainToASCII } from 'node:url';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { validateUsername } from '../domain/usernames.js';
 
 export interface StringConstraints {
@@ -52,23 +57,32 @@ export function domainGlob(pattern: string, domain: string): boolean {
   return new RegExp(`^${re}$`, 'i').test(domain);
 }
 
+/** A domain pattern in the form addresses are compared in: lower-case, IDNA A-labels. */
+function asciiPattern(pattern: string): string {
+  return pattern
+    .split('.')
+    .map((label) => (/[*?]/.test(label) ? label.toLowerCase() : domainToASCII(label) || label.toLowerCase()))
+    .join('.');
+}
+
 export function evaluateEmail(email: string, data: RegisterPolicyData): RegisterViolation[] {
   const v: RegisterViolation[] = [];
-  const at = email.lastIndexOf('@');
-  if (at < 1 || at === email.length - 1 || /\s/.test(email)) {
-    return [{ field: 'email', code: 'email-invalid', msg: 'This is not a valid e-mail address.' }];
-  }
-  const domain = email.slice(at + 1);
-  if (data.allowed_domains && !data.allowed_domains.some((p) => domainGlob(p, domain))) {
+  const parsed = parseEmailAddress(email);
+  if (!parsed.ok) return [{ field: 'email', code: 'email-invalid', msg: parsed.message }];
+  const { address, key, domain } = parsed.value;
+  const matchesDomain = (patterns: string[]) => patterns.some((p) => domainGlob(asciiPattern(p), domain));
+  // Address constraints see the address as stored and as compared (local part lower-cased).
+  const matchesAddress = (c: StringConstraints | undefined) => matchesConstraints(address, c) || matchesConstraints(key, c);
+  if (data.allowed_domains && !matchesDomain(data.allowed_domains)) {
     v.push({ field: 'email', code: 'email-domain-not-allowed', msg: 'Addresses at this domain cannot be used here.' });
   }
-  if ((data.banned_domains ?? []).some((p) => domainGlob(p, domain))) {
+  if (matchesDomain(data.banned_domains ?? [])) {
     v.push({ field: 'email', code: 'email-domain-banned', msg: 'Addresses at this domain cannot be used here.' });
   }
-  if (data.emails?.allowed_addresses && !matchesConstraints(email, data.emails.allowed_addresses)) {
+  if (data.emails?.allowed_addresses && !matchesAddress(data.emails.allowed_addresses)) {
     v.push({ field: 'email', code: 'email-not-allowed', msg: 'This address cannot be used here.' });
   }
-  if (matchesConstraints(email, data.emails?.banned_addresses)) {
+  if (matchesAddress(data.emails?.banned_addresses)) {
     v.push({ field: 'email', code: 'email-banned', msg: 'This address cannot be used here.' });
   }
   return v;

@@ -203,3 +203,20 @@ export async function consumeRecoveryTicket(db: Db, ticketHash: string): Promise
     RETURNING id, user_id`;
   return row;
 }
+
+/** Spends every open ticket of the user (after a successful reset); returns how many. */
+export async function consumeAllRecoveryTickets(db: Db, userId: string): Promise<number> {
+  const rows = await db`
+    UPDATE user_recovery_tickets SET consumed_at = now()
+    WHERE user_id = ${userId} AND consumed_at IS NULL
+    RETURNING 1`;
+  return rows.length;
+}
+
+/** Drops the codes of the user's address checks still in progress (no code of them works then). */
+export async function dropPendingEmailCodes(db: Db, userId: string): Promise<void> {
+  await db`
+    DELETE FROM user_email_authentication_codes
+    WHERE authentication_id IN (
+      SELECT id FROM user_email_authentications WHERE user_id = ${userId} AND completed_at IS NULL)`;
+}

@@ -1,5 +1,6 @@
 // Users, their e-mail addresses and password hashes.
 import { ulid } from 'ulid';
+import { parseEmailAddress, type EmailAddress } from '../domain/email-address.js';
 import type { Db } from './db.js';
 
 export interface User {
@@ -16,6 +17,8 @@ export interface UserEmail {
   id: string;
   user_id: string;
   email: string;
+  /** `email` with ASCII A-Z lower-cased (a generated column): what addresses are compared by. */
+  email_key: string;
   verified_at: Date | null;
   created_at: Date;
 }
@@ -26,6 +29,12 @@ export interface UserPassword {
   hashed_password: string;
   version: number;
   created_at: Date;
+}
+
+export class InvalidEmailError extends Error {
+  constructor(readonly problem: string) {
+    super(`not a single e-mail address (${problem})`);
+  }
 }
 
 export class UsernameTakenError extends Error {
@@ -78,14 +87,20 @@ export async function setDisplayName(db: Db, userId: string, displayName: string
   await db`UPDATE users SET display_name = ${displayName} WHERE id = ${userId}`;
 }
 
+/**
+ * Adds an address (or verifies it, if the user has it already), stored in canonical form.
+ * Callers validate what users type first; a string that is not one address is a bug here.
+ */
 export async function addEmail(
   db: Db,
   input: { userId: string; email: string; verified: boolean },
 ): Promise<UserEmail> {
+  const parsed = parseEmailAddress(input.email);
+  if (!parsed.ok) throw new InvalidEmailError(parsed.problem);
   const [row] = await db<UserEmail[]>`
     INSERT INTO user_emails (id, user_id, email, verified_at)
-    VALUES (${ulid()}, ${input.userId}, ${input.email}, ${input.verified ? new Date() : null})
-    ON CONFLICT (user_id, lower(email)) DO UPDATE
+    VALUES (${ulid()}, ${input.userId}, ${parsed.value.address}, ${input.verified ? new Date() : null})
+    ON CONFLICT (user_id, email_key) DO UPDATE
       SET verified_at = coalesce(user_emails.verified_at, excluded.verified_at)
     RETURNING *`;
   return row;
@@ -116,11 +131,14 @@ export async function setPassword(
     VALUES (${ulid()}, ${input.userId}, ${input.hashedPassword}, ${input.version})`;
 }
 
-/** Users holding this address verified (usually one; several accounts may share an address). */
-export async function findByVerifiedEmail(db: Db, email: string): Promise<User[]> {
-  return db<User[]>`
-    SELECT u.* FROM users u JOIN user_emails e ON e.user_id = u.id
-    WHERE lower(e.email) = lower(${email}) AND e.verified_at IS NOT NULL`;
+/**
+ * Users holding this address verified (usually one; several accounts may share an address),
+ * each with the address as stored: mail goes there, never to what someone typed.
+ */
+export async function findByVerifiedEmail(db: Db, address: EmailAddress): Promise<(User & { verified_email: string })[]> {
+  return db<(User & { verified_email: string })[]>`
+    SELECT u.*, e.email AS verified_email FROM users u JOIN user_emails e ON e.user_id = u.id
+    WHERE e.email_key = ${address.key} AND e.verified_at IS NOT NULL`;
 }
 
 export async function findByThreepid(db: Db, medium: string, address: string): Promise<User | undefined> {

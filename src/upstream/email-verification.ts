@@ -7,6 +7,7 @@
 // registration finishes with the answers the user already gave.
 import express, { type Request, type Response, type Router } from 'express';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { csrfToken, csrfValid } from '../http/browser.js';
 import { RateLimited } from '../http/rate-limit.js';
 import * as registrations from '../storage/registrations.js';
@@ -14,6 +15,23 @@ import type { AppContext } from '../context.js';
 import type { Db } from '../storage/db.js';
 import * as upstream from '../storage/upstream.js';
 import type { Renderer } from '../views/render.js';
+import type { ImportedAttribute, ImportProblem } from './claims.js';
+
+/**
+ * An imported attribute with its e-mail address in canonical form. A provider value that is not
+ * exactly one address (a list, a display name) is dropped with a warning, or is a problem when
+ * the address is required: it must never be stored, mailed or sent to the homeserver.
+ */
+export function checkImportedEmail<T extends { attribute: ImportedAttribute; problem?: ImportProblem; warning?: string }>(name: string, outcome: T): T {
+  const value = outcome.attribute.value;
+  if (name !== 'email' || value === undefined) return outcome;
+  const parsed = parseEmailAddress(value.trim());
+  if (parsed.ok) return { ...outcome, attribute: { ...outcome.attribute, value: parsed.value.address } };
+  const attribute = { ...outcome.attribute, value: undefined };
+  const operatorMessage = `claims_imports.email: the provider's value is not one e-mail address (${parsed.problem})`;
+  if (outcome.attribute.action !== 'require') return { ...outcome, attribute, warning: operatorMessage };
+  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.' } };
+}
 
 export interface EmailVerificationRequest {
   /** The upstream authorization session the registration belongs to. */

@@ -3,6 +3,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { HttpDeps } from '../http/app.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { csrfToken, csrfValid, currentSession } from '../http/browser.js';
 import { RateLimited } from '../http/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
@@ -41,11 +42,14 @@ export function accountEmailsRouter({ app, renderer }: HttpDeps): Router {
     const current = await signedIn(req, res);
     if (!current) return;
     if (!config.account.email_change_allowed) return renderList(req, res, current.user.id, 403, { error: 'E-mail addresses cannot be changed here.' });
-    const email = typeof req.body?.email === 'string' ? req.body.email.trim() : '';
-    const problem = evaluateEmail(email, config.policy.data as RegisterPolicyData)[0];
-    if (!email || problem) return renderList(req, res, current.user.id, 400, { error: problem?.msg ?? 'Enter an e-mail address.' });
+    const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
+    const parsed = parseEmailAddress(typed);
+    if (!parsed.ok) return renderList(req, res, current.user.id, 400, { error: parsed.message });
+    const problem = evaluateEmail(parsed.value.address, config.policy.data as RegisterPolicyData)[0];
+    if (problem) return renderList(req, res, current.user.id, 400, { error: problem.msg });
     try {
-      const auth = await startEmailAuthentication(app, { email, userId: current.user.id, ip: req.ip });
+      // The code goes to the canonical form, which is what gets stored once it is proven.
+      const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip });
       res.redirect(303, `/account/emails/verify/${auth.id}`);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;

@@ -1,11 +1,15 @@
 // Password recovery (`account.password_recovery_enabled`): an address in, the same answer
 // whatever it is (no account enumeration), a single-use link mailed to every account holding it
 // verified; the new password ends all the user's sessions, here and on the homeserver.
+// Accounts are found by the address's comparison key and the link goes to the address as the
+// account stores it: what the visitor typed is never a recipient (a look-alike such as
+// `carol@gmaİl.example` is another domain, and may belong to whoever typed it).
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { HttpDeps } from '../http/app.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { endAllSessions } from '../accounts/sessions.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { enqueueRecoveryLink } from '../email/jobs.js';
 import { csrfToken, csrfValid } from '../http/browser.js';
@@ -45,28 +49,29 @@ export function recoveryRouter(deps: HttpDeps): Router {
 
   router.post('/recover', form, async (req, res) => {
     if (!csrfValid(req)) return formExpired(res);
-    const email = typeof req.body?.email === 'string' ? req.body.email.trim() : '';
-    if (!email || !email.includes('@') || email.length > 320) return renderStart(req, res, 400, 'Enter an e-mail address.');
+    const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
+    const parsed = parseEmailAddress(typed);
+    if (!parsed.ok) return renderStart(req, res, 400, parsed.message);
     try {
       await limit(app.sql, `recovery:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.account_recovery.per_ip);
-      await limit(app.sql, `recovery:address:${email.toLowerCase()}`, config.rate_limiting.account_recovery.per_address);
+      await limit(app.sql, `recovery:address:${parsed.value.key}`, config.rate_limiting.account_recovery.per_address);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
       return renderStart(req, res, 429, 'Too many requests. Try again later.');
     }
-    const holders = (await users.findByVerifiedEmail(app.sql, email)).filter(users.isActive);
+    const holders = (await users.findByVerifiedEmail(app.sql, parsed.value)).filter(users.isActive);
     const expiresAt = new Date(Date.now() + config.account.recovery_ticket_ttl * 1000);
     await app.sql.begin(async (tx) => {
       for (const user of holders) {
         const ticket = randomBytes(32).toString('base64url');
-        await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email, expiresAt });
+        await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email: user.verified_email, expiresAt });
         const link = new URL(`recover/complete?ticket=${encodeURIComponent(ticket)}`, config.http.public_base).href;
-        await enqueueRecoveryLink(tx, config, email, `@${user.username}:${config.matrix.homeserver}`, link);
+        await enqueueRecoveryLink(tx, config, user.verified_email, `@${user.username}:${config.matrix.homeserver}`, link);
       }
     });
     // The same page whether or not the address belongs to anyone.
-    page(res, 200, 'recover_sent', { email, minutes: Math.round(config.account.recovery_ticket_ttl / 60) });
+    page(res, 200, 'recover_sent', { email: typed, minutes: Math.round(config.account.recovery_ticket_ttl / 60) });
   });
 
   const renderPassword = (req: Request, res: Response, ticket: string, status: number, error?: string) =>
@@ -95,6 +100,10 @@ export function recoveryRouter(deps: HttpDeps): Router {
     const changed = await app.sql.begin(async (tx) => {
       const consumed = await registrations.consumeRecoveryTicket(tx, hashSecret(ticket));
       if (!consumed) return false;
+      // The other links mailed meanwhile, and codes for addresses still being added, were asked
+      // for before the owner took the account back: none of them may be used after this.
+      await registrations.consumeAllRecoveryTickets(tx, user.id);
+      await registrations.dropPendingEmailCodes(tx, user.id);
       await users.setPassword(tx, { userId: user.id, hashedPassword: hashed.hash, version: hashed.version });
       return true;
     });

@@ -11,6 +11,7 @@ import type { HttpDeps } from '../http/app.js';
 import { captchaWidget, verifyCaptcha } from '../accounts/captcha.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { checkStrength } from '../accounts/password-strength.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, csrfValid, startSession, safeNext } from '../http/browser.js';
 import { RateLimited, limit } from '../http/rate-limit.js';
@@ -82,6 +83,14 @@ export function registrationRouter(deps: HttpDeps): Router {
       errors[v.field ?? 'form'] ??= v.msg;
     }
     if (!errors.username) {
+      // Each look-up tells whether a name exists (here or on the homeserver): limited per IP first.
+      try {
+        await limit(app.sql, `username-availability:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.username_availability);
+      } catch (err) {
+        if (!(err instanceof RateLimited)) throw err;
+        res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+        return renderForm(req, res, 429, values, { form: 'Too many attempts from your network. Try again later.' });
+      }
       if (await users.findByUsername(app.sql, username)) errors.username = 'This username is taken.';
       else {
         const available = await app.homeserver.isLocalpartAvailable(username).catch(() => undefined);
@@ -111,6 +120,7 @@ export function registrationRouter(deps: HttpDeps): Router {
       return renderForm(req, res, 429, values, { form: 'Too many registrations from your network. Try again later.' });
     }
 
+    const parsedEmail = email ? parseEmailAddress(email) : undefined;
     const hashed = await hasher.hash(password);
     const secret = randomBytes(24).toString('base64url');
     const registration = await registrations.createRegistration(app.sql, {
@@ -118,7 +128,7 @@ export function registrationRouter(deps: HttpDeps): Router {
       username,
       hashedPassword: hashed.hash,
       passwordVersion: hashed.version,
-      email: email || null,
+      email: parsedEmail?.ok ? parsedEmail.value.address : null, // canonical: stored, mailed, sent on
       next: safeNext(req.query.next),
       ipAddress: req.ip,
       userAgent: req.get('user-agent')?.slice(0, 512),

@@ -23,7 +23,7 @@ import * as users from '../storage/users.js';
 import { InvalidLogoutToken, validateLogoutToken } from '../upstream/backchannel.js';
 import { claimsContext, emailVerified, importAttribute, renderSubject, renderTemplate, type ClaimsContext, type ImportedAttribute } from '../upstream/claims.js';
 import { completeAuthorization, isUnavailable, providerFromRow, startAuthorization, type UpstreamClientProvider } from '../upstream/client.js';
-import { emailVerificationStep } from '../upstream/email-verification.js';
+import { checkImportedEmail, emailVerificationStep } from '../upstream/email-verification.js';
 import { displayName } from '../upstream/providers.js';
 import type { Renderer } from './render.js';
 
@@ -256,7 +256,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
 
   /** Renders an attribute, logging template problems; a required attribute that fails stops the step. */
   function attribute(state: LinkState, name: 'localpart' | 'displayname' | 'email'): ImportedAttribute {
-    const outcome = importAttribute(name, imports(state.provider)[name], state.context);
+    const outcome = checkImportedEmail(name, importAttribute(name, imports(state.provider)[name], state.context));
     if (outcome.warning) log.warn({ upstream_provider_id: state.provider.id, problem: outcome.warning }, 'claims template failed; attribute not imported');
     if (outcome.problem) {
       log.error({ upstream_provider_id: state.provider.id, problem: outcome.problem.operatorMessage }, 'required claim cannot be imported');
@@ -296,7 +296,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
     const claims = imports(state.provider);
     let changed = false;
     const soft = (name: 'displayname' | 'email') => {
-      const outcome = importAttribute(name, claims[name], state.context);
+      const outcome = checkImportedEmail(name, importAttribute(name, claims[name], state.context));
       if (outcome.warning || outcome.problem) {
         log.warn({ upstream_provider_id: state.provider.id, problem: outcome.warning ?? outcome.problem?.operatorMessage }, 'claim not re-applied at sign-in');
       }

@@ -62,6 +62,7 @@ before(async () => {
       rate_limiting: {
         login: { per_ip: { burst: 1000, per_second: 100 }, per_account: { burst: 1000, per_second: 100 } },
         registration: { burst: 1000, per_second: 100 },
+        username_availability: { burst: 1000, per_second: 100 },
         email_authentication: {
           per_ip: { burst: 1000, per_second: 100 },
           per_address: { burst: 1000, per_second: 100 },
@@ -336,7 +337,7 @@ describe('registration tokens and CAPTCHA', () => {
       extra: {
         account: { password_registration_enabled: true, password_registration_email_required: false, registration_token_required: true },
         captcha: { service: 'cloudflare_turnstile', site_key: 'site-key', secret_key: 'captcha-secret', verify_url: captchaUrl },
-        rate_limiting: { registration: { burst: 1000, per_second: 100 } },
+        rate_limiting: { registration: { burst: 1000, per_second: 100 }, username_availability: { burst: 1000, per_second: 100 } },
       },
     });
     await strict.start();
