@@ -14,7 +14,7 @@ import { MIGRATIONS_DIR, listMigrations, migrate } from '../../src/storage/migra
 import * as users from '../../src/storage/users.js';
 import { TEST_DATABASE_URL } from '../support/database.js';
 
-const KEY_MIGRATION = '20261122070500_user_email_keys.sql';
+const KEY_MIGRATION = '20261130000500_user_email_keys.sql';
 const schema = `emails_${randomBytes(6).toString('hex')}`;
 let sql: Sql;
 let legacy: Record<string, string>;
