@@ -20,7 +20,10 @@ export interface CompatTokenLookup {
   expires_at: Date | null;
 }
 
-/** Serialises session changes for one device until the transaction ends (concurrent logins). */
+/**
+ * Serialises changes to one device until the transaction ends: concurrent logins, and a
+ * `delete_device` job deciding whether the device is still in use.
+ */
 export async function lockDevice(db: Db, userId: string, deviceId: string): Promise<void> {
   await db`SELECT pg_advisory_xact_lock(hashtextextended(${`compat-device:${userId}:${deviceId}`}, 0))`;
 }
