@@ -66,3 +66,15 @@ export async function deviceInUse(db: Db, userId: string, deviceId: string): Pro
         AS in_use`;
   return row.in_use;
 }
+
+/**
+ * Live sessions unused for more than `idleSeconds` (one never used: since it was created),
+ * longest idle first.
+ */
+export async function listIdle(db: Db, idleSeconds: number, limit: number): Promise<OAuth2Session[]> {
+  return db<OAuth2Session[]>`
+    SELECT * FROM oauth2_sessions
+    WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+    ORDER BY coalesce(last_active_at, created_at)
+    LIMIT ${limit}`;
+}
