@@ -4,7 +4,10 @@ import type { Section } from './section.js';
 
 export const experimental: Section<'experimental'> = {
   key: 'experimental',
-  description: ['Settings that may move: token lifetimes in seconds, inactive session expiry, session limits.'],
+  description: [
+    'Settings that may move: token lifetimes in seconds, `inactive_session_expiration` (`ttl`, and',
+    '`expire_oauth_sessions`/`expire_compat_sessions`/`expire_user_sessions`). `session_limit` is not supported yet.',
+  ],
   schema: {
     access_token_ttl: integer('Lifetime of OAuth 2.0 access tokens, in seconds', 300, { min: 1 }),
     compat_token_ttl: integer('Lifetime of compatibility access tokens that can be refreshed, in seconds', 300, { min: 1 }),
