@@ -33,9 +33,14 @@ export class PasswordHasher {
     return { ...OWASP_ARGON2ID, ...(scheme.secret ? { secret: Buffer.from(scheme.secret) } : {}) };
   }
 
+  /** What a scheme hashes: with `unicode_normalization` (as Synapse did), the NFKC form. */
+  private input(scheme: PasswordScheme, password: string): string {
+    return scheme.unicode_normalization ? password.normalize('NFKC') : password;
+  }
+
   async hash(password: string): Promise<HashedPassword> {
     const scheme = this.schemes[0];
-    return { hash: await argon2.hash(password, this.options(scheme)), version: scheme.version };
+    return { hash: await argon2.hash(this.input(scheme, password), this.options(scheme)), version: scheme.version };
   }
 
   /** Whether the password matches, and whether the stored hash should be replaced. */
@@ -44,7 +49,7 @@ export class PasswordHasher {
     if (!scheme) return { valid: false, needsRehash: false };
     let valid = false;
     try {
-      valid = await argon2.verify(stored.hash, password, scheme.secret ? { secret: Buffer.from(scheme.secret) } : {});
+      valid = await argon2.verify(stored.hash, this.input(scheme, password), scheme.secret ? { secret: Buffer.from(scheme.secret) } : {});
     } catch {
       valid = false;
     }

@@ -27,13 +27,13 @@ export function generateDeviceId(): string {
   return id;
 }
 
-async function ensureDevice(app: AppContext, user: User, deviceId: string, displayName?: string): Promise<void> {
+async function ensureDevice(app: AppContext, db: Db, user: User, deviceId: string, displayName?: string): Promise<void> {
   try {
     await app.homeserver.upsertDevice(user.username, deviceId, displayName);
   } catch (err) {
     // The provisioning job has not reached the homeserver yet: do its work now, then retry.
     if (!(err instanceof HomeserverError) || err.status !== 404) throw err;
-    await provisionUser(app.sql, app.homeserver, user);
+    await provisionUser(db, app.homeserver, user);
     await app.homeserver.upsertDevice(user.username, deviceId, displayName);
   }
 }
@@ -58,10 +58,13 @@ export async function startCompatSession(
   app: AppContext,
   input: { user: User; deviceId: string; displayName?: string; refreshable: boolean; admin?: boolean; userAgent?: string },
 ): Promise<IssuedCompatSession> {
-  await ensureDevice(app, input.user, input.deviceId, input.displayName);
   const ttl = input.refreshable ? app.config.experimental.compat_token_ttl : undefined;
   return app.sql.begin(async (tx) => {
+    // The device is created under the device lock, which a pending delete_device job of an
+    // earlier session on this device takes too: the job either deletes before this creates, or
+    // sees this session and leaves the device alone.
     await compat.lockDevice(tx, input.user.id, input.deviceId);
+    await ensureDevice(app, tx, input.user, input.deviceId, input.displayName);
     await compat.finishLiveSessionForDevice(tx, input.user.id, input.deviceId);
     const session = await compat.createSession(tx, {
       userId: input.user.id,

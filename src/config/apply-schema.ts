@@ -3,9 +3,11 @@
 // mishandles mappings that are values rather than sections, so the walker below takes list and
 // mapping entries out of its hands, checks each list element against its own schema (with its
 // own convict instance), and puts the results back.
+import { isDeepStrictEqual } from 'node:util';
 import convict from 'convict';
 import { isEntry, type Entry, type SchemaDef, type Shape } from './formats.js';
 import type { Reporter } from './problems.js';
+import { unsupportedKey } from './unsupported.js';
 
 type Mapping = Record<string, unknown>;
 
@@ -67,6 +69,7 @@ function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], de
     const present = Object.hasOwn(source, key) && source[key] !== undefined;
     const value = source[key];
     const at = report.at(key);
+    if (present && isEntry(node) && refuse(node, value, at)) continue;
 
     if (!isEntry(node)) {
       if (present && !isPlainObject(value)) at.error('must be a mapping of keys to values');
@@ -90,6 +93,15 @@ function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], de
     }
   }
   return plain;
+}
+
+/** Reports a key Mauth does not act on yet (unsupported.ts) set to a value that asks for it. */
+function refuse(node: Entry, value: unknown, at: Reporter): boolean {
+  const unsupported = unsupportedKey(at.key);
+  if (!unsupported || value === null || isDeepStrictEqual(value, node.default)) return false;
+  if (unsupported.accept?.some((accepted) => isDeepStrictEqual(value, accepted))) return false;
+  at.error(`is not supported yet: ${unsupported.reason}`);
+  return true;
 }
 
 function applyList(node: Entry, value: unknown, report: Reporter): unknown[] {

@@ -4,13 +4,18 @@ import type { Section } from './section.js';
 
 export const experimental: Section<'experimental'> = {
   key: 'experimental',
-  description: ['Settings that may move: token lifetimes in seconds, inactive session expiry, session limits.'],
+  description: [
+    'Settings that may move: token lifetimes in seconds, `inactive_session_expiration` (`ttl`, and',
+    '`expire_oauth_sessions`/`expire_compat_sessions`/`expire_user_sessions`). `session_limit` is not supported yet.',
+  ],
   schema: {
     access_token_ttl: integer('Lifetime of OAuth 2.0 access tokens, in seconds', 300, { min: 1 }),
     compat_token_ttl: integer('Lifetime of compatibility access tokens that can be refreshed, in seconds', 300, { min: 1 }),
-    inactive_session_expiration: optionalMapping('End sessions after a period of inactivity', {
+    inactive_session_expiration: optionalMapping('End sessions unused for `ttl` seconds (within 30 s of crossing it)', {
       schema: {
-        ttl: integer('Seconds of inactivity after which a session ends', undefined, { min: 1 }),
+        // MAS's range: Synapse caches each introspection for 2 minutes, so uses are only seen
+        // that often, and a shorter ttl would end sessions that are in use.
+        ttl: integer('Seconds of inactivity after which a session ends', undefined, { min: 600, max: 7_776_000 }),
         expire_compat_sessions: boolean('Apply to compatibility sessions', true),
         expire_oauth_sessions: boolean('Apply to OAuth 2.0 sessions', true),
         expire_user_sessions: boolean('Apply to browser sessions', true),

@@ -13,6 +13,8 @@ import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
 import { startMaintenance } from '../jobs/maintenance.js';
 import { ROUTES, createProvider } from '../oidc/provider.js';
+import { grantDestroyer } from '../oidc/grants.js';
+import { endCompatSessions } from '../compat/sessions.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
 import { connect, type Database } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
@@ -90,10 +92,16 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     registry,
   });
   worker.start();
-  const maintenance = startMaintenance(db.sql, ctx.log);
+  const expiration = ctx.config.experimental.inactive_session_expiration;
+  const maintenance = startMaintenance(db.sql, ctx.log, {
+    sessionExpiry: expiration && {
+      settings: expiration,
+      enders: { destroyGrant: grantDestroyer(db.sql, ctx.config.secrets.encryption), endCompatSessions: (select) => endCompatSessions(ctx, select) },
+    },
+  });
   return {
     async stop() {
-      maintenance.stop();
+      await maintenance.stop();
       await worker.stop();
     },
   };
@@ -169,6 +177,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
         servers.map((s) => new Promise((resolve) => { s.close(resolve); s.closeAllConnections(); })),
       );
       await worker?.stop();
+      await introspection.close();
       await db.close();
     },
   };

@@ -2,9 +2,10 @@
 // it runs (not a snapshot taken at enqueue time), so running one twice, or late, is harmless.
 import type { Logger } from 'pino';
 import type { HomeserverConnection } from '../homeserver/connection.js';
+import { lockDevice } from '../storage/compat.js';
 import type { Db, Sql } from '../storage/db.js';
 import { enqueue } from '../storage/jobs.js';
-import { activeDeviceIds } from '../storage/oauth2-sessions.js';
+import { activeDeviceIds, deviceInUse } from '../storage/oauth2-sessions.js';
 import * as users from '../storage/users.js';
 import { PermanentJobError, type JobHandler } from './worker.js';
 
@@ -55,7 +56,7 @@ export interface HomeserverJobDeps {
 }
 
 /** Sends the account as Mauth knows it (display name, verified e-mails, lock) to the homeserver. */
-export async function provisionUser(sql: Sql, homeserver: HomeserverConnection, user: users.User): Promise<void> {
+export async function provisionUser(sql: Db, homeserver: HomeserverConnection, user: users.User): Promise<void> {
   const emails = await users.verifiedEmails(sql, user.id);
   await homeserver.provisionUser({
     localpart: user.username,
@@ -86,7 +87,22 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       const deviceId = requireString(payload, 'device_id');
       const user = await userOrSkip(userId, JOB_KINDS.deleteDevice);
       if (!user) return;
-      await homeserver.deleteDevice(user.username, deviceId);
+      // The job may run long after the session ended (retries), and a client may log in again
+      // with the same device id meanwhile. A compat login takes this lock around creating its
+      // session and device, so check and deletion cannot interleave with it.
+      const inUse = await sql.begin(async (tx) => {
+        await lockDevice(tx, user.id, deviceId);
+        if (await deviceInUse(tx, user.id, deviceId)) return true;
+        await homeserver.deleteDevice(user.username, deviceId);
+        return false;
+      });
+      if (inUse) {
+        log.info({ user_id: user.id, device_id: deviceId }, 'device is in use by a live session again; not deleted');
+        return;
+      }
+      // An OAuth 2.0 login starts its session, then creates the device, without that lock: one
+      // that started while the deletion was in flight gets its device back here.
+      if (await deviceInUse(sql, user.id, deviceId)) await homeserver.upsertDevice(user.username, deviceId);
     },
 
     async [JOB_KINDS.syncDevices](payload: unknown) {

@@ -13,6 +13,7 @@ import { hashSecret, tokenKind } from '../domain/tokens.js';
 import { findForIntrospection } from '../storage/tokens.js';
 import { markAccessTokenUsed } from './adapter.js';
 import { ROUTES } from './provider.js';
+import { SessionActivity } from './session-activity.js';
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -45,8 +46,11 @@ function oauthError(status: number, error: string, description: string): Introsp
   };
 }
 
-/** Introspection without any HTTP framework: it is Synapse's hot path. */
-export function createIntrospector(app: AppContext) {
+/**
+ * Introspection without any HTTP framework: it is Synapse's hot path. Every active answer counts
+ * as a use of its session, collected by `activity` (written in batches).
+ */
+export function createIntrospector(app: AppContext, activity?: SessionActivity) {
   const { config, sql } = app;
   const secret = config.matrix.secret;
   const clients = new Map(config.clients.map((c) => [c.client_id, c]));
@@ -125,6 +129,7 @@ export function createIntrospector(app: AppContext) {
     if (!isValidCompatDeviceId(session.device_id)) return INACTIVE;
     const scopes = [API_SCOPE, `${DEVICE_SCOPE_PREFIX}${session.device_id}`];
     if (session.is_synapse_admin) scopes.push(SYNAPSE_ADMIN_SCOPE);
+    activity?.compat(session.id);
     const now = Math.floor(Date.now() / 1000);
     const exp = expires_at ? Math.floor(expires_at.getTime() / 1000) : undefined;
     return {
@@ -166,6 +171,7 @@ export function createIntrospector(app: AppContext) {
     const exp = row?.payload.exp;
     if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) return INACTIVE;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
+    if (model === 'AccessToken' && row.payload.grantId) activity?.oauth(row.payload.grantId);
 
     const scopes = parseScope(row.scope ?? row.payload.scope);
     const device = deviceOf(scopes);
@@ -202,11 +208,16 @@ function send(res: ServerResponse, answer: IntrospectionAnswer): void {
 
 /**
  * `POST /oauth2/introspect` straight on node:http, ahead of Express: bounded body, form
- * content type required, errors as OAuth JSON.
+ * content type required, errors as OAuth JSON. `close()` writes the session activity still held.
  */
 export function introspectionEndpoint(app: AppContext, onDone?: (status: number, startedAt: bigint) => void) {
-  const introspect = createIntrospector(app);
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
+  const activity = new SessionActivity(app.sql, app.log, {
+    idleTtlSeconds: app.config.experimental.inactive_session_expiration?.ttl,
+  });
+  const introspect = createIntrospector(app, activity);
+  return Object.assign(handle, { close: () => activity.close() });
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = process.hrtime.bigint();
     const finish = (answer: IntrospectionAnswer) => {
       send(res, answer);
@@ -242,5 +253,5 @@ export function introspectionEndpoint(app: AppContext, onDone?: (status: number,
         finish(oauthError(500, 'server_error', 'internal error'));
       });
     });
-  };
+  }
 }

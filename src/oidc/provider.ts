@@ -12,9 +12,8 @@ import {
 } from '../domain/scopes.js';
 import { generateToken } from '../domain/tokens.js';
 import * as users from '../storage/users.js';
-import * as sessions from '../storage/oauth2-sessions.js';
-import { enqueueDeleteDevice } from '../jobs/homeserver-jobs.js';
 import { createAdapterClass } from './adapter.js';
+import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
 import { renderProviderError } from './errors.js';
@@ -85,13 +84,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const secure = publicBase.protocol === 'https:';
   const keys = await loadSigningKeys(config.secrets.keys);
 
-  const Adapter = createAdapterClass(sql, {
-    encryptionSecret: config.secrets.encryption,
-    async grantDestroyed(tx, grantId) {
-      const session = await sessions.finishByGrantId(tx, grantId);
-      if (session?.device_id) await enqueueDeleteDevice(tx, session.user_id, session.device_id);
-    },
-  });
+  const Adapter = createAdapterClass(sql, { encryptionSecret: config.secrets.encryption, grantDestroyed });
 
   const configuration: Configuration = {
     adapter: Adapter,

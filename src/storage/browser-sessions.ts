@@ -2,6 +2,7 @@
 import { ulid } from 'ulid';
 import { hashSecret } from '../domain/tokens.js';
 import type { Db } from './db.js';
+import { ACTIVITY_FLUSH_SECONDS } from './session-activity.js';
 import type { User } from './users.js';
 
 export interface BrowserSession {
@@ -23,12 +24,21 @@ export async function create(
   return row;
 }
 
-/** The active session for a cookie secret, with its user if that user may still sign in. */
+/**
+ * The active session for a cookie secret, with its user if that user may still sign in. Looking
+ * it up is using it: its `last_active_at` moves forward (written at most every few seconds).
+ */
 export async function findActive(db: Db, secret: string): Promise<{ session: BrowserSession; user: User } | undefined> {
+  const secretHash = hashSecret(secret);
   const [row] = await db<(User & { session_id: string; session_created_at: Date; last_authenticated_at: Date })[]>`
+    WITH used AS (
+      UPDATE browser_sessions SET last_active_at = now()
+      WHERE secret_hash = ${secretHash} AND finished_at IS NULL
+        AND (last_active_at IS NULL OR last_active_at < now() - make_interval(secs => ${ACTIVITY_FLUSH_SECONDS}))
+    )
     SELECT u.*, s.id AS session_id, s.created_at AS session_created_at, s.last_authenticated_at
     FROM browser_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.secret_hash = ${hashSecret(secret)} AND s.finished_at IS NULL
+    WHERE s.secret_hash = ${secretHash} AND s.finished_at IS NULL
       AND u.locked_at IS NULL AND u.deactivated_at IS NULL`;
   if (!row) return undefined;
   const { session_id, session_created_at, last_authenticated_at, ...user } = row;
@@ -44,4 +54,22 @@ export async function finish(db: Db, id: string): Promise<void> {
 
 export async function finishAllForUser(db: Db, userId: string): Promise<void> {
   await db`UPDATE browser_sessions SET finished_at = now() WHERE user_id = ${userId} AND finished_at IS NULL`;
+}
+
+/**
+ * Ends up to `limit` live sessions unused for more than `idleSeconds` (one never used: since it
+ * was created), longest idle first; returns how many.
+ */
+export async function finishIdle(db: Db, idleSeconds: number, limit: number): Promise<number> {
+  const rows = await db`
+    UPDATE browser_sessions SET finished_at = now()
+    WHERE id IN (
+      SELECT id FROM browser_sessions
+      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+      ORDER BY coalesce(last_active_at, created_at)
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ) AND finished_at IS NULL
+    RETURNING id`;
+  return rows.length;
 }

@@ -10,6 +10,7 @@ export interface CompatSession {
   device_id: string;
   is_synapse_admin: boolean;
   created_at: Date;
+  last_active_at: Date | null;
   finished_at: Date | null;
 }
 
@@ -20,7 +21,10 @@ export interface CompatTokenLookup {
   expires_at: Date | null;
 }
 
-/** Serialises session changes for one device until the transaction ends (concurrent logins). */
+/**
+ * Serialises changes to one device until the transaction ends: concurrent logins, and a
+ * `delete_device` job deciding whether the device is still in use.
+ */
 export async function lockDevice(db: Db, userId: string, deviceId: string): Promise<void> {
   await db`SELECT pg_advisory_xact_lock(hashtextextended(${`compat-device:${userId}:${deviceId}`}, 0))`;
 }
@@ -102,6 +106,23 @@ export async function finishSession(db: Db, sessionId: string): Promise<CompatSe
 export async function finishAllForUser(db: Db, userId: string): Promise<CompatSession[]> {
   return db<CompatSession[]>`
     UPDATE compat_sessions SET finished_at = now() WHERE user_id = ${userId} AND finished_at IS NULL RETURNING *`;
+}
+
+/**
+ * Ends up to `limit` live sessions unused for more than `idleSeconds` (one never used: since it
+ * was created), longest idle first; returns them. Their devices stay until the caller removes them.
+ */
+export async function finishIdle(db: Db, idleSeconds: number, limit: number): Promise<CompatSession[]> {
+  return db<CompatSession[]>`
+    UPDATE compat_sessions SET finished_at = now()
+    WHERE id IN (
+      SELECT id FROM compat_sessions
+      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+      ORDER BY coalesce(last_active_at, created_at)
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ) AND finished_at IS NULL
+    RETURNING *`;
 }
 
 export async function listActiveForUser(db: Db, userId: string): Promise<CompatSession[]> {

@@ -57,3 +57,24 @@ export async function activeDeviceIds(db: Db, userId: string): Promise<string[]>
     SELECT device_id FROM compat_sessions WHERE user_id = ${userId} AND finished_at IS NULL`;
   return rows.map((r) => r.device_id);
 }
+
+/** Whether a live OAuth 2.0 or legacy session of the user holds this device. */
+export async function deviceInUse(db: Db, userId: string, deviceId: string): Promise<boolean> {
+  const [row] = await db<{ in_use: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM oauth2_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL)
+        OR EXISTS (SELECT 1 FROM compat_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL)
+        AS in_use`;
+  return row.in_use;
+}
+
+/**
+ * Live sessions unused for more than `idleSeconds` (one never used: since it was created),
+ * longest idle first.
+ */
+export async function listIdle(db: Db, idleSeconds: number, limit: number): Promise<OAuth2Session[]> {
+  return db<OAuth2Session[]>`
+    SELECT * FROM oauth2_sessions
+    WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+    ORDER BY coalesce(last_active_at, created_at)
+    LIMIT ${limit}`;
+}

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { HomeserverConnection } from '../../src/homeserver/connection.js';
 import { createHomeserverConnection } from '../../src/homeserver/index.js';
 import {
   enqueueDeleteDevice,
@@ -12,6 +13,7 @@ import {
   homeserverJobHandlers,
 } from '../../src/jobs/homeserver-jobs.js';
 import { PermanentJobError, Worker, defaultBackoff, type JobHandler, type WorkerOptions } from '../../src/jobs/worker.js';
+import * as compat from '../../src/storage/compat.js';
 import * as jobs from '../../src/storage/jobs.js';
 import * as sessions from '../../src/storage/oauth2-sessions.js';
 import * as users from '../../src/storage/users.js';
@@ -320,11 +322,12 @@ describe('job queue', () => {
 describe('homeserver jobs', () => {
   const SECRET = 'jobs-test-secret';
   let double: HomeserverDouble;
+  let homeserver: HomeserverConnection;
   let handlers: Record<string, JobHandler>;
 
   before(async () => {
     double = await startHomeserverDouble({ secret: SECRET, serverName: 'jobs.test' });
-    const homeserver = createHomeserverConnection({
+    homeserver = createHomeserverConnection({
       kind: 'synapse',
       homeserver: 'jobs.test',
       secret: SECRET,
@@ -398,7 +401,10 @@ describe('homeserver jobs', () => {
     assert.deepEqual(new Set((sync.body as { devices: string[] }).devices), new Set(['DEV1', 'DEV2']));
     assert.deepEqual(double.devices('bob'), new Set(['DEV1', 'DEV2']));
 
-    await db.sql.begin((tx) => enqueueDeleteDevice(tx, user.id, 'DEV1'));
+    await db.sql.begin(async (tx) => {
+      await sessions.finishByGrantId(tx, 'g1');
+      await enqueueDeleteDevice(tx, user.id, 'DEV1');
+    });
     assert.equal(await w.runOnce(), 1);
     const del = await double.waitFor((c) => c.path === '/_synapse/mas/delete_device');
     assert.deepEqual(del.body, { localpart: 'bob', device_id: 'DEV1' });
@@ -420,5 +426,75 @@ describe('homeserver jobs', () => {
     assert.match(b.last_error ?? '', /device_id/);
     assert.equal((await job(gone)).status, 'done');
     assert.equal(double.calls.length, before);
+  });
+
+  /** A user whose session on `deviceId` ended (logout) while the homeserver was down, then logged in again. */
+  async function loggedOutThenBackIn(username: string, deviceId: string, kind: 'compat' | 'oauth') {
+    const user = await users.create(db.sql, { username });
+    double.addUser(username);
+    await homeserver.upsertDevice(username, deviceId);
+    if (kind === 'compat') {
+      const old = await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false });
+      await db.sql.begin(async (tx) => {
+        await compat.finishSession(tx, old.id);
+        await enqueueDeleteDevice(tx, user.id, deviceId);
+      });
+    } else {
+      await sessions.start(db.sql, { grantId: `${username}-old`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+      await db.sql.begin(async (tx) => {
+        await sessions.finishByGrantId(tx, `${username}-old`);
+        await enqueueDeleteDevice(tx, user.id, deviceId);
+      });
+    }
+    return user;
+  }
+
+  for (const kind of ['compat', 'oauth'] as const) {
+    test(`a retried delete_device leaves a device that logged in again (${kind}) on the homeserver`, async () => {
+      const username = `relogin-${kind}`;
+      const deviceId = `DEV${kind.toUpperCase()}RELOGIN`;
+      const user = await loggedOutThenBackIn(username, deviceId, kind);
+      double.failNext('delete_device', 1, 500);
+      const w = worker(handlers, { backoff: () => 0 });
+      assert.equal(await w.runOnce(), 1);
+      const [first] = await db.sql<jobs.Job[]>`SELECT * FROM jobs WHERE kind = 'delete_device'`;
+      assert.equal(first.status, 'pending', 'the failed deletion is retried');
+
+      // The same device logs in again before the retry.
+      if (kind === 'compat') await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false });
+      else await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+
+      assert.equal(await w.runOnce(), 1);
+      const done = await job(first.id);
+      assert.equal(done.status, 'done', 'the job finishes without error');
+      assert.deepEqual(double.devices(username), new Set([deviceId]), 'the device in use is still on the homeserver');
+      const deleted = double.calls.filter(
+        (c) => c.path === '/_synapse/mas/delete_device' && c.status === 204 && (c.body as { localpart: string }).localpart === username,
+      );
+      assert.deepEqual(deleted, [], 'no deletion reached the homeserver');
+    });
+  }
+
+  test('a login that lands while delete_device is in flight gets its device back', async () => {
+    const username = 'relogin-race';
+    const deviceId = 'DEVRACE0001';
+    const user = await loggedOutThenBackIn(username, deviceId, 'oauth');
+    // The login commits its session between the job's check and its call to the homeserver.
+    const deleteDevice = async (localpart: string, device: string) => {
+      await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+      await homeserver.deleteDevice(localpart, device);
+    };
+    const racing = new Proxy(homeserver, {
+      get(target, prop) {
+        if (prop === 'deleteDevice') return deleteDevice;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const w = worker(homeserverJobHandlers({ sql: db.sql, homeserver: racing, log }));
+    assert.equal(await w.runOnce(), 1);
+    const [row] = await db.sql<jobs.Job[]>`SELECT * FROM jobs WHERE kind = 'delete_device'`;
+    assert.equal(row.status, 'done', row.last_error ?? 'no error');
+    assert.deepEqual(double.devices(username), new Set([deviceId]), 'the device of the new session exists');
   });
 });
