@@ -88,7 +88,20 @@ const MAS_FILTERS: Record<string, SandboxFilter> = {
   },
 };
 
+/** striptags' regular expressions backtrack quadratically; claims it strips are short (names). */
+const STRIPTAGS_INPUT = 4096;
+
 const LIMITED_FILTERS: Record<string, SandboxFilter> = {
+  // nunjucks trims with /^\s*|\s*$/g, quadratic in a claim's inner whitespace; String#trim strips the same set.
+  trim(this: FilterScope, value: unknown) {
+    return typeof value === 'string' ? value.trim() : builtinFilters.trim.call(this, value);
+  },
+  striptags(this: FilterScope, value: unknown, preserveLinebreaks?: unknown) {
+    if (typeof value === 'string' && value.length > STRIPTAGS_INPUT) {
+      throw new TemplateLimitError(`striptags of more than ${STRIPTAGS_INPUT} characters exceeds the limit`);
+    }
+    return builtinFilters.striptags.call(this, value, preserveLinebreaks);
+  },
   center(this: FilterScope, value: unknown, width?: unknown) {
     return builtinFilters.center.call(this, value, atMost(width, TEMPLATE_LIMITS.stringLength, 'center width'));
   },
@@ -126,9 +139,37 @@ const LIMITED_FILTERS: Record<string, SandboxFilter> = {
   },
 };
 
+// nunjucks' filters take any value with a `length` for text or a list; a claims object with a
+// `length` key (`{"length": 1e9}`) would have them loop or allocate that many times.
+const TEXT_FILTERS = new Set([
+  'capitalize', 'center', 'escape', 'e', 'forceescape', 'safe', 'indent', 'lower', 'upper', 'nl2br', 'striptags', 'title', 'trim', 'truncate',
+  'urlize', 'wordcount',
+]);
+const LIST_FILTERS = new Set(['batch', 'slice', 'reverse', 'sort', 'select', 'reject', 'groupby', 'first', 'last', 'random']);
+
+function textInput(name: string, filter: SandboxFilter): SandboxFilter {
+  return function (this: FilterScope, value: unknown, ...args: unknown[]) {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Bytes)) throw new TypeError(`${name} expects text`);
+    if (typeof value === 'function') throw new TypeError(`${name} expects text`);
+    const text = typeof value === 'string' || value === undefined || value === null || value === false ? value : this.values.text(value);
+    return filter.call(this, text, ...args);
+  };
+}
+
+function listInput(name: string, filter: SandboxFilter): SandboxFilter {
+  return function (this: FilterScope, value: unknown, ...args: unknown[]) {
+    if (!Array.isArray(value) && typeof value !== 'string') throw new TypeError(`${name} expects a list`);
+    return filter.call(this, value, ...args);
+  };
+}
+
 function filters(): Record<string, SandboxFilter> {
   const all = Object.create(null) as Record<string, SandboxFilter>;
-  Object.assign(all, builtinFilters, LIMITED_FILTERS, MAS_FILTERS);
+  for (const name of Object.keys(builtinFilters)) {
+    const filter = LIMITED_FILTERS[name] ?? builtinFilters[name];
+    all[name] = TEXT_FILTERS.has(name) ? textInput(name, filter) : LIST_FILTERS.has(name) ? listInput(name, filter) : filter;
+  }
+  Object.assign(all, MAS_FILTERS);
   return Object.freeze(all);
 }
 

@@ -193,14 +193,22 @@ test('expensive templates stop with a template error instead of hanging the serv
     `{% set x = "${'x'.repeat(4000)}" %}{% for i in range(10000) %}{{ x }}{% endfor %}`,
     `{% for i in range(10000) %}${'y'.repeat(4000)}{% endfor %}`,
     '{{ user.sub.split("") | length }}{{ user.sub.replaceAll("", "xxxxxxxxxxxxxxxx") }}',
+    // The claims are the provider's (a user's display name, say): filters must stay linear in them.
+    '{{ user.spaces | trim | length }}', '{{ user.tags | striptags | length }}', '{{ user.comments | striptags | length }}',
+    '{{ user.spaces | striptags(true) | length }}', '{{ user.spaces | title | length }}', '{{ user.spaces | wordcount }}', '{{ user.spaces | urlize | length }}',
+    // A claims object with a `length` key is not a list or a string, whatever nunjucks' filters assume.
+    ...['center', 'truncate', 'batch(3)', 'slice(3)', 'reverse', 'sort', 'select', 'reject', 'groupby("a")', 'list', 'first', 'last', 'random', 'length',
+      'join', 'sum', 'selectattr("a")', 'dictsort', 'urlencode', 'title', 'lower', 'escape', 'indent', 'wordcount', 'string', 'dump', 'split', 'b64encode']
+      .map((filter) => `{{ user.long | ${filter} }}{{ [user.long] | ${filter} }}`),
   ];
   const claims = fileURLToPath(new URL('./claims.ts', import.meta.url));
   const script = `
     import { renderTemplate } from ${JSON.stringify(pathToFileURL(claims).href)};
     const templates = ${JSON.stringify(templates)};
+    const user = { sub: 'u-1', spaces: 'x' + ' '.repeat(200000) + 'x', tags: '<a'.repeat(100000), comments: '<!--'.repeat(50000), long: { length: 1e9, a: 1 } };
     for (const template of templates) {
       const started = performance.now();
-      const out = renderTemplate('localpart', template, { user: { sub: 'u-1' } });
+      const out = renderTemplate('localpart', template, { user });
       const ms = Math.round(performance.now() - started);
       console.log(JSON.stringify({ template: template.slice(0, 60), ok: out.ok, length: out.ok ? (out.value ?? '').length : 0, reason: out.ok ? undefined : out.error.reason, ms }));
     }`;

@@ -130,7 +130,7 @@ export function describe(err: unknown, oneBased: boolean): string {
   const e = err as { message?: unknown; cause?: unknown; lineno?: number; colno?: number };
   const cause = e.cause instanceof Error ? e.cause : err;
   let message = (cause instanceof TemplateLimitError ? cause.message : String(e.message ?? err)).replace(/\s+/g, ' ').trim();
-  message = message.replace(/^Error: /, '');
+  message = message.replace(/^(Template render error|Error): /, '');
   const shift = oneBased ? 0 : 1;
   if (typeof e.lineno === 'number' && typeof e.colno === 'number' && !(cause instanceof TemplateLimitError)) {
     message += ` (line ${e.lineno + shift}, column ${e.colno + shift})`;

@@ -4,7 +4,7 @@
 export const TEMPLATE_LIMITS = Object.freeze({
   /** Lookups, calls, filters, operators, assignments (a loop pass makes about ten) and copied values. */
   steps: 200_000,
-  milliseconds: 250,
+  milliseconds: 1000,
   /** Any string a template makes, and the whole output. */
   stringLength: 65_536,
   /** Any list a template makes (`range`, `split`, `batch`, …). */
