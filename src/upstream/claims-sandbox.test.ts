@@ -151,10 +151,19 @@ test('names cannot break out of the compiled code (symbols are identifiers only)
     `{{ x | a\\ }}{{ "+(${RUN})+" | &" }}`,
     `{% macro m(a\\) %}{% endmacro %}{{ "+(${RUN})+" + &" }}`,
     `{{ x is a\\ }}{{ "+(${RUN})+" is &" }}`,
+    // Where nunjucks expects a name but its parser takes any literal.
+    String.raw`{% set "a\", 1);${RUN};//" = 1 %}`,
+    String.raw`{% macro "m\", 1);${RUN};//"() %}{% endmacro %}`,
+    String.raw`{% macro m("a\"]=1;${RUN};//"=1) %}{% endmacro %}{{ m() }}`,
+    String.raw`{% for "k\", 1);${RUN};//" in [1] %}{% endfor %}`,
+    String.raw`{{ 1 is "a\").call(context,1);${RUN};//" }}`,
   ]) {
     assertInert(template);
     assert.ok(templateSyntaxError(template), template);
   }
+  // nunjucks names a call after its literal keys, escaping quotes but not backslashes.
+  assertInert(String.raw`{{ x["\\\"+(${RUN}))))/*"]() }}{{ "*/;//" }}`);
+  assertInert(String.raw`{{ x["\\"]["\"+(${RUN}))))/*"]() }}{{ "*/;//" }}`);
 });
 
 test('what claims templates need keeps working: lookups, loops, conditionals, literals, methods, filters', () => {

@@ -65,7 +65,32 @@ function nameOf(node: unknown): string | undefined {
   return undefined;
 }
 
-/** Checks the parse tree against the allow-list; literal text becomes output the budget sees. */
+function children(node: unknown): TemplateNode[] {
+  const n = node as TemplateNode | undefined;
+  return (n?.children as TemplateNode[] | undefined) ?? [];
+}
+
+/**
+ * The nodes nunjucks pastes into the generated code as names (`frame.set("…")`, `l_…`): its parser
+ * accepts any literal there (`{% set "a\");…" = 1 %}`), so each must be a Symbol, checked below.
+ */
+function declaredNames(node: TemplateNode): unknown[] {
+  switch (node.typename) {
+    case 'Set':
+      return node.targets as unknown[];
+    case 'For':
+      return (node.name as TemplateNode).typename === 'Array' ? children(node.name) : [node.name];
+    case 'Macro':
+    case 'Caller':
+      return [
+        node.name,
+        ...children(node.args).flatMap((arg) => (arg.typename === 'KeywordArgs' ? children(arg).map((pair) => pair.key) : [arg])),
+      ];
+    default:
+      return [];
+  }
+}
+
 /** Checks the parse tree against the allow-list; literal text becomes output the budget sees. */
 function check(node: TemplateNode, known: KnownNames): void {
   const type = node.typename;
@@ -77,6 +102,9 @@ function check(node: TemplateNode, known: KnownNames): void {
   if (type === 'Filter' && !known.filter(nameOf(node.name) ?? '')) refuse(node, `unknown filter "${nameOf(node.name) ?? '?'}"`);
   if (type === 'Is' && !known.test(nameOf(node.right) ?? '')) refuse(node, `unknown test "${nameOf(node.right) ?? '?'}"`);
   if (type === 'CompareOperand' && !COMPARE_OPS.has(String(node.type))) refuse(node, `unknown comparison "${String(node.type)}"`);
+  for (const name of declaredNames(node)) {
+    if ((name as TemplateNode | undefined)?.typename !== 'Symbol') refuse(node, 'expected a variable name');
+  }
   if (type === 'Output') {
     // nunjucks appends literal text without a call; as a literal expression it goes through the output budget.
     const children = node.children as TemplateNode[];
@@ -109,6 +137,13 @@ function generator(): CodeGenerator {
     };
   const ops = { Add: '+', Concat: '~', Sub: '-', Mul: '*', Div: '/', Mod: '%', FloorDiv: '//', Pow: '**' };
   for (const [type, op] of Object.entries(ops)) gen[`compile${type}`] = binary(op);
+  // A call is named after its target for error messages, pasted into a string with quotes escaped
+  // but not backslashes (`x["\\\"+…"]()` breaks out): keep only characters that need no escaping
+  // but the quotes it does escape.
+  const nodeName = gen._getNodeName as (this: CodeGenerator, node: TemplateNode) => string;
+  gen._getNodeName = function (this: CodeGenerator, node: TemplateNode) {
+    return nodeName.call(this, node).replace(/[^\w .[\]()"-]/g, '?');
+  };
   gen.compileNeg = unary('neg');
   gen.compilePos = unary('pos');
   gen.compileCompare = function (this: CodeGenerator, node: TemplateNode, frame: unknown) {

@@ -44,8 +44,13 @@ export class TemplateSandbox {
     if (cached) return cached;
     const { filters, tests } = this.definitions;
     const code = compileToCode(source, { filter: (name) => Object.hasOwn(filters, name), test: (name) => Object.hasOwn(tests, name) });
-    // The code is nunjucks' own output for a checked tree: names are identifiers, literals are escaped.
-    const root = (new Function(code) as () => { root: RootFunction })().root;
+    let root: RootFunction;
+    try {
+      // The code is nunjucks' own output for a checked tree: names are identifiers, literals are escaped.
+      root = (new Function(code) as () => { root: RootFunction })().root;
+    } catch {
+      throw new TemplateFailure('the template could not be compiled');
+    }
     const compiled = new CompiledTemplate(root);
     if (this.#cache.size >= 512) this.#cache.clear();
     this.#cache.set(source, compiled);
