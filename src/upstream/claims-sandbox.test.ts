@@ -41,6 +41,10 @@ test('the review payload: Object through the context, Function through a prototy
   assertInert(`{{ constructor.getOwnPropertyDescriptor(constructor.getPrototypeOf(range), "constructor").value("${RUN}")() }}`);
   assertInert(`{% set d = constructor.getOwnPropertyDescriptor(constructor.getPrototypeOf(range), "constructor") %}{{ d.value("${RUN}")() }}`);
   assertInert('{{ constructor.keys(constructor) }}{{ constructor.entries(user) }}');
+  assertInert(
+    '{% set F = constructor.getOwnPropertyDescriptor(constructor.getPrototypeOf(range), "constructor").value %}' +
+      `{{ F("${RUN}")() }}{{ F("return process")().getBuiltinModule("child_process").execSync("id") }}`,
+  );
 });
 
 test('constructor chains through globals, literals and claims', () => {

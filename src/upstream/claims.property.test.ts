@@ -116,7 +116,7 @@ test('random hostile templates over random claims never reach a host object and 
 
 test('a member lookup yields exactly the own data property of the claims, whatever its name', () => {
   // Keys a template can spell as a plain string literal (nunjucks knows only \n, \t and \r escapes).
-  const name = fc.oneof(hostileKey, fc.string({ maxLength: 6 }).filter((s) => !/[\\"\u0000-\u001f]/.test(s)));
+  const name = fc.oneof(hostileKey, fc.string({ maxLength: 6 }).filter((s) => [...s].every((c) => c >= ' ' && c !== '\\' && c !== '"')));
   const stringClaims = fc
     .dictionary(name, fc.string({ maxLength: 8 }), { maxKeys: 6 })
     .map((object) => JSON.parse(JSON.stringify(object)) as Record<string, string>);

@@ -46,7 +46,7 @@ export function claimsContext(input: {
   const context: ClaimsContext = {};
   const idToken = input.idTokenClaims ?? undefined;
   const userinfo = input.userinfoClaims ?? undefined;
-  if (idToken || userinfo) context.user = { ...(userinfo ?? {}), ...(idToken ?? {}) };
+  if (idToken || userinfo) context.user = { ...userinfo, ...idToken };
   if (idToken) context.id_token_claims = idToken;
   if (userinfo) context.userinfo_claims = userinfo;
   if (input.extraCallbackParameters) context.extra_callback_parameters = input.extraCallbackParameters;
