@@ -1,5 +1,6 @@
-// claims_imports templates: Jinja syntax rendered with nunjucks over what the upstream provider
-// said about the user, with MAS's extra filters. Pure: no I/O, so the rules are tested alone.
+// claims_imports templates: Jinja syntax rendered in a sandbox (template-sandbox.ts) over what the
+// upstream provider said about the user, with MAS's extra filters. Pure: no I/O, so the rules are
+// tested alone.
 //
 // The context, as in MAS: `user` (userinfo claims with the ID token's claims merged over them),
 // `id_token_claims`, `userinfo_claims` and `extra_callback_parameters` (what the provider added
