@@ -1,11 +1,15 @@
-// claims_imports templates: Jinja syntax rendered with nunjucks over what the upstream provider
-// said about the user, with MAS's extra filters. Pure: no I/O, so the rules are tested alone.
+// claims_imports templates: Jinja syntax rendered in a sandbox (template-sandbox.ts) over what the
+// upstream provider said about the user, with MAS's extra filters. Pure: no I/O, so the rules are
+// tested alone.
 //
 // The context, as in MAS: `user` (userinfo claims with the ID token's claims merged over them),
 // `id_token_claims`, `userinfo_claims` and `extra_callback_parameters` (what the provider added
 // to the callback, e.g. Sign in with Apple's `user`).
-import nunjucks from 'nunjucks';
 import type { ClaimsImports, ImportAction } from '../config/types.js';
+import { CLAIMS_TEMPLATE_DEFINITIONS } from './claims-filters.js';
+import { TemplateFailure, TemplateSandbox } from './template-sandbox.js';
+
+export { Bytes } from './template-values.js';
 
 export const DEFAULT_TEMPLATES = {
   subject: '{{ user.sub }}',
@@ -14,131 +18,18 @@ export const DEFAULT_TEMPLATES = {
   email: '{{ user.email }}',
 } as const;
 
-/** Raw bytes in a template (from `b64decode`); they print as UTF-8 text, as in MAS. */
-export class Bytes {
-  constructor(readonly bytes: Buffer) {}
-  toString(): string {
-    return this.bytes.toString('utf8');
-  }
-  get length(): number {
-    return this.bytes.length;
-  }
-}
+// Templates are the operator's config, but operators copy them from forums, and the claims they
+// render are whatever the provider sent: the sandbox (template-sandbox.ts) keeps both to data.
+const sandbox = new TemplateSandbox(CLAIMS_TEMPLATE_DEFINITIONS);
 
-function toBytes(value: unknown): Buffer {
-  if (value instanceof Bytes) return value.bytes;
-  if (Buffer.isBuffer(value)) return value;
-  return Buffer.from(String(value ?? ''), 'utf8');
-}
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
-
-function b64decode(value: unknown): Bytes {
-  const text = String(value ?? '').trim();
-  // Node's decoder skips characters it does not know; refuse them instead, as MAS does.
-  if ((!BASE64.test(text) && !BASE64URL.test(text)) || text.replace(/=+$/, '').length % 4 === 1) {
-    throw new Error('b64decode: not a base64 string');
-  }
-  return new Bytes(Buffer.from(text, BASE64.test(text) ? 'base64' : 'base64url'));
-}
-
-function b64encode(value: unknown): string {
-  return toBytes(value).toString('base64');
-}
-
-/** Tag-length-value bytes (one-byte tags and lengths) to a map from tag to value bytes. */
-function tlvdecode(value: unknown): Record<number, Bytes> {
-  const bytes = toBytes(value);
-  const out: Record<number, Bytes> = {};
-  let i = 0;
-  while (i < bytes.length) {
-    const tag = bytes[i];
-    const length = bytes[i + 1];
-    if (length === undefined || i + 2 + length > bytes.length) throw new Error('tlvdecode: invalid TLV encoding');
-    out[tag] = new Bytes(bytes.subarray(i + 2, i + 2 + length));
-    i += 2 + length;
-  }
-  return out;
-}
-
-function string(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (value instanceof Bytes || typeof value !== 'object') return String(value);
-  return JSON.stringify(value);
-}
-
-function fromJson(value: unknown): unknown {
-  try {
-    return JSON.parse(String(value));
-  } catch {
-    throw new Error('from_json: not valid JSON');
-  }
-}
-
-/** Jinja's `split`: on whitespace runs without a separator. */
-function split(value: unknown, separator?: string, maxSplits?: number): string[] {
-  const text = String(value ?? '');
-  const parts = separator === undefined || separator === null ? text.trim().split(/\s+/).filter(Boolean) : text.split(separator);
-  if (maxSplits === undefined || maxSplits < 0 || parts.length <= maxSplits + 1) return parts;
-  const joiner = separator ?? ' ';
-  return [...parts.slice(0, maxSplits), parts.slice(maxSplits).join(joiner)];
-}
-
-/**
- * nunjucks is not a sandbox: `{{ "".constructor.constructor("…")() }}` would run code. Claims
- * templates come from the operator's config, and must still not reach past the data they are
- * given, so member lookups of the names that lead to constructors and prototypes yield nothing.
- * (This patches nunjucks' runtime for every environment, which no page template needs.)
- */
-const BLOCKED_MEMBERS = new Set([
-  'constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__',
-  '__lookupGetter__', '__lookupSetter__', 'caller', 'callee', 'arguments', 'apply', 'call', 'bind',
-]);
-const runtime = (nunjucks as unknown as { runtime: { memberLookup: (obj: unknown, key: unknown) => unknown } }).runtime;
-const unguardedLookup = runtime.memberLookup;
-runtime.memberLookup = (obj: unknown, key: unknown) => (BLOCKED_MEMBERS.has(String(key)) ? undefined : unguardedLookup(obj, key));
-
-function createEnvironment(): nunjucks.Environment {
-  // Values are not HTML: no escaping (MAS renders these templates unescaped too).
-  const env = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false });
-  env.addFilter('b64decode', b64decode);
-  env.addFilter('b64encode', b64encode);
-  env.addFilter('tlvdecode', tlvdecode);
-  env.addFilter('string', string);
-  env.addFilter('from_json', fromJson);
-  env.addFilter('split', split);
-  return env;
-}
-
-const environment = createEnvironment();
-
-/** A syntax problem in a template, for `config check`; undefined when it compiles. */
+/** A problem with a template, for `config check`: syntax, or something claims templates may not use. */
 export function templateSyntaxError(source: string): string | undefined {
   try {
-    new nunjucks.Template(source, environment, 'claims template', true);
+    sandbox.compile(source);
     return undefined;
   } catch (err) {
-    return cleanMessage(err);
+    return err instanceof TemplateFailure ? err.message : String(err);
   }
-}
-
-function cleanMessage(err: unknown): string {
-  let message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
-  // nunjucks wraps the cause in "(unknown path) [Line 1, Column 4] Error: …"; keep the cause and where.
-  let where = '';
-  for (;;) {
-    const position = /^\[Line (\d+), Column (\d+)\]\s*/.exec(message);
-    if (position) {
-      where = ` (line ${position[1]}, column ${position[2]})`;
-      message = message.slice(position[0].length);
-      continue;
-    }
-    const prefix = /^(\(unknown path\)|\(claims template\)|Template render error:|Error:)\s*/.exec(message);
-    if (!prefix) break;
-    message = message.slice(prefix[0].length);
-  }
-  return `${message}${where}`;
 }
 
 export interface ClaimsContext {
@@ -156,7 +47,7 @@ export function claimsContext(input: {
   const context: ClaimsContext = {};
   const idToken = input.idTokenClaims ?? undefined;
   const userinfo = input.userinfoClaims ?? undefined;
-  if (idToken || userinfo) context.user = { ...(userinfo ?? {}), ...(idToken ?? {}) };
+  if (idToken || userinfo) context.user = { ...userinfo, ...idToken };
   if (idToken) context.id_token_claims = idToken;
   if (userinfo) context.userinfo_claims = userinfo;
   if (input.extraCallbackParameters) context.extra_callback_parameters = input.extraCallbackParameters;
@@ -175,13 +66,14 @@ export class TemplateError extends Error {
 
 export type Rendered = { ok: true; value: string | undefined } | { ok: false; error: TemplateError };
 
-/** Renders one template; an empty result is `undefined`. */
+/** Renders one template; an empty result is `undefined`. Never throws. */
 export function renderTemplate(attribute: string, template: string, context: ClaimsContext): Rendered {
   try {
-    const value = environment.renderString(template, context as object).trim();
+    const value = sandbox.render(sandbox.compile(template), context as Record<string, unknown>).trim();
     return { ok: true, value: value === '' ? undefined : value };
   } catch (err) {
-    return { ok: false, error: new TemplateError(attribute, template, cleanMessage(err)) };
+    const reason = err instanceof TemplateFailure ? err.message : 'the template could not be rendered';
+    return { ok: false, error: new TemplateError(attribute, template, reason) };
   }
 }
 
