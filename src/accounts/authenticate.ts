@@ -4,7 +4,7 @@
 import type { AppContext } from '../context.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { localpartFromLogin } from '../domain/usernames.js';
-import { RateLimited, type LoginLimiter } from '../http/rate-limit.js';
+import { RateLimited, type LoginLimiter } from './rate-limit.js';
 import * as users from '../storage/users.js';
 import type { PasswordHasher } from './passwords.js';
 

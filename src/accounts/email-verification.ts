@@ -4,8 +4,8 @@
 import { createHmac, randomInt } from 'node:crypto';
 import type { AppContext } from '../context.js';
 import { asciiLower, emailKey } from '../domain/email-address.js';
-import { enqueueVerificationCode } from '../email/jobs.js';
-import { RateLimited, limit } from '../http/rate-limit.js';
+import { enqueueVerificationCode } from '../jobs/mail.js';
+import { RateLimited, limit } from './rate-limit.js';
 import type { Db } from '../storage/db.js';
 import * as registrations from '../storage/registrations.js';
 

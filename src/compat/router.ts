@@ -1,10 +1,11 @@
 // The legacy Matrix login API (`/_matrix/client/{r0,v3}/login|logout|refresh`), which the reverse
 // proxy sends to Mauth when Synapse delegates authentication. Errors are Matrix JSON.
+import { matrixUserId } from '../domain/usernames.js';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import { authenticatePassword, type LoginIdentifier } from '../accounts/authenticate.js';
-import type { LoginLimiter } from '../http/rate-limit.js';
+import type { LoginLimiter } from '../accounts/rate-limit.js';
 import { hashSecret } from '../domain/tokens.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
@@ -104,7 +105,7 @@ interface Deps {
 export function compatRouter({ app, hasher, limiter }: Deps): Router {
   const { config } = app;
   const router = express.Router();
-  const mxid = (username: string) => `@${username}:${config.matrix.homeserver}`;
+  const mxid = (username: string) => matrixUserId(username, config.matrix.homeserver);
 
   // Element Web and other browser clients call these from another origin.
   router.use('/_matrix', (req, res, next) => {

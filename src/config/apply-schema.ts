@@ -8,12 +8,7 @@ import convict from 'convict';
 import { isEntry, type Entry, type SchemaDef, type Shape } from './formats.js';
 import type { Reporter } from './problems.js';
 import { unsupportedKey } from './unsupported.js';
-
-type Mapping = Record<string, unknown>;
-
-export function isPlainObject(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isMapping, type Mapping } from './mapping.js';
 
 interface Detached {
   path: string[];
@@ -42,23 +37,23 @@ export function applySchema(def: SchemaDef, raw: unknown, report: Reporter): Map
 function withoutUndefined(mapping: Mapping): Mapping {
   const result: Mapping = {};
   for (const [key, value] of Object.entries(mapping)) {
-    if (value !== undefined) result[key] = isPlainObject(value) ? withoutUndefined(value) : value;
+    if (value !== undefined) result[key] = isMapping(value) ? withoutUndefined(value) : value;
   }
   return result;
 }
 
 /** Checks one mapping against a shape, then runs the shape's cross-field check if it was clean. */
 export function applyShape(shape: Shape, raw: unknown, report: Reporter): Mapping {
-  if (!isPlainObject(raw)) report.error('must be a mapping');
+  if (!isMapping(raw)) report.error('must be a mapping');
   const before = report.errorCount;
-  const value = applySchema(shape.schema, isPlainObject(raw) ? raw : {}, report);
-  if (isPlainObject(raw) && report.errorCount === before) shape.check?.(value, report);
+  const value = applySchema(shape.schema, isMapping(raw) ? raw : {}, report);
+  if (isMapping(raw) && report.errorCount === before) shape.check?.(value, report);
   return value;
 }
 
 /** The values convict should see; list and optional-mapping entries are set aside in `detached`. */
 function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], detached: Detached[]): Mapping {
-  const source = isPlainObject(raw) ? raw : {};
+  const source = isMapping(raw) ? raw : {};
   const plain: Mapping = {};
 
   for (const key of Object.keys(source)) {
@@ -72,9 +67,9 @@ function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], de
     if (present && isEntry(node) && refuse(node, value, at)) continue;
 
     if (!isEntry(node)) {
-      if (present && !isPlainObject(value)) at.error('must be a mapping of keys to values');
+      if (present && !isMapping(value)) at.error('must be a mapping of keys to values');
       const nested = walk(node, present ? value : undefined, at, [...path, key], detached);
-      if (present && isPlainObject(value)) plain[key] = nested;
+      if (present && isMapping(value)) plain[key] = nested;
       continue;
     }
 
@@ -84,11 +79,11 @@ function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], de
       if (!present) continue;
       detached.push({ path: [...path, key], value: applyShape(node.shape, value, at) });
     } else if (node.freeform) {
-      if (present && !isPlainObject(value)) at.error('must be a mapping of keys to values');
-      const mapping = present && isPlainObject(value) ? value : structuredClone(node.default);
+      if (present && !isMapping(value)) at.error('must be a mapping of keys to values');
+      const mapping = present && isMapping(value) ? value : structuredClone(node.default);
       if (mapping !== undefined) detached.push({ path: [...path, key], value: mapping });
     } else if (present) {
-      if (isPlainObject(value)) at.error('must be a single value or a list, not a mapping');
+      if (isMapping(value)) at.error('must be a single value or a list, not a mapping');
       else plain[key] = value;
     }
   }
@@ -128,7 +123,7 @@ function reportConvictLine(line: string, report: Reporter): void {
 function setPath(target: Mapping, path: string[], value: unknown): void {
   let at = target;
   for (const key of path.slice(0, -1)) {
-    if (!isPlainObject(at[key])) at[key] = {};
+    if (!isMapping(at[key])) at[key] = {};
     at = at[key] as Mapping;
   }
   at[path[path.length - 1] as string] = value;

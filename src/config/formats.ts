@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
 import type { Reporter } from './problems.js';
+import { isMapping } from './mapping.js';
 
 /** A schema entry convict validates (a value with a default), possibly marked for our own walker. */
 export interface Entry extends convict.SchemaObj {
@@ -53,10 +54,6 @@ interface Params {
 
 function fail(message: string): never {
   throw new Error(message);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describeRange(min?: number, max?: number): string {
@@ -142,7 +139,7 @@ const formats: Record<string, (value: unknown, params: Params) => void> = {
     });
   },
   'mauth:mapping'(value) {
-    if (!isPlainObject(value)) fail('must be a mapping');
+    if (!isMapping(value)) fail('must be a mapping');
   },
   // Lists of mappings are checked element by element by apply-schema; convict sees only the result.
   'mauth:mapping-list'(value) {

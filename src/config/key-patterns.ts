@@ -1,10 +1,6 @@
 // Key patterns such as `clients[].client_secret` name a key in every element of a list; the
 // secret-file reader and the redactor both walk them.
-type Mapping = Record<string, unknown>;
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isMapping, type Mapping } from './mapping.js';
 
 /**
  * Calls `visit` with the mapping holding the last key of `pattern`, that key, and the full key

@@ -1,6 +1,6 @@
 // A copy of a configuration fit to print: every entry the schemas mark `sensitive` becomes
 // "<redacted>", and a database URI keeps everything but its password.
-import { isPlainObject } from './apply-schema.js';
+import { isMapping } from './mapping.js';
 import { isEntry, REDACTED, type Entry, type SchemaDef } from './formats.js';
 import { ROOT_SCHEMA } from './sections.js';
 import type { Config } from './types.js';
@@ -16,7 +16,7 @@ function redactEntry(entry: Entry, value: unknown): unknown {
 }
 
 function redactSection(schema: SchemaDef, value: unknown): unknown {
-  if (!isPlainObject(value)) return value;
+  if (!isMapping(value)) return value;
   const result: Record<string, unknown> = { ...value };
   for (const [key, node] of Object.entries(schema)) {
     if (!Object.hasOwn(result, key)) continue;

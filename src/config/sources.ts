@@ -7,11 +7,7 @@ import YAML from 'yaml';
 import { isEntry, type Entry, type SchemaDef } from './formats.js';
 import { joinKey, type ProblemList, type Provenance } from './problems.js';
 
-type Mapping = Record<string, unknown>;
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isMapping, type Mapping } from './mapping.js';
 
 /**
  * The files to read: those given (`-c`, repeatable), else `MAUTH_CONFIG` (a colon-separated

@@ -3,11 +3,16 @@
 
 const LOCALPART = /^[a-z0-9._=/+-]+$/;
 
+/** The Matrix user id of a local user: `@localpart:server_name`. */
+export function matrixUserId(localpart: string, serverName: string): string {
+  return `@${localpart}:${serverName}`;
+}
+
 export function validateUsername(localpart: string, serverName?: string): string | undefined {
   if (localpart.length === 0) return 'username is empty';
   if (!LOCALPART.test(localpart)) return 'username may only contain a-z, 0-9 and . _ = / + -';
   if (/^[0-9]+$/.test(localpart)) return 'username cannot be only digits';
-  if (serverName && `@${localpart}:${serverName}`.length > 255) return 'username is too long';
+  if (serverName && matrixUserId(localpart, serverName).length > 255) return 'username is too long';
   if (!serverName && localpart.length > 255) return 'username is too long';
   return undefined;
 }

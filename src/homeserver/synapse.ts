@@ -2,6 +2,7 @@
 // spoken exactly as MAS speaks it: bearer shared secret, JSON bodies, and flags such as
 // `unset_displayname` left out rather than sent as `false` (Synapse rejects a request that names
 // both `set_x` and `unset_x`, whatever their values).
+import { matrixUserId } from '../domain/usernames.js';
 import {
   HomeserverError,
   type HomeserverConnection,
@@ -41,7 +42,7 @@ export class SynapseConnection implements HomeserverConnection {
   }
 
   mxid(localpart: string): string {
-    return `@${localpart}:${this.serverName}`;
+    return matrixUserId(localpart, this.serverName);
   }
 
   async queryUser(localpart: string): Promise<MatrixUser | undefined> {

@@ -3,9 +3,6 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
-import type Provider from 'oidc-provider';
-import type { AppContext } from '../context.js';
-import type { PasswordHasher } from '../accounts/passwords.js';
 import { registrationPolicy } from '../oidc/registration.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
@@ -18,18 +15,14 @@ import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
-import { BUILTIN_TEMPLATES, type Renderer } from '../views/render.js';
-import { cookieSecret } from './browser.js';
+import { BUILTIN_TEMPLATES } from '../web/render.js';
+import { cookieSecret } from '../web/browser.js';
 import { observe, type Metrics } from './observability.js';
-import type { LoginLimiter } from './rate-limit.js';
+import type { ViewDeps } from '../views/deps.js';
 
-export interface HttpDeps {
-  app: AppContext;
-  provider: Provider;
-  renderer: Renderer;
-  hasher: PasswordHasher;
+/** The view routers' dependencies plus what only the assembly uses. */
+export interface HttpDeps extends ViewDeps {
   metrics: Metrics;
-  limiter: LoginLimiter;
 }
 
 const BODY_LIMIT = '64kb';

@@ -8,7 +8,7 @@ import type { AppContext } from '../context.js';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
-import { emailJobHandlers } from '../email/jobs.js';
+import { emailJobHandlers } from '../jobs/mail.js';
 import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
 import { startMaintenance } from '../jobs/maintenance.js';
@@ -18,11 +18,11 @@ import { endCompatSessions } from '../compat/sessions.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
 import { connect, type Database } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
-import { createRenderer } from '../views/render.js';
+import { createRenderer } from '../web/render.js';
 import { syncProviders } from '../upstream/sync.js';
 import { createHttpApp } from './app.js';
 import { createMetrics } from './observability.js';
-import { loginLimiter } from './rate-limit.js';
+import { loginLimiter } from '../accounts/rate-limit.js';
 
 export interface ServerOptions {
   migrate: boolean;

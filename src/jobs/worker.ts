@@ -138,7 +138,7 @@ export class Worker {
       await listener.unlisten().catch((err: unknown) => this.#log.warn({ err }, 'UNLISTEN failed'));
     }
     await this.#pumping;
-    await Promise.allSettled([...this.#active.values()]);
+    await Promise.allSettled(this.#active.values());
   }
 
   /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */

@@ -2,7 +2,7 @@
 // unregistered redirect_uri), rendered with our templates.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
-import { createRenderer } from '../views/render.js';
+import { createRenderer } from '../web/render.js';
 
 export function renderProviderError(app: AppContext) {
   const renderer = createRenderer(app.config);

@@ -17,8 +17,11 @@ import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
 import { renderProviderError } from './errors.js';
-import { SESSION_COOKIE, cookieSecret, readSignedCookie } from '../http/browser.js';
+import { SESSION_COOKIE, cookieSecret, readSignedCookie } from '../web/browser.js';
 import * as browserSessions from '../storage/browser-sessions.js';
+
+/** The protocol engine, as the rest of Mauth names it (only oidc/ imports oidc-provider). */
+export type OidcProvider = Provider;
 
 export const ROUTES = {
   authorization: '/authorize',

@@ -233,7 +233,7 @@ export async function startAuthorization(config: Config, provider: UpstreamClien
   const nonce = wantsOpenId(p) ? oidc.randomNonce() : undefined;
   const codeVerifier = usePkce(p, configuration) ? oidc.randomPKCECodeVerifier() : undefined;
   const params: Record<string, string> = {
-    ...(p.additional_authorization_parameters ?? {}),
+    ...p.additional_authorization_parameters,
     redirect_uri: callbackUrl(config, provider.id),
     response_type: 'code',
     scope: p.scope ?? 'openid',

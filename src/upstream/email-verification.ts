@@ -8,13 +8,13 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { parseEmailAddress } from '../domain/email-address.js';
-import { csrfToken, csrfValid } from '../http/browser.js';
-import { RateLimited } from '../http/rate-limit.js';
+import { csrfToken, csrfValid } from '../web/browser.js';
+import { RateLimited } from '../accounts/rate-limit.js';
 import * as registrations from '../storage/registrations.js';
 import type { AppContext } from '../context.js';
 import type { Db } from '../storage/db.js';
 import * as upstream from '../storage/upstream.js';
-import type { Renderer } from '../views/render.js';
+import type { Renderer } from '../web/render.js';
 import type { ImportedAttribute, ImportProblem } from './claims.js';
 
 /**

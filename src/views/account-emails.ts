@@ -1,17 +1,17 @@
 // The account's e-mail addresses: adding one (for accounts created without, e.g. by an upstream
 // provider or `register-user`) goes through the same mailed-code check as registration.
 import express, { type Request, type Response, type Router } from 'express';
-import type { HttpDeps } from '../http/app.js';
+import type { ViewDeps } from './deps.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { parseEmailAddress } from '../domain/email-address.js';
-import { csrfToken, csrfValid, currentSession } from '../http/browser.js';
-import { RateLimited } from '../http/rate-limit.js';
+import { csrfToken, csrfValid, currentSession } from '../web/browser.js';
+import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateEmail, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 
-export function accountEmailsRouter({ app, renderer }: HttpDeps): Router {
+export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   const { config } = app;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });

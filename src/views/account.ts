@@ -1,24 +1,20 @@
 // The account management page (the discovery's account_management_uri), sign-in outside an
 // authorization request, and sign-out.
+import { matrixUserId } from '../domain/usernames.js';
 import express, { type Request, type Response, type Router } from 'express';
-import type Provider from 'oidc-provider';
-import type { AppContext } from '../context.js';
-import type { HttpDeps } from '../http/app.js';
-import type { PasswordHasher } from '../accounts/passwords.js';
+import type { ViewDeps } from './deps.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
-import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession, safeNext } from '../http/browser.js';
-import type { Renderer } from './render.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession, safeNext } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
-import type { LoginLimiter } from '../http/rate-limit.js';
 import { loginButtons } from '../upstream/providers.js';
 
-export function accountRouter({ app, provider, renderer, hasher, limiter }: HttpDeps): Router {
+export function accountRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
   const page = renderer.send;
-  const mxid = (username: string) => `@${username}:${app.config.matrix.homeserver}`;
+  const mxid = (username: string) => matrixUserId(username, app.config.matrix.homeserver);
 
   const renderLogin = (req: Request, res: Response, status: number, next: string, error?: string, username = '') =>
     page(res, status, 'login', {

@@ -1,13 +1,14 @@
 // The browser half of `m.login.sso`: the signed-in user confirms which app gets a login token.
 // The page names the host the token will be sent to, so a phishing link that would hand a
 // login token to a stranger's site shows that site's name before anything is sent.
+import { matrixUserId } from '../domain/usernames.js';
 import { randomBytes } from 'node:crypto';
 import express, { type Response, type Router } from 'express';
 import type { AppContext } from '../context.js';
 import { hashSecret } from '../domain/tokens.js';
-import { csrfToken, csrfValid, currentSession } from '../http/browser.js';
+import { csrfToken, csrfValid, currentSession } from '../web/browser.js';
 import * as compat from '../storage/compat.js';
-import type { Renderer } from './render.js';
+import type { Renderer } from '../web/render.js';
 
 export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
   const router = express.Router();
@@ -29,7 +30,7 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
     page(res, 200, 'compat_sso', {
       action: `/complete-compat-sso/${login.id}`,
       csrf: csrfToken(app.config, req, res),
-      user: { mxid: `@${current.user.username}:${app.config.matrix.homeserver}` },
+      user: { mxid: matrixUserId(current.user.username, app.config.matrix.homeserver) },
       host: target.host,
       insecure: target.protocol === 'http:',
     });

@@ -1,18 +1,15 @@
 // The HTML side of an authorization request: the login form and the consent page that
 // oidc-provider sends the browser to (`/interaction/:uid`).
+import { matrixUserId } from '../domain/usernames.js';
 import express, { type Request, type Response, type Router } from 'express';
-import type Provider from 'oidc-provider';
-import type { AppContext } from '../context.js';
-import type { HttpDeps } from '../http/app.js';
-import type { PasswordHasher } from '../accounts/passwords.js';
+import type { OidcProvider } from '../oidc/provider.js';
+import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
 import * as users from '../storage/users.js';
-import { csrfToken, csrfValid, currentSession, startSession } from '../http/browser.js';
-import type { Renderer } from './render.js';
+import { csrfToken, csrfValid, currentSession, startSession } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
-import type { LoginLimiter } from '../http/rate-limit.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 import { loginButtons } from '../upstream/providers.js';
 
@@ -27,7 +24,7 @@ export function scopeLabel(scope: string): { label: string; admin: boolean } {
   return { label: scope, admin: false };
 }
 
-export function interactionRouter({ app, provider, renderer, hasher, limiter }: HttpDeps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
 
@@ -135,7 +132,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     );
   });
 
-  async function consentState(d: Awaited<ReturnType<Provider['interactionDetails']>>) {
+  async function consentState(d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
     const accountId = d.session?.accountId;
     const user = accountId ? await users.findById(app.sql, accountId) : undefined;
     // The whole requested scope (see MATRIX_SCOPE_PARAM), which oidc-provider's `scope` lacks.
@@ -151,7 +148,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     return { user, scopes, violations };
   }
 
-  async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<Provider['interactionDetails']>>) {
+  async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
     const { user, scopes, violations } = await consentState(d);
     if (!user || !users.isActive(user)) {
       return page(res, 403, 'error', { message: 'This account cannot sign in.', code: 'access_denied' });
@@ -162,7 +159,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       csrf: csrfToken(app.config, req, res),
       client: await clientView(String(d.params.client_id)),
       redirect_uri: d.params.redirect_uri,
-      user: { username: user.username, mxid: `@${user.username}:${app.config.matrix.homeserver}` },
+      user: { username: user.username, mxid: matrixUserId(user.username, app.config.matrix.homeserver) },
       scopes: scopes.map(scopeLabel),
       refusal: violations.length
         ? adminRefused

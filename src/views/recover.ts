@@ -4,20 +4,21 @@
 // Accounts are found by the address's comparison key and the link goes to the address as the
 // account stores it: what the visitor typed is never a recipient (a look-alike such as
 // `carol@gmaİl.example` is another domain, and may belong to whoever typed it).
+import { matrixUserId } from '../domain/usernames.js';
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import type { HttpDeps } from '../http/app.js';
+import type { ViewDeps } from './deps.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { endAllSessions } from '../accounts/sessions.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
-import { enqueueRecoveryLink } from '../email/jobs.js';
-import { csrfToken, csrfValid } from '../http/browser.js';
-import { RateLimited, limit } from '../http/rate-limit.js';
+import { enqueueRecoveryLink } from '../jobs/mail.js';
+import { csrfToken, csrfValid } from '../web/browser.js';
+import { RateLimited, limit } from '../accounts/rate-limit.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 
-export function recoveryRouter(deps: HttpDeps): Router {
+export function recoveryRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher, provider } = deps;
   const { config } = app;
   const router = express.Router();
@@ -67,7 +68,7 @@ export function recoveryRouter(deps: HttpDeps): Router {
         const ticket = randomBytes(32).toString('base64url');
         await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email: user.verified_email, expiresAt });
         const link = new URL(`recover/complete?ticket=${encodeURIComponent(ticket)}`, config.http.public_base).href;
-        await enqueueRecoveryLink(tx, config, user.verified_email, `@${user.username}:${config.matrix.homeserver}`, link);
+        await enqueueRecoveryLink(tx, config, user.verified_email, matrixUserId(user.username, config.matrix.homeserver), link);
       }
     });
     // The same page whether or not the address belongs to anyone.
@@ -109,7 +110,7 @@ export function recoveryRouter(deps: HttpDeps): Router {
     });
     if (!changed) return linkUnusable(res);
     await endAllSessions(app, provider, user.id);
-    page(res, 200, 'recover_done', { mxid: `@${user.username}:${config.matrix.homeserver}` });
+    page(res, 200, 'recover_done', { mxid: matrixUserId(user.username, config.matrix.homeserver) });
   });
 
   return router;

@@ -7,14 +7,14 @@
 // The secret in the step URLs is random; only its hash is stored.
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import type { HttpDeps } from '../http/app.js';
+import type { ViewDeps } from './deps.js';
 import { captchaWidget, verifyCaptcha } from '../accounts/captcha.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
-import { csrfToken, csrfValid, startSession, safeNext } from '../http/browser.js';
-import { RateLimited, limit } from '../http/rate-limit.js';
+import { csrfToken, csrfValid, startSession, safeNext } from '../web/browser.js';
+import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
@@ -29,7 +29,7 @@ function field(req: Request, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-export function registrationRouter(deps: HttpDeps): Router {
+export function registrationRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher } = deps;
   const { config } = app;
   const router = express.Router();

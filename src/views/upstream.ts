@@ -4,6 +4,7 @@
 // link its account, anyone else registers with the imported claims. The browser then continues to
 // the `next` path it came with (an authorization request's `/interaction/{uid}`, `/account/`, a
 // legacy `/complete-compat-sso/{id}`). Back-channel logout lands on `/upstream/backchannel-logout/{id}`.
+import { matrixUserId } from '../domain/usernames.js';
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
@@ -11,7 +12,7 @@ import type { AppContext } from '../context.js';
 import type { ClaimsImports } from '../config/types.js';
 import { hashSecret } from '../domain/tokens.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
-import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, safeNext } from '../http/browser.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, safeNext } from '../web/browser.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { endCompatSessions } from '../compat/sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -25,7 +26,7 @@ import { claimsContext, emailVerified, importAttribute, renderSubject, renderTem
 import { completeAuthorization, isUnavailable, providerFromRow, startAuthorization, type UpstreamClientProvider } from '../upstream/client.js';
 import { checkImportedEmail, emailVerificationStep } from '../upstream/email-verification.js';
 import { displayName } from '../upstream/providers.js';
-import type { Renderer } from './render.js';
+import type { Renderer } from '../web/render.js';
 
 interface Deps {
   app: AppContext;
@@ -83,7 +84,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
 
   const page = renderer.send;
   const fail = (res: Response, err: StepError) => page(res, err.status, 'error', { title: err.title, message: err.message, code: err.code });
-  const mxid = (username: string) => `@${username}:${config.matrix.homeserver}`;
+  const mxid = (username: string) => matrixUserId(username, config.matrix.homeserver);
   /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
   const violations = (username: string, email?: string) =>
     evaluateRegistration({ username, email, emailRequired: false, serverName: config.matrix.homeserver }, config.policy.data as RegisterPolicyData);

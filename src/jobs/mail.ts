@@ -8,8 +8,8 @@ import { parseEmailAddress } from '../domain/email-address.js';
 import { seal, unseal } from '../domain/seal.js';
 import type { Db } from '../storage/db.js';
 import { enqueue } from '../storage/jobs.js';
-import type { JobHandler } from '../jobs/worker.js';
-import type { Mailer } from './mailer.js';
+import type { JobHandler } from './worker.js';
+import type { Mailer } from '../email/mailer.js';
 
 export const EMAIL_JOBS = { verificationCode: 'send_verification_code', recoveryLink: 'send_recovery_link' } as const;
 
