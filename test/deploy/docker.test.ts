@@ -380,8 +380,8 @@ test('every COPY source is in the checkout and in the build context, or comes fr
 });
 
 test('the runtime stage holds every folder the compiled code reads beside dist/ (templates, migrations, ...)', () => {
-  // `new URL('../../templates/', import.meta.url)` in src/views/render.ts reads <app>/templates
-  // once compiled to <app>/dist/views/render.js.
+  // `new URL('../../templates/', import.meta.url)` in src/web/render.ts reads <app>/templates
+  // once compiled to <app>/dist/web/render.js.
   const readAtRunTime = new Set<string>();
   const walk = (dir: string) => {
     for (const entry of readdirSync(join(ROOT, dir))) {
