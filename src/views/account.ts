@@ -1,6 +1,7 @@
 // The account management page (the discovery's account_management_uri), sign-in outside an
 // authorization request, and sign-out.
 import { matrixUserId } from '../domain/usernames.js';
+import { endOAuthSession } from '../oidc/sessions.js';
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import * as sessions from '../storage/oauth2-sessions.js';
@@ -94,7 +95,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
     const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';
     const session = (await sessions.listActiveForUser(app.sql, current.user.id)).find((s) => s.id === id);
     if (!session) return page(res, 404, 'error', { message: 'No such session.', code: 'not_found' });
-    await provider.Grant.adapter.destroy(session.grant_id);
+    await endOAuthSession(provider, session.grant_id);
     await renderAccount(req, res, 'The session was signed out.');
   });
 

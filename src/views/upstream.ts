@@ -5,9 +5,10 @@
 // the `next` path it came with (an authorization request's `/interaction/{uid}`, `/account/`, a
 // legacy `/complete-compat-sso/{id}`). Back-channel logout lands on `/upstream/backchannel-logout/{id}`.
 import { matrixUserId } from '../domain/usernames.js';
+import { endAllOAuthSessionsOfUser } from '../oidc/sessions.js';
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import type Provider from 'oidc-provider';
+import type { OidcProvider } from '../oidc/provider.js';
 import type { AppContext } from '../context.js';
 import type { ClaimsImports } from '../config/types.js';
 import { hashSecret } from '../domain/tokens.js';
@@ -18,7 +19,6 @@ import { endCompatSessions } from '../compat/sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import * as compat from '../storage/compat.js';
 import type { Tx } from '../storage/db.js';
-import * as oauth2Sessions from '../storage/oauth2-sessions.js';
 import * as upstream from '../storage/upstream.js';
 import * as users from '../storage/users.js';
 import { InvalidLogoutToken, validateLogoutToken } from '../upstream/backchannel.js';
@@ -30,7 +30,7 @@ import type { Renderer } from '../web/render.js';
 
 interface Deps {
   app: AppContext;
-  provider: Provider;
+  provider: OidcProvider;
   renderer: Renderer;
 }
 
@@ -638,7 +638,7 @@ export function upstreamRouter({ app, provider: oidcProvider, renderer }: Deps):
     if (!all) return;
     for (const userId of new Set(sessions.map((s) => s.user_id))) {
       for (const id of await upstream.activeBrowserSessionIdsOfUser(app.sql, userId)) await browserSessions.finish(app.sql, id);
-      for (const s of await oauth2Sessions.listActiveForUser(app.sql, userId)) await oidcProvider.Grant.adapter.destroy(s.grant_id);
+      await endAllOAuthSessionsOfUser(app.sql, oidcProvider, userId);
       await endCompatSessions(app, (tx) => compat.finishAllForUser(tx, userId));
     }
   }
