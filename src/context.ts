@@ -1,5 +1,7 @@
-// What request handlers and jobs share: configuration, the database and the homeserver.
+// What request handlers and jobs share: configuration, the database, the homeserver, the clock
+// and randomness.
 import type { Logger } from 'pino';
+import type { Clock, Randomness } from './clock.js';
 import type { Config } from './config/types.js';
 import type { HomeserverConnection } from './homeserver/connection.js';
 import type { Sql } from './storage/db.js';
@@ -9,4 +11,6 @@ export interface AppContext {
   sql: Sql;
   homeserver: HomeserverConnection;
   log: Logger;
+  clock: Clock;
+  random: Randomness;
 }

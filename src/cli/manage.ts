@@ -15,6 +15,7 @@ import { emailArgument, registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
+import { systemClock, systemRandomness } from '../clock.js';
 
 export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
   const config = await loadCommandConfig(cmd);
@@ -136,7 +137,7 @@ export function registerManageCommands(program: Command): void {
         const user = await requireUser(sql, username);
         if (!users.isActive(user)) throw new Error(`${user.username} is locked or deactivated`);
         if (deviceId !== undefined && !isValidCompatDeviceId(deviceId)) throw new Error(`invalid device id ${JSON.stringify(deviceId)}`);
-        const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }) };
+        const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }), clock: systemClock, random: systemRandomness };
         const issued = await startCompatSession(ctx, {
           user,
           deviceId: deviceId ?? generateDeviceId(),

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { openDatabase, startServer, startWorker } from '../http/server.js';
 import { createLogger, loadCommandConfig } from './options.js';
+import { systemClock, systemRandomness } from '../clock.js';
 
 function onSignal(close: () => Promise<void>, log: ReturnType<typeof createLogger>) {
   let closing = false;
@@ -43,7 +44,7 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger();
       const config = await loadCommandConfig(cmd);
       const db = await openDatabase(config, log, opts.migrate);
-      const ctx = { config, sql: db.sql, homeserver: createHomeserverConnection(config.matrix), log };
+      const ctx = { config, sql: db.sql, homeserver: createHomeserverConnection(config.matrix), log, clock: systemClock, random: systemRandomness };
       const worker = startWorker(ctx, db);
       log.info('worker running');
       onSignal(async () => {

@@ -23,6 +23,7 @@ import { syncProviders } from '../upstream/sync.js';
 import { createHttpApp } from './app.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
+import { systemClock, systemRandomness } from '../clock.js';
 
 export interface ServerOptions {
   migrate: boolean;
@@ -112,7 +113,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
   const db = await openDatabase(config, log, options.migrate);
   await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
-  const ctx: AppContext = { config, sql: db.sql, homeserver, log };
+  const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: systemClock, random: systemRandomness };
   const provider = await createProvider(ctx);
   const metrics = createMetrics();
   const deps = {

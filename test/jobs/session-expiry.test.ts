@@ -19,6 +19,7 @@ import * as oauth2Sessions from '../../src/storage/oauth2-sessions.js';
 import { recordActivity } from '../../src/storage/session-activity.js';
 import * as users from '../../src/storage/users.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { systemClock, systemRandomness } from '../../src/clock.js';
 
 const log = pino({ level: 'silent' });
 const ENCRYPTION = 'cd'.repeat(32);
@@ -44,7 +45,7 @@ const config = {
   clients: [],
   experimental: { compat_token_ttl: 300 },
 } as unknown as Config;
-const app = (): AppContext => ({ config, sql: db.sql, log, homeserver: undefined as never });
+const app = (): AppContext => ({ config, sql: db.sql, log, homeserver: undefined as never, clock: systemClock, random: systemRandomness });
 
 /** A live legacy session with an access token; returns the token. */
 async function compatSession(deviceId: string): Promise<{ id: string; token: string }> {
