@@ -140,7 +140,7 @@ export function registerManageCommands(program: Command): void {
         const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }), clock: systemClock, random: systemRandomness };
         const issued = await startCompatSession(ctx, {
           user,
-          deviceId: deviceId ?? generateDeviceId(),
+          deviceId: deviceId ?? generateDeviceId(ctx.random),
           refreshable: false,
           admin: opts.yesIWantToGrantSynapseAdminPrivileges,
         });

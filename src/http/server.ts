@@ -86,18 +86,23 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     },
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
     // code at once) and at most every five minutes.
-    backoff: (attempt) => Math.min(2 ** attempt * 1000, 300_000) * (0.75 + Math.random() * 0.25),
+    backoff: (attempt) => {
+      const delay = Math.min(2 ** attempt * 1000, 300_000);
+      return delay * 0.75 + ctx.random.int(delay / 4 + 1);
+    },
     log: ctx.log,
+    clock: ctx.clock,
+    random: ctx.random,
     listen: !db.embedded,
     pollIntervalMs: db.embedded ? 1000 : 5000,
     registry,
   });
   worker.start();
   const expiration = ctx.config.experimental.inactive_session_expiration;
-  const maintenance = startMaintenance(db.sql, ctx.log, {
+  const maintenance = startMaintenance(db.sql, ctx.log, ctx.clock, {
     sessionExpiry: expiration && {
       settings: expiration,
-      enders: { destroyGrant: grantDestroyer(db.sql, ctx.config.secrets.encryption), endCompatSessions: (select) => endCompatSessions(ctx, select) },
+      enders: { destroyGrant: grantDestroyer(db.sql), endCompatSessions: (select) => endCompatSessions(ctx, select) },
     },
   });
   return {

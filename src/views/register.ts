@@ -146,7 +146,7 @@ export function registrationRouter(deps: ViewDeps): Router {
 
   async function open(req: Request, res: Response) {
     const secret = String(req.params.secret);
-    const registration = await registrations.findOpenRegistration(app.sql, hashSecret(secret));
+    const registration = await registrations.findOpenRegistration(app.sql, hashSecret(secret), app.clock.now());
     if (!registration) {
       stepGone(res);
       return undefined;
@@ -174,7 +174,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     const found = await open(req, res);
     if (!found) return;
     const token = field(req, 'token').trim();
-    const usable = token ? await registrations.findUsableRegistrationToken(app.sql, hashSecret(token)) : undefined;
+    const usable = token ? await registrations.findUsableRegistrationToken(app.sql, hashSecret(token), app.clock.now()) : undefined;
     if (!usable) return renderToken(req, res, found.secret, 400, 'This registration token is not valid, or can no longer be used.');
     await registrations.setRegistrationToken(app.sql, found.registration.id, usable.id);
     res.redirect(303, nextStep(found.secret, { ...found.registration, registration_token_id: usable.id }));
@@ -271,7 +271,7 @@ export function registrationRouter(deps: ViewDeps): Router {
         const created = await users.create(tx, { username: registration.username, displayName: registration.display_name || null });
         await users.setPassword(tx, { userId: created.id, hashedPassword: registration.hashed_password, version: registration.password_version });
         if (registration.email) await users.addEmail(tx, { userId: created.id, email: registration.email, verified: true });
-        if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id))) {
+        if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id, app.clock.now()))) {
           throw new UsedUp();
         }
         if (!(await registrations.complete(tx, registration.id, created.id))) throw new users.UsernameTakenError(registration.username);
