@@ -63,11 +63,9 @@ export async function startBaseline(options: {
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
     const at = new Date();
     const row = await findForIntrospection(sql, model, key, at);
+    if (!row || !row.user_active || row.consumed_at) return send(res, 200, { active: false });
     const now = Math.floor(at.getTime() / 1000);
-    const exp = row?.payload.exp;
-    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) {
-      return send(res, 200, { active: false });
-    }
+    const exp = row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
     const scopes = parseScope(row.scope ?? row.payload.scope);
     const device = deviceOf(scopes);

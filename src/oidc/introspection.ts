@@ -166,12 +166,13 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
     if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
-    // Expiry by Mauth's clock (see adapter.ts): the row's expires_at in SQL, the token's exp here.
+    // Expired by Mauth's clock, not by the `exp` oidc-provider wrote from its own (see adapter.ts):
+    // the lookup compares the row's expires_at with `at`, and the expiry answered is that one.
     const at = clock.now();
     const row = await findForIntrospection(sql, model, key, at);
+    if (!row || !row.user_active || row.consumed_at) return INACTIVE;
     const now = Math.floor(at.getTime() / 1000);
-    const exp = row?.payload.exp;
-    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) return INACTIVE;
+    const exp = row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
     if (model === 'AccessToken' && row.payload.grantId) activity?.oauth(row.payload.grantId);
 
