@@ -3,6 +3,7 @@
 // verified. The templates themselves are rendered by domain/claims-template.
 import type { ClaimsImports, ImportAction } from '../config/types.js';
 import { DEFAULT_TEMPLATES, TemplateError, renderTemplate, type ClaimsContext, type Rendered } from '../domain/claims-template/index.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 
 export interface ImportedAttribute {
   value?: string;
@@ -51,6 +52,22 @@ export function importAttribute(
     };
   }
   return { attribute: { value: rendered.value, action, forced } };
+}
+
+/**
+ * An imported attribute with its e-mail address in canonical form. A provider value that is not
+ * exactly one address (a list, a display name) is dropped with a warning, or is a problem when
+ * the address is required: it must never be stored, mailed or sent to the homeserver.
+ */
+export function checkImportedEmail<T extends { attribute: ImportedAttribute; problem?: ImportProblem; warning?: string }>(name: string, outcome: T): T {
+  const value = outcome.attribute.value;
+  if (name !== 'email' || value === undefined) return outcome;
+  const parsed = parseEmailAddress(value.trim());
+  if (parsed.ok) return { ...outcome, attribute: { ...outcome.attribute, value: parsed.value.address } };
+  const attribute = { ...outcome.attribute, value: undefined };
+  const operatorMessage = `claims_imports.email: the provider's value is not one e-mail address (${parsed.problem})`;
+  if (outcome.attribute.action !== 'require') return { ...outcome, attribute, warning: operatorMessage };
+  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.' } };
 }
 
 function label(attribute: string): string {
