@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
+import { lockTable } from '../support/table-lock.js';
 
 const SERVER_NAME = 'outage.test';
 /** Generous: "answered at all", not a latency figure. */
@@ -42,43 +42,6 @@ const introspect = (token: string) =>
     body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
   });
 
-/** Holds ACCESS EXCLUSIVE on `table` from another session until `release()`. */
-async function lockTable(table: string) {
-  const holder = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
-  // The holder's one connection is inside the transaction; watching needs another.
-  const watcher = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((resolve) => (locked = resolve));
-  const done = holder.begin(async (tx) => {
-    await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-    locked();
-    await released;
-  });
-  await Promise.race([isLocked, done]);
-  return {
-    /** Resolves once `count` other sessions wait for this lock. */
-    async waiters(count: number) {
-      const deadline = Date.now() + ANSWERED_WITHIN_MS;
-      while (Date.now() < deadline) {
-        const [row] = await watcher.unsafe<{ n: number }[]>(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        if ((row?.n ?? 0) >= count) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`fewer than ${count} sessions ever waited for the lock`);
-    },
-    async release() {
-      release();
-      await done;
-      await holder.end();
-      await watcher.end();
-    },
-  };
-}
-
 before(async () => {
   if (embedded) return;
   const secret = randomBytes(16).toString('hex');
@@ -107,7 +70,7 @@ test('a locked users table: 503s with reasons instead of hanging, and recovery w
   const token = first.body.access_token as string;
   assert.equal((await introspect(token)).body.active, true);
 
-  const lock = await lockTable('users');
+  const lock = await lockTable(mauth.databaseUrl, 'users');
   let logins: Answer[];
   let health: Answer;
   let introspection: Answer;

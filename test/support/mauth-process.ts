@@ -70,6 +70,8 @@ export async function createMauth(options: {
   extra?: Record<string, unknown>;
   /** Keys added to the `database` section beside the test database's `uri` (pool size, timeouts). */
   database?: Record<string, unknown>;
+  /** Keys added to the `http` section beside the test listener (e.g. the shutdown grace). */
+  http?: Record<string, unknown>;
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -95,6 +97,7 @@ export async function createMauth(options: {
             binds: [{ host: '127.0.0.1', port }],
           },
         ],
+        ...options.http,
       },
       database: embedded ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
