@@ -50,6 +50,8 @@ export interface HttpConfig {
   issuer: string;
   listeners: Listener[];
   trusted_proxies: string[];
+  /** Mauth addition: seconds requests in flight and running jobs get to finish on SIGTERM/SIGINT. */
+  shutdown_grace: number;
 }
 
 export interface DatabaseConfig {
