@@ -69,8 +69,10 @@ export const database: Section<'database'> = {
     'a `uri` may say `sslmode`, `sslrootcert`, `sslcert`, `sslkey` instead. With none of `uri`,',
     '`host`, `socket`, Mauth keeps an embedded database in `embedded_path`. Timeouts are in seconds.',
     'Mauth additions: `statement_timeout` and `lock_timeout` bound every statement of the server and',
-    "worker; a request unanswered after `request_deadline` (a stalled or saturated database) gets",
-    '503 with Retry-After instead of waiting; 0 turns any of them off.',
+    'worker on a PostgreSQL server (sent as startup parameters: behind PgBouncer, list them in its',
+    '`ignore_startup_parameters` or set them to 0 and on the role instead); a request unanswered after',
+    '`request_deadline` (a stalled or saturated database) gets 503 with Retry-After instead of',
+    'waiting; 0 turns any of them off.',
   ],
   schema: {
     uri: { ...optionalString('Connection URI'), redact: redactUri },
@@ -134,6 +136,9 @@ async function checkTls(section: DatabaseConfig, report: Reporter): Promise<void
   if (weak && (section.ssl_ca !== undefined || tls.ssl_ca_file !== undefined)) {
     report.warn(`the CA is not checked with ssl_mode ${tls.ssl_mode}: set verify-full to check the server`, 'ssl_ca');
   }
+  const embedded = section.uri === undefined && section.host === undefined && section.socket === undefined;
+  const tlsKeys = (['ssl_mode', ...TLS_PEMS, 'ssl_ca_file', 'ssl_certificate_file', 'ssl_key_file'] as const).filter((key) => section[key] !== undefined);
+  if (embedded && tlsKeys.length > 0) report.error('applies to a PostgreSQL server only (set `uri`, `host` or `socket`); the embedded database has no TLS', tlsKeys[0]);
   if (section.socket !== undefined && !weak) report.error(`TLS does not apply to a UNIX socket: use host, or ssl_mode prefer (it is ${tls.ssl_mode})`, 'ssl_mode');
   // Read now, so `config check` finds an unreadable file, and the client gets the PEM itself.
   for (const key of TLS_PEMS) {

@@ -76,3 +76,8 @@ test('the uri keeps its other parameters once the TLS ones are taken out', () =>
   });
   assert.deepEqual(splitUriTls('postgresql://db/mauth'), { uri: 'postgresql://db/mauth', tls: {} });
 });
+
+test('TLS keys without a PostgreSQL server (the embedded database) are refused, not ignored', async () => {
+  const embedded = await errors({ ssl_mode: 'verify-full' });
+  assert.ok(embedded.some((e) => /^database\.ssl_mode: applies to a PostgreSQL server only/.test(e)), embedded.join('\n'));
+});
