@@ -44,6 +44,11 @@ function timeoutSettings(config: DatabaseConfig): Record<string, string> {
   return settings;
 }
 
+/** One round trip to the database (health checks). */
+export async function ping(sql: Db): Promise<void> {
+  await sql`SELECT 1`;
+}
+
 export function isEmbedded(config: DatabaseConfig): boolean {
   return !config.uri && !config.host && !config.socket;
 }

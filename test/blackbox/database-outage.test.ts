@@ -110,3 +110,36 @@ test('a locked users table: 503s with reasons instead of hanging, and recovery w
   assert.equal(recovered.status, 200);
   assert.equal(recovered.body.active, true);
 });
+
+test('oidc-provider endpoints answer 503 temporarily_unavailable (JSON and page) while their table is locked', { skip: embedded && 'needs PostgreSQL' }, async () => {
+  const clientId = `01J${randomBytes(12).toString('hex').toUpperCase().slice(0, 23)}`;
+  const lock = await lockTable(mauth.databaseUrl, 'oidc_payloads');
+  let token: Answer;
+  let page: { status: number; retryAfter: string | null; type: string; text: string };
+  try {
+    const authorize = new URL(`${mauth.url}/authorize`);
+    authorize.search = new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: 'https://app.example/cb', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString();
+    [token, page] = await Promise.all([
+      call('/oauth2/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'mar_unknown', client_id: clientId }).toString(),
+      }),
+      fetch(authorize, { headers: { accept: 'text/html' }, redirect: 'manual', signal: AbortSignal.timeout(ANSWERED_WITHIN_MS) }).then(async (res) => ({
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        type: res.headers.get('content-type') ?? '',
+        text: await res.text(),
+      })),
+    ]);
+  } finally {
+    await lock.release();
+  }
+  assert.equal(token.status, 503, JSON.stringify(token.body));
+  assert.equal(token.body.error, 'temporarily_unavailable');
+  assert.match(token.headers.get('retry-after') ?? '', /^\d+$/);
+  assert.equal(page.status, 503);
+  assert.match(page.type, /^text\/html/);
+  assert.match(page.retryAfter ?? '', /^\d+$/);
+  assert.match(page.text, /temporarily unavailable/i);
+});
