@@ -59,6 +59,8 @@ describe('database TLS against a PostgreSQL serving a test CA', { skip }, () => 
   let pki: TestPki;
 
   before(async () => {
+    // A run killed before its after hook may have left TLS on, pointing at deleted files.
+    await restoreTls(TEST_DATABASE_URL);
     pki = await createTestPki();
     await serveTls(TEST_DATABASE_URL, pki.server, pki.ca);
   });
