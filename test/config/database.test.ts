@@ -48,25 +48,25 @@ test('certificate files are read at load, and an unreadable one is an error nami
   const loaded = (await check({ host: 'db', ssl_mode: 'verify-full', ssl_ca_file: ca })).config!.database;
   assert.match(loaded.ssl_ca ?? '', /BEGIN CERTIFICATE/);
   const missing = await errors({ host: 'db', ssl_mode: 'verify-full', ssl_ca_file: join(dir, 'nowhere.pem') });
-  assert.ok(missing.some((e) => /^database\.ssl_ca_file: cannot read/.test(e)), missing.join('\n'));
+  assert.ok(missing.some((e) => e.startsWith('database.ssl_ca_file: cannot read')), missing.join('\n'));
   const fromUri = await errors({ uri: `postgresql://db/mauth?sslmode=verify-full&sslrootcert=${join(dir, 'nowhere.pem')}` });
-  assert.ok(fromUri.some((e) => /^database\.uri: cannot read/.test(e)), fromUri.join('\n'));
+  assert.ok(fromUri.some((e) => e.startsWith('database.uri: cannot read')), fromUri.join('\n'));
 });
 
 test('conflicting TLS settings between the keys and the uri are refused', async () => {
   const mode = await errors({ uri: 'postgresql://db/mauth?sslmode=require', ssl_mode: 'verify-full' });
   assert.ok(mode.some((e) => e.startsWith('database.ssl_mode:')), mode.join('\n'));
   const unknown = await errors({ uri: 'postgresql://db/mauth?sslmode=sometimes' });
-  assert.ok(unknown.some((e) => /^database\.uri: sslmode must be one of/.test(e)), unknown.join('\n'));
+  assert.ok(unknown.some((e) => e.startsWith('database.uri: sslmode must be one of')), unknown.join('\n'));
   const ca = await errors({ uri: 'postgresql://db/mauth?sslrootcert=/a.pem', ssl_ca: 'PEM' });
   assert.ok(ca.some((e) => e.startsWith('database.ssl_ca:')), ca.join('\n'));
 });
 
 test('a client certificate with a mode that never sends it, or TLS over a UNIX socket, is refused', async () => {
   const weak = await errors({ host: 'db', ssl_mode: 'prefer', ssl_certificate: 'PEM', ssl_key: 'PEM' });
-  assert.ok(weak.some((e) => /^database\.ssl_certificate: a client certificate needs/.test(e)), weak.join('\n'));
+  assert.ok(weak.some((e) => e.startsWith('database.ssl_certificate: a client certificate needs')), weak.join('\n'));
   const socket = await errors({ socket: '/run/postgresql', ssl_mode: 'verify-full' });
-  assert.ok(socket.some((e) => /^database\.ssl_mode: TLS does not apply to a UNIX socket/.test(e)), socket.join('\n'));
+  assert.ok(socket.some((e) => e.startsWith('database.ssl_mode: TLS does not apply to a UNIX socket')), socket.join('\n'));
 });
 
 test('the uri keeps its other parameters once the TLS ones are taken out', () => {
@@ -79,5 +79,5 @@ test('the uri keeps its other parameters once the TLS ones are taken out', () =>
 
 test('TLS keys without a PostgreSQL server (the embedded database) are refused, not ignored', async () => {
   const embedded = await errors({ ssl_mode: 'verify-full' });
-  assert.ok(embedded.some((e) => /^database\.ssl_mode: applies to a PostgreSQL server only/.test(e)), embedded.join('\n'));
+  assert.ok(embedded.some((e) => e.startsWith('database.ssl_mode: applies to a PostgreSQL server only')), embedded.join('\n'));
 });
