@@ -1,14 +1,22 @@
 // `mauth server` and `mauth worker`.
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { createHomeserverConnection } from '../homeserver/index.js';
-import { openDatabase, startServer, startWorker } from '../http/server.js';
+import { openDatabase, startServer, startWorker, until } from '../http/server.js';
 import { createLogger, loadCommandConfig } from './options.js';
 import { systemClock, systemRandomness } from '../clock.js';
 
+/**
+ * The first SIGTERM or SIGINT drains (see RunningServer.close) and exits 0 once done; a second
+ * one exits at once with 128 + the signal number, the shell's code for "ended by that signal".
+ */
 function onSignal(close: () => Promise<void>, log: ReturnType<typeof createLogger>) {
   let closing = false;
-  const stop = (signal: string) => {
-    if (closing) return;
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (closing) {
+      log.warn({ signal }, 'second signal: stopping without waiting for requests and jobs');
+      process.exit(128 + constants.signals[signal]);
+    }
     closing = true;
     log.info({ signal }, 'shutting down');
     close().then(
@@ -33,7 +41,7 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger();
       const config = await loadCommandConfig(cmd, { generateIfMissing: true, log });
       const running = await startServer(config, { migrate: opts.migrate, worker: opts.worker, log });
-      onSignal(running.close, log);
+      onSignal(() => running.close(), log);
     });
 
   program
@@ -43,12 +51,15 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { migrate: boolean }, cmd: Command) => {
       const log = createLogger();
       const config = await loadCommandConfig(cmd);
-      const db = await openDatabase(config, log, opts.migrate);
+      const db = await openDatabase(config, log, opts.migrate, { bounded: true });
       const ctx = { config, sql: db.sql, homeserver: createHomeserverConnection(config.matrix), log, clock: systemClock, random: systemRandomness };
       const worker = startWorker(ctx, db);
       log.info('worker running');
       onSignal(async () => {
-        await worker.stop();
+        // Running jobs get the same grace as the server's requests; the rest go back by their lease.
+        if ((await until(worker.stop(), Date.now() + config.http.shutdown_grace * 1000)) === 'late') {
+          log.warn('grace period over: running jobs were left to their lease');
+        }
         await db.close();
       }, log);
     });

@@ -137,13 +137,16 @@ export const http: Section<'http'> = {
     'is built from it. `issuer` (the OIDC issuer) defaults to `public_base`.',
     '`trusted_proxies` may set X-Forwarded-For. Listener resources: discovery, human, oauth,',
     'compat, graphql, assets, adminapi, health, prometheus; binds: `address: "[::]:8080"`,',
-    '`host` + `port`, `socket` or `fd`.',
+    '`host` + `port`, `socket` or `fd`. Mauth addition: on SIGTERM or SIGINT, requests in flight',
+    'and running jobs get `shutdown_grace` seconds to finish (no new connections meanwhile); a',
+    'second signal stops at once.',
   ],
   schema: {
     public_base: url('Public URL base used to build absolute URLs', 'http://127.0.0.1:8080/', ['http', 'https']),
     issuer: url('OIDC issuer; defaults to public_base', undefined, ['http', 'https']),
     listeners: listOf('HTTP listeners', listener, DEFAULT_LISTENERS),
     trusted_proxies: stringList('Reverse proxies allowed to set X-Forwarded-For', DEFAULT_TRUSTED_PROXIES, 'ip-network'),
+    shutdown_grace: integer('Mauth: seconds requests in flight and running jobs may take to finish after SIGTERM/SIGINT', 10, { min: 0 }),
   },
   check(config, report) {
     const section = config.http;

@@ -50,6 +50,8 @@ export interface HttpConfig {
   issuer: string;
   listeners: Listener[];
   trusted_proxies: string[];
+  /** Mauth addition: seconds requests in flight and running jobs get to finish on SIGTERM/SIGINT. */
+  shutdown_grace: number;
 }
 
 export interface DatabaseConfig {
@@ -73,6 +75,12 @@ export interface DatabaseConfig {
   connect_timeout: number;
   idle_timeout: number;
   max_lifetime: number;
+  /** Mauth addition: seconds before PostgreSQL cancels a statement of the server or worker (0: none). */
+  statement_timeout: number;
+  /** Mauth addition: seconds a statement may wait for a lock (0: none). */
+  lock_timeout: number;
+  /** Mauth addition: seconds after which an unanswered request gets 503 (0: none). */
+  request_deadline: number;
   /** Mauth addition: where the embedded (PGlite) database keeps its files when no server is configured. */
   embedded_path: string;
 }

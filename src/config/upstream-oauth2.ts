@@ -3,7 +3,7 @@
 // are all commented out) take their defaults.
 import { boolean, isUlid, listOf, mapping, oneOf, optionalMapping, optionalString, secret, string, ulid, url, type Shape } from './formats.js';
 import type { Section } from './section.js';
-import { templateSyntaxError } from '../upstream/claims.js';
+import { templateSyntaxError } from '../domain/claims-template/index.js';
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const JWT_METHODS = ['client_secret_jwt', 'private_key_jwt'];

@@ -8,8 +8,7 @@ import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
 import { registrationRouter } from '../views/register.js';
-import { upstreamRouter } from '../views/upstream.js';
-import { upstreamEmailRouter } from '../upstream/email-verification.js';
+import { upstreamRouter } from '../views/upstream/index.js';
 import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
@@ -17,7 +16,10 @@ import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { databaseUnavailable } from '../storage/db-errors.js';
+import { healthHandler } from './health.js';
 import { observe, type Metrics } from './observability.js';
+import { errorFormat, unavailableAnswer } from './unavailable.js';
 import type { ViewDeps } from '../views/deps.js';
 
 /** The view routers' dependencies plus what only the assembly uses. */
@@ -39,13 +41,6 @@ function preserveRequestedScope(req: Request): void {
   req.url = `${url.pathname}${url.search}`;
 }
 
-/** Which protocol an error should be reported in, from the request path. */
-function errorFormat(path: string): 'oauth' | 'matrix' | 'html' {
-  if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
-  if (path.startsWith('/_matrix/')) return 'matrix';
-  return 'html';
-}
-
 export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const { app: ctx, provider, renderer, metrics } = deps;
   const { config } = ctx;
@@ -58,16 +53,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   const has = (name: string) => resources.has(name);
 
-  if (has('health')) {
-    app.get('/health', async (_req, res) => {
-      try {
-        await ctx.sql`SELECT 1`;
-        res.set('Cache-Control', 'no-store').json({ status: 'ok' });
-      } catch {
-        res.status(503).json({ status: 'error', error: 'database unreachable' });
-      }
-    });
-  }
+  if (has('health')) app.get('/health', healthHandler(ctx.sql));
   if (has('prometheus')) {
     app.get('/metrics', async (_req, res) => {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -109,7 +95,6 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(compatSsoRouter(deps));
     human.use(registrationRouter(deps));
     human.use(upstreamRouter(deps));
-    human.use(upstreamEmailRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
     app.use(human);
@@ -153,6 +138,14 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const unavailable = databaseUnavailable(err);
+    if (unavailable) {
+      ctx.log.warn({ reason: unavailable, request_id: res.locals.requestId, path: req.path }, 'database unavailable: answered 503');
+      if (res.headersSent) return;
+      const answer = unavailableAnswer(errorFormat(req.path), renderer);
+      res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
+      return;
+    }
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status >= 500) ctx.log.error({ err, request_id: res.locals.requestId }, 'unhandled error');
     if (res.headersSent) return;

@@ -16,14 +16,17 @@ import { ROUTES, createProvider } from '../oidc/provider.js';
 import { grantDestroyer } from '../oidc/grants.js';
 import { endCompatSessions } from '../compat/sessions.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
-import { connect, type Database } from '../storage/db.js';
+import { connect, isEmbedded, type Database } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 import { createRenderer } from '../web/render.js';
 import { syncProviders } from '../upstream/sync.js';
+import { answerUnavailable } from '../oidc/errors.js';
 import { createHttpApp } from './app.js';
+import { Drain } from './drain.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
 import { systemClock, systemRandomness } from '../clock.js';
+import { withDeadline } from './unavailable.js';
 
 export interface ServerOptions {
   migrate: boolean;
@@ -34,7 +37,11 @@ export interface ServerOptions {
 export interface RunningServer {
   /** `http://host:port` of every bind, by listener name. */
   addresses: { listener: string; url: string }[];
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish and running jobs end within `graceMs`
+   * (default `http.shutdown_grace`), then cuts what remains and closes the pool.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function bindAddress(bind: { host?: string; port?: number; address?: string; socket?: string }): { host: string; port: number } | { socket: string } {
@@ -47,8 +54,23 @@ export function bindAddress(bind: { host?: string; port?: number; address?: stri
   return { host: bind.host ?? '::', port: bind.port ?? 8080 };
 }
 
-export async function openDatabase(config: Config, log: Logger, runMigrations: boolean): Promise<Database> {
-  const db = await connect(config.database);
+/**
+ * `bounded`: the pool serves requests or jobs, so its statements get `database.statement_timeout`
+ * and `lock_timeout`. Migrations still run without them, on a connection of their own: they may
+ * take longer, and wait for another instance's migration lock.
+ */
+export async function openDatabase(config: Config, log: Logger, runMigrations: boolean, options: { bounded?: boolean } = {}): Promise<Database> {
+  if (runMigrations && options.bounded && !isEmbedded(config.database)) {
+    const migrator = await connect(config.database, { max: 1 });
+    try {
+      const { applied } = await migrate(migrator.sql);
+      if (applied.length) log.info({ applied }, 'database migrated');
+    } finally {
+      await migrator.close();
+    }
+    return connect(config.database, { bounded: true });
+  }
+  const db = await connect(config.database, { bounded: options.bounded });
   if (db.embedded) {
     log.warn(
       { path: config.database.embedded_path },
@@ -60,6 +82,19 @@ export async function openDatabase(config: Config, log: Logger, runMigrations: b
     if (applied.length) log.info({ applied }, 'database migrated');
   }
   return db;
+}
+
+/** Waits for `task` until `deadline` (epoch ms); whatever is left then goes on unawaited. */
+export async function until<T>(task: Promise<T>, deadline: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([task, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The configured upstream providers go to the database at every start (`mauth config sync` without --prune). */
@@ -115,11 +150,12 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
 
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  const db = await openDatabase(config, log, options.migrate);
+  const db = await openDatabase(config, log, options.migrate, { bounded: true });
   await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: systemClock, random: systemRandomness };
   const provider = await createProvider(ctx);
+  answerUnavailable(provider, ctx);
   const metrics = createMetrics();
   const deps = {
     app: ctx,
@@ -137,6 +173,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
   });
 
   const servers: Server[] = [];
+  const drain = new Drain();
   const addresses: RunningServer['addresses'] = [];
   try {
     for (const listener of config.http.listeners) {
@@ -145,9 +182,16 @@ export async function startServer(config: Config, options: ServerOptions): Promi
       const introspect = resources.has('oauth') ? introspection : undefined;
       for (const bind of listener.binds) {
         const target = bindAddress(bind);
+        const handle = withDeadline(
+          (req, res) => {
+            if (introspect && req.method === 'POST' && req.url?.split('?')[0] === ROUTES.introspection) introspect(req, res);
+            else app(req, res);
+          },
+          { seconds: config.database.request_deadline, renderer: deps.renderer, log },
+        );
         const server = createServer((req, res) => {
-          if (introspect && req.method === 'POST' && req.url?.split('?')[0] === ROUTES.introspection) introspect(req, res);
-          else app(req, res);
+          drain.track(req, res);
+          handle(req, res);
         });
         server.keepAliveTimeout = 65_000;
         await new Promise<void>((resolve, reject) => {
@@ -156,6 +200,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
           else server.listen(target.port, target.host, () => resolve());
         });
         servers.push(server);
+        drain.add(server);
         const actual = server.address();
         if (typeof actual === 'string' || actual === null) {
           addresses.push({ listener: listener.name, url: `unix:${actual}` });
@@ -178,11 +223,15 @@ export async function startServer(config: Config, options: ServerOptions): Promi
 
   return {
     addresses,
-    async close() {
-      await Promise.all(
-        servers.map((s) => new Promise((resolve) => { s.close(resolve); s.closeAllConnections(); })),
-      );
-      await worker?.stop();
+    async close(graceMs = config.http.shutdown_grace * 1000) {
+      const deadline = Date.now() + graceMs;
+      log.info({ in_flight: drain.inFlight, grace_seconds: graceMs / 1000 }, 'draining: no new connections, finishing requests in flight');
+      // Jobs already running finish beside the requests; a job still running at the deadline is
+      // left to its lease and runs again elsewhere.
+      const [cut, jobs] = await Promise.all([drain.drain(graceMs), worker ? until(worker.stop(), deadline) : undefined]);
+      if (cut > 0) log.warn({ cut }, 'grace period over: requests still in flight were cut');
+      if (jobs === 'late') log.warn('grace period over: running jobs were left to their lease');
+      // Session activity recorded by introspection is written before the pool goes.
       await introspection.close();
       await db.close();
     },

@@ -1,21 +1,53 @@
-// oidc-provider's HTML error page (shown when an error cannot go back to the client, e.g. an
-// unregistered redirect_uri), rendered with our templates.
+// oidc-provider's error answers: its HTML error page (shown when an error cannot go back to the
+// client, e.g. an unregistered redirect_uri) rendered with our templates, and a database that is
+// down or stalled reported as 503 `temporarily_unavailable` with Retry-After instead of a 500.
+import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
+import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { createRenderer } from '../web/render.js';
+
+const UNAVAILABLE = 'The service is temporarily unavailable; try again shortly.';
+
+function markUnavailable(ctx: KoaContextWithOIDC): void {
+  ctx.status = 503;
+  ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  ctx.set('Cache-Control', 'no-store');
+}
 
 export function renderProviderError(app: AppContext) {
   const renderer = createRenderer(app.config);
   return async (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error: Error) => {
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    if (databaseUnavailable(error)) {
+      markUnavailable(ctx);
+      ctx.body = renderer.render('error', { title: 'Temporarily unavailable', message: UNAVAILABLE, code: 'temporarily_unavailable' });
+      return;
+    }
     if ((error as { status?: number }).status === undefined || (error as { status?: number }).status! >= 500) {
       app.log.error({ err: error }, 'authorization error');
     }
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
     ctx.body = renderer.render('error', {
       title: 'This request cannot continue',
       message: out.error_description ?? out.error,
       code: out.error,
     });
   };
+}
+
+/**
+ * oidc-provider turns any unexpected error into 500 `server_error` and then emits `server_error`
+ * before the answer is written: a database that cannot serve now becomes 503
+ * `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After, which clients retry.
+ */
+export function answerUnavailable(provider: Provider, app: AppContext): void {
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    const reason = databaseUnavailable(error);
+    if (!reason) return;
+    app.log.warn({ reason, path: ctx.path }, 'database unavailable: answered 503');
+    markUnavailable(ctx);
+    // The HTML page was rendered by renderProviderError already; JSON answers are replaced.
+    if (typeof ctx.body !== 'string') ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE };
+  });
 }

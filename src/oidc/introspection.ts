@@ -11,6 +11,7 @@ import { API_SCOPE, DEVICE_SCOPE_PREFIX, SYNAPSE_ADMIN_SCOPE, deviceOf, isValidC
 import * as compat from '../storage/compat.js';
 import { hashSecret, tokenKind } from '../domain/tokens.js';
 import { findForIntrospection, markAccessTokenUsed } from '../storage/oidc-payloads.js';
+import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { ROUTES } from './provider.js';
 import { SessionActivity } from './session-activity.js';
 
@@ -252,6 +253,13 @@ export function introspectionEndpoint(app: AppContext, onDone?: (status: number,
         supportsDeviceId: req.headers['x-mas-supports-device-id'] === '1',
         body,
       }).then(finish, (err: unknown) => {
+        // Synapse retries a 503; a 500 would surface to the client as an error.
+        const unavailable = databaseUnavailable(err);
+        if (unavailable) {
+          app.log.warn({ reason: unavailable }, 'database unavailable: introspection answered 503');
+          finish({ ...oauthError(503, 'temporarily_unavailable', 'try again shortly'), headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
+          return;
+        }
         app.log.error({ err }, 'introspection failed');
         finish(oauthError(500, 'server_error', 'internal error'));
       });

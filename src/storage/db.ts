@@ -6,7 +6,9 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
+import { splitUriTls } from '../config/database.js';
 import type { DatabaseConfig } from '../config/types.js';
+import { clientTls } from './db-tls.js';
 
 export type Sql = postgres.Sql;
 export type Tx = postgres.TransactionSql;
@@ -26,6 +28,25 @@ export interface ConnectOptions {
   /** Overrides the pool size (the embedded database always uses one connection). */
   max?: number;
   onNotice?: (notice: unknown) => void;
+  /**
+   * Applies `statement_timeout` and `lock_timeout` to every connection: the pools that serve
+   * requests and run jobs, so a stalled statement or a held lock gives its connection back
+   * instead of exhausting the pool. Migrations and one-off commands go without.
+   */
+  bounded?: boolean;
+}
+
+/** Startup parameters (milliseconds) for the configured timeouts; 0 leaves the server's default. */
+function timeoutSettings(config: DatabaseConfig): Record<string, string> {
+  const settings: Record<string, string> = {};
+  if (config.statement_timeout > 0) settings.statement_timeout = String(config.statement_timeout * 1000);
+  if (config.lock_timeout > 0) settings.lock_timeout = String(config.lock_timeout * 1000);
+  return settings;
+}
+
+/** One round trip to the database (health checks). */
+export async function ping(sql: Db): Promise<void> {
+  await sql`SELECT 1`;
 }
 
 export function isEmbedded(config: DatabaseConfig): boolean {
@@ -42,14 +63,19 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
     transform: { undefined: null },
   } satisfies postgres.Options<Record<string, postgres.PostgresType>>;
 
+  // The embedded database has one connection and no other client to wait for.
   if (isEmbedded(config)) return connectEmbedded(config, common);
 
-  const max = options.max ?? config.max_connections;
+  const server = {
+    ...common,
+    max: options.max ?? config.max_connections,
+    ssl: await clientTls(config),
+    connection: { ...common.connection, ...(options.bounded ? timeoutSettings(config) : {}) },
+  };
   const sql = config.uri
-    ? postgres(config.uri, { ...common, max })
+    ? postgres(splitUriTls(config.uri).uri, server)
     : postgres({
-        ...common,
-        max,
+        ...server,
         host: config.socket ?? config.host,
         port: config.port,
         username: config.username,

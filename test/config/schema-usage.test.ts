@@ -46,21 +46,6 @@ const RESTRICTS_ABSENT_FEATURE: Record<string, string> = {
   'account.account_deactivation_allowed': 'no page deactivates the account',
 };
 
-/**
- * Database TLS (security finding 7) is fixed on its own branch, which reads these keys; the
- * entries only matter until that branch is merged and can be deleted then (the todo test below
- * passes once they are all read).
- */
-const READ_ON_ANOTHER_BRANCH = new Set([
-  'database.ssl_mode',
-  'database.ssl_ca',
-  'database.ssl_ca_file',
-  'database.ssl_certificate',
-  'database.ssl_certificate_file',
-  'database.ssl_key',
-  'database.ssl_key_file',
-]);
-
 interface SchemaKey {
   /** `http.listeners[].binds[].port` */
   pattern: string;
@@ -123,7 +108,6 @@ describe('configuration keys', () => {
       if (entry.items || entry.shape) continue;
       if (isCoveredBy(pattern, refused)) continue;
       if (secretFilePatterns.has(pattern) || pattern in CONSUMED_BY_LOADER || pattern in RESTRICTS_ABSENT_FEATURE) continue;
-      if (READ_ON_ANOTHER_BRANCH.has(pattern)) continue;
       const name = pattern.slice(pattern.lastIndexOf('.') + 1);
       if (!readsKey(code, name)) unread.push(pattern);
     }
@@ -132,16 +116,11 @@ describe('configuration keys', () => {
 
   test('every listed exception names a key of the schema', () => {
     const known = new Set(keys.map((k) => k.pattern));
-    const listed = [...refused, ...Object.keys(CONSUMED_BY_LOADER), ...Object.keys(RESTRICTS_ABSENT_FEATURE), ...READ_ON_ANOTHER_BRANCH];
+    const listed = [...refused, ...Object.keys(CONSUMED_BY_LOADER), ...Object.keys(RESTRICTS_ABSENT_FEATURE)];
     assert.deepEqual(listed.filter((k) => !known.has(k)), []);
     for (const key of Object.keys(RESTRICTS_ABSENT_FEATURE)) {
       assert.equal(keys.find((k) => k.pattern === key)?.entry.default, true, `${key} only ever takes a feature away`);
     }
-  });
-
-  test('keys read on the database TLS branch are read', { todo: 'until the database TLS fix (finding 7) is merged' }, () => {
-    const unread = [...READ_ON_ANOTHER_BRANCH].filter((pattern) => !readsKey(code, pattern.slice(pattern.lastIndexOf('.') + 1)));
-    assert.deepEqual(unread, []);
   });
 });
 

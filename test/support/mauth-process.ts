@@ -36,6 +36,10 @@ export interface MauthInstance {
   cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
   start(...extraArgs: string[]): Promise<void>;
   stop(): Promise<void>;
+  /** Sends `signal` to the running server (shutdown tests). */
+  signal(signal: NodeJS.Signals): void;
+  /** Resolves with the server's exit code (or the signal that ended it) once it has exited. */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   output(): string;
   /** Resolves once the server's output matches (logs arrive on their own pipe, after the response). */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
@@ -64,6 +68,10 @@ export async function createMauth(options: {
   serverName: string;
   secret: string;
   extra?: Record<string, unknown>;
+  /** Keys added to the `database` section beside the test database's `uri` (pool size, timeouts). */
+  database?: Record<string, unknown>;
+  /** Keys added to the `http` section beside the test listener (e.g. the shutdown grace). */
+  http?: Record<string, unknown>;
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -89,8 +97,9 @@ export async function createMauth(options: {
             binds: [{ host: '127.0.0.1', port }],
           },
         ],
+        ...options.http,
       },
-      database: embedded ? { embedded_path: join(dir, 'data') } : { uri: db.url },
+      database: embedded ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
       // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
       rate_limiting: { login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } } },
@@ -138,6 +147,15 @@ export async function createMauth(options: {
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+    },
+    signal(signal) {
+      if (!child || child.exitCode !== null || child.signalCode !== null) throw new Error('mauth is not running');
+      child.kill(signal);
+    },
+    async exited() {
+      if (!child) throw new Error('mauth was never started');
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child!.once('exit', r));
+      return { code: child.exitCode, signal: child.signalCode };
     },
     output: () => output,
     async waitForOutput(pattern, timeoutMs = 5000) {
