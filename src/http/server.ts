@@ -25,13 +25,16 @@ import { createHttpApp } from './app.js';
 import { Drain } from './drain.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
-import { systemClock, systemRandomness } from '../clock.js';
+import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
 
 export interface ServerOptions {
   migrate: boolean;
   worker: boolean;
   log: Logger;
+  /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
+  clock?: Clock;
+  random?: Randomness;
 }
 
 export interface RunningServer {
@@ -153,7 +156,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
   const db = await openDatabase(config, log, options.migrate, { bounded: true });
   await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
-  const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: systemClock, random: systemRandomness };
+  const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   const provider = await createProvider(ctx);
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();
