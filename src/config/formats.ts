@@ -7,7 +7,6 @@
 // as `min` or `values` live on the schema entry, which convict hands to the format.
 import { isIP } from 'node:net';
 import convict from 'convict';
-import type { Reporter } from './problems.js';
 import { isMapping } from './mapping.js';
 import type { Entry, Infer, SchemaDef, Shape } from './schema.js';
 

@@ -12,6 +12,8 @@ export interface Section<K extends keyof RootSchema = keyof RootSchema> {
   /**
    * Checks across keys, run once every section has its defaults and `*_file` secrets are read.
    * `report` is positioned at the section; checks may normalise values (URLs, key formats).
+   * `config` has the loaded type, except that what the checks ensure (`required()` and
+   * `derived()` keys) may still be missing while they run.
    */
   check?(config: Config, report: Reporter): void | Promise<void>;
 }

@@ -3,7 +3,6 @@
 import type { Config } from './sections.js';
 
 export type { Config } from './sections.js';
-export type { Infer } from './schema.js';
 
 export type HttpConfig = Config['http'];
 export type Listener = HttpConfig['listeners'][number];
