@@ -84,7 +84,8 @@ export function shape<S extends SchemaDef>(definition: Shape<S>): Shape<S> {
 /**
  * An entry without a default whose absence the enclosing check (a shape's or a section's)
  * reports as an error, so a loaded configuration always has it. The walker does not enforce it:
- * the check reports the absence together with its other findings, as MAS does.
+ * the check reports the absence together with its other findings. test/config/types.test.ts
+ * holds the checks to these marks (and `derived()` ones to filling their key in).
  */
 export function required<T>(entry: Entry<T | undefined>): Entry<T> {
   const base: EntryBase = entry;
