@@ -4,7 +4,7 @@
 import { boolean, isUlid, listOf, mapping, oneOf, optionalMapping, optionalString, secret, string, ulid, url } from './formats.js';
 import { required, shape } from './schema.js';
 import type { Section } from './section.js';
-import { templateSyntaxError } from '../upstream/claims.js';
+import { templateSyntaxError } from '../domain/claims-template/index.js';
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const JWT_METHODS = ['client_secret_jwt', 'private_key_jwt'];
