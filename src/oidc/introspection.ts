@@ -104,7 +104,8 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
       }
       if (client.client_auth_method === 'private_key_jwt') {
         if (client.jwks) {
-          await jwtVerify(assertion, createLocalJWKSet(client.jwks as JSONWebKeySet), options);
+          // The config schema knows only a mapping; jose checks that it is a key set.
+          await jwtVerify(assertion, createLocalJWKSet(client.jwks as unknown as JSONWebKeySet), options);
           return true;
         }
         if (client.jwks_uri) {

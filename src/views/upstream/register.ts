@@ -4,6 +4,7 @@
 // page asks the homeserver when told to, shows the form, and creates the account.
 import type { Request, Response } from 'express';
 import { SubjectAlreadyLinkedError, createAccount } from '../../accounts/create-account.js';
+import { RateLimited, limit } from '../../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../../policy/register.js';
 import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
@@ -26,7 +27,15 @@ function violations({ app }: Deps, username: string, email?: string) {
   return evaluateRegistration({ username, email, emailRequired: false, serverName: config.matrix.homeserver }, config.policy.data as RegisterPolicyData);
 }
 
-async function homeserverAvailable(deps: Deps, localpart: string): Promise<boolean> {
+/** Asks the homeserver whether a name is free; each question tells whether a name exists, so it is limited per IP first. */
+async function homeserverAvailable(deps: Deps, req: Request, res: Response, localpart: string): Promise<boolean> {
+  try {
+    await limit(deps.app.sql, `username-availability:ip:${req.ip ?? 'unknown'}`, deps.app.config.rate_limiting.username_availability);
+  } catch (err) {
+    if (!(err instanceof RateLimited)) throw err;
+    res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
+    throw new StepError(429, 'Too many attempts', 'Too many usernames were checked from your network. Try again later.', 'rate_limited');
+  }
   try {
     return (await deps.app.homeserver.isLocalpartAvailable(localpart)).available;
   } catch (err) {
@@ -56,7 +65,7 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
     policyProblem: name === undefined || existing ? undefined : violations(deps, name).find((v) => v.field === 'username')?.msg.replace(/\.$/, ''),
   };
   let decision: RegistrationDecision = decideRegistration(facts);
-  if (decision.kind === 'ask-homeserver') decision = decideRegistration({ ...facts, homeserverAvailable: await homeserverAvailable(deps, decision.localpart) });
+  if (decision.kind === 'ask-homeserver') decision = decideRegistration({ ...facts, homeserverAvailable: await homeserverAvailable(deps, req, res, decision.localpart) });
   const logged = { upstream_provider_id: state.provider.id };
   switch (decision.kind) {
     case 'register':
@@ -108,7 +117,7 @@ async function register(deps: Deps, req: Request, res: Response, state: LinkStat
   const refused = violations(deps, choice.localpart, choice.email);
   if (refused.length) throw new FormError(refused.map((v) => v.msg).join(' '));
   if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError('That username is taken. Choose another one.');
-  if (!(await homeserverAvailable(deps, choice.localpart))) throw new FormError('That username is not available. Choose another one.');
+  if (!(await homeserverAvailable(deps, req, res, choice.localpart))) throw new FormError('That username is not available. Choose another one.');
 
   const plan = planAccountEmail({
     email: choice.email,
