@@ -28,13 +28,13 @@ export function generateDeviceId(random: Randomness): string {
   return id;
 }
 
-async function ensureDevice(app: AppContext, db: Db, user: User, deviceId: string, displayName?: string): Promise<void> {
+async function ensureDevice(app: AppContext, user: User, deviceId: string, displayName?: string): Promise<void> {
   try {
     await app.homeserver.upsertDevice(user.username, deviceId, displayName);
   } catch (err) {
     // The provisioning job has not reached the homeserver yet: do its work now, then retry.
     if (!(err instanceof HomeserverError) || err.status !== 404) throw err;
-    await provisionUser(db, app.homeserver, user);
+    await provisionUser(app.sql, app.homeserver, user);
     await app.homeserver.upsertDevice(user.username, deviceId, displayName);
   }
 }
@@ -54,18 +54,22 @@ async function issueTokens(app: AppContext, db: Db, sessionId: string, ttlSecond
 /**
  * A new session for `user` on `deviceId`. A live session on the same device is replaced (its
  * tokens stop working; the device itself stays, the new session uses it).
+ *
+ * The session is committed before the homeserver is asked for the device, and ended again if
+ * that fails: a stalled homeserver (up to three calls of 10 s) must not hold a database
+ * connection in an open transaction, or a few logins take the whole pool. The tokens only
+ * reach the client once the device exists. A `delete_device` job of an earlier session on this
+ * device sees the committed session and leaves the device alone, or, if it checked just before,
+ * re-creates the device after deleting it (jobs/homeserver-jobs.ts).
  */
 export async function startCompatSession(
   app: AppContext,
   input: { user: User; deviceId: string; displayName?: string; refreshable: boolean; admin?: boolean; userAgent?: string },
 ): Promise<IssuedCompatSession> {
   const ttl = input.refreshable ? app.config.experimental.compat_token_ttl : undefined;
-  return app.sql.begin(async (tx) => {
-    // The device is created under the device lock, which a pending delete_device job of an
-    // earlier session on this device takes too: the job either deletes before this creates, or
-    // sees this session and leaves the device alone.
+  const issued = await app.sql.begin(async (tx) => {
+    // Concurrent logins on one device replace each other in turn.
     await compat.lockDevice(tx, input.user.id, input.deviceId);
-    await ensureDevice(app, tx, input.user, input.deviceId, input.displayName);
     await compat.finishLiveSessionForDevice(tx, input.user.id, input.deviceId);
     const session = await compat.createSession(
       tx,
@@ -74,6 +78,18 @@ export async function startCompatSession(
     );
     return { session, ...(await issueTokens(app, tx, session.id, ttl)) };
   });
+  try {
+    await ensureDevice(app, input.user, input.deviceId, input.displayName);
+  } catch (err) {
+    // Unusable tokens: end the session; the device, if any part of it exists, goes unless
+    // another live session holds it by then.
+    await endCompatSessions(app, async (tx) => {
+      const ended = await compat.finishSession(tx, issued.session.id);
+      return ended ? [ended] : [];
+    }).catch((undoErr: unknown) => app.log.error({ err: undoErr, session_id: issued.session.id }, 'could not end a legacy session whose device was not created'));
+    throw err;
+  }
+  return issued;
 }
 
 /** Rotates both tokens; the old access token is dead at once. Undefined when the token is not usable. */

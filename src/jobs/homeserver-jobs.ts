@@ -88,20 +88,20 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       const user = await userOrSkip(userId, JOB_KINDS.deleteDevice);
       if (!user) return;
       // The job may run long after the session ended (retries), and a client may log in again
-      // with the same device id meanwhile. A compat login takes this lock around creating its
-      // session and device, so check and deletion cannot interleave with it.
+      // with the same device id meanwhile. Logins commit their session before they create the
+      // device: one committed by now is seen here, and the device stays.
       const inUse = await sql.begin(async (tx) => {
         await lockDevice(tx, user.id, deviceId);
-        if (await deviceInUse(tx, user.id, deviceId)) return true;
-        await homeserver.deleteDevice(user.username, deviceId);
-        return false;
+        return deviceInUse(tx, user.id, deviceId);
       });
       if (inUse) {
         log.info({ user_id: user.id, device_id: deviceId }, 'device is in use by a live session again; not deleted');
         return;
       }
-      // An OAuth 2.0 login starts its session, then creates the device, without that lock: one
-      // that started while the deletion was in flight gets its device back here.
+      // Outside any transaction: a stalled homeserver must not hold a database connection.
+      await homeserver.deleteDevice(user.username, deviceId);
+      // A login that committed its session while the deletion was in flight may have created
+      // its device before the deletion reached the homeserver: it gets its device back here.
       if (await deviceInUse(sql, user.id, deviceId)) await homeserver.upsertDevice(user.username, deviceId);
     },
 

@@ -29,9 +29,10 @@ export interface ConnectOptions {
   max?: number;
   onNotice?: (notice: unknown) => void;
   /**
-   * Applies `statement_timeout` and `lock_timeout` to every connection: the pools that serve
-   * requests and run jobs, so a stalled statement or a held lock gives its connection back
-   * instead of exhausting the pool. Migrations and one-off commands go without.
+   * Applies `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout` to
+   * every connection: the pools that serve requests and run jobs, so a stalled statement, a held
+   * lock or an abandoned transaction gives its connection back instead of exhausting the pool.
+   * Migrations and one-off commands go without.
    */
   bounded?: boolean;
 }
@@ -41,6 +42,11 @@ function timeoutSettings(config: DatabaseConfig): Record<string, string> {
   const settings: Record<string, string> = {};
   if (config.statement_timeout > 0) settings.statement_timeout = String(config.statement_timeout * 1000);
   if (config.lock_timeout > 0) settings.lock_timeout = String(config.lock_timeout * 1000);
+  // statement_timeout does not cover a connection left idle inside a transaction (code that
+  // waits on something else while holding one): PostgreSQL ends such a session after as long as
+  // a statement may run, giving the connection back. No key of its own: a transaction of ours
+  // never waits longer than one statement between two, and 0 turns both off for PgBouncer.
+  if (config.statement_timeout > 0) settings.idle_in_transaction_session_timeout = String(config.statement_timeout * 1000);
   return settings;
 }
 

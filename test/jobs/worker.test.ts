@@ -490,6 +490,33 @@ describe('homeserver jobs', () => {
     });
   }
 
+  test('delete_device calls the homeserver outside any transaction: the device lock is free meanwhile', async () => {
+    const username = 'slow-delete';
+    const deviceId = 'DEVSLOWDEL1';
+    const user = await loggedOutThenBackIn(username, deviceId, 'compat');
+    let lockFreeDuringCall: boolean | undefined;
+    const deleteDevice = async (localpart: string, device: string) => {
+      // What a login on this device would take: it must not wait for the homeserver's answer.
+      lockFreeDuringCall = await db.sql.begin(async (tx) => {
+        const [row] = await tx<{ free: boolean }[]>`
+          SELECT pg_try_advisory_xact_lock(hashtextextended(${`compat-device:${user.id}:${device}`}, 0)) AS free`;
+        return row.free;
+      });
+      await homeserver.deleteDevice(localpart, device);
+    };
+    const slow = new Proxy(homeserver, {
+      get(target, prop) {
+        if (prop === 'deleteDevice') return deleteDevice;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const w = worker(homeserverJobHandlers({ sql: db.sql, homeserver: slow, log }));
+    assert.equal(await w.runOnce(), 1);
+    assert.equal(lockFreeDuringCall, true);
+    assert.deepEqual(double.devices(username), new Set(), 'the device was deleted');
+  });
+
   test('a login that lands while delete_device is in flight gets its device back', async () => {
     const username = 'relogin-race';
     const deviceId = 'DEVRACE0001';

@@ -116,3 +116,30 @@ test('the serving pool has statement_timeout and lock_timeout; a pool for migrat
     await plain.close();
   }
 });
+
+test('the serving pool ends a transaction left idle as long as a statement may run; a pool for migrations does not', async () => {
+  const bounded = await connect(serverConfig(), { bounded: true });
+  const plain = await connect(serverConfig());
+  try {
+    const setting = (sql: postgres.Sql) =>
+      sql<{ value: string }[]>`SELECT current_setting('idle_in_transaction_session_timeout') AS value`.then(([row]) => row.value);
+    assert.equal(await setting(bounded.sql), '7s');
+    assert.equal(await setting(plain.sql), '0');
+  } finally {
+    await bounded.close();
+    await plain.close();
+  }
+});
+
+test('an idle-in-transaction timeout is unavailability', async () => {
+  const err = await failure(
+    (sql) =>
+      sql.begin(async (tx) => {
+        await tx`SELECT 1`;
+        await new Promise((r) => setTimeout(r, 300));
+        await tx`SELECT 1`;
+      }),
+    { connection: { idle_in_transaction_session_timeout: 100 } },
+  );
+  assert.ok(databaseUnavailable(err), `unavailable: ${String(err)}`);
+});

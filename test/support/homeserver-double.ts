@@ -58,6 +58,10 @@ export interface HomeserverDouble {
   waitFor(predicate: (call: RecordedCall) => boolean, timeoutMs?: number): Promise<RecordedCall>;
   /** The next `times` calls to `path` (`provision_user` or the full path) answer `status`. */
   failNext(path: string, times: number, status?: number, errcode?: string): void;
+  /** Calls to `path` (`upsert_device` or the full path) answer `ms` later, as a stalled Synapse would; 0 ends that. */
+  delay(path: string, ms: number): void;
+  /** How many calls to `path` arrived and are not answered yet (delayed ones). */
+  inFlight(path: string): number;
   stop(): Promise<void>;
 }
 
@@ -132,6 +136,8 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
   const users = new Map<string, DoubleUser>();
   const devices = new Map<string, Map<string, { displayName: string | null }>>();
   const failures = new Map<string, { times: number; status: number; errcode: string }>();
+  const delays = new Map<string, number>();
+  const pending = new Map<string, number>();
   const waiters = new Set<{ predicate: (call: RecordedCall) => boolean; resolve: (call: RecordedCall) => void }>();
 
   function newUser(localpart: string, fields: Partial<Omit<DoubleUser, 'localpart'>> = {}): DoubleUser {
@@ -422,6 +428,12 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
     const text = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', 'http://double');
     const query = Object.fromEntries(url.searchParams);
+    const delayMs = delays.get(url.pathname) ?? 0;
+    if (delayMs > 0) {
+      pending.set(url.pathname, (pending.get(url.pathname) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, delayMs));
+      pending.set(url.pathname, (pending.get(url.pathname) ?? 1) - 1);
+    }
     let parsed: { ok: true; value: unknown } | { ok: false } = { ok: false };
     try {
       parsed = { ok: true, value: JSON.parse(text) };
@@ -505,6 +517,10 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
       const full = path.startsWith('/') ? path : `${PREFIX}${path}`;
       failures.set(full, { times, status, errcode });
     },
+    delay(path, ms) {
+      delays.set(path.startsWith('/') ? path : `${PREFIX}${path}`, ms);
+    },
+    inFlight: (path) => pending.get(path.startsWith('/') ? path : `${PREFIX}${path}`) ?? 0,
     async stop() {
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
