@@ -80,7 +80,7 @@ export const databaseSchema = {
   connect_timeout: integer('Seconds to wait for a connection', 30, { min: 0 }),
   idle_timeout: integer('Seconds before an idle connection closes', 600, { min: 0 }),
   max_lifetime: integer('Seconds before a connection is replaced', 1800, { min: 0 }),
-  statement_timeout: integer('Mauth: seconds a statement of the server or worker may run before PostgreSQL cancels it (0: no limit)', 10, { min: 0 }),
+  statement_timeout: integer('Mauth: seconds a statement of the server or worker may run, or its transaction sit idle, before PostgreSQL ends it (0: no limit)', 10, { min: 0 }),
   lock_timeout: integer('Mauth: seconds a statement may wait for a lock before PostgreSQL gives up (0: no limit)', 5, { min: 0 }),
   request_deadline: integer('Mauth: seconds after which an unanswered request gets 503 with Retry-After (0: no deadline)', 15, { min: 0 }),
   embedded_path: string('Folder of the embedded database, used when no server is configured', './data', { nonEmpty: true }),

@@ -1,11 +1,14 @@
 // Jobs that bring the homeserver in line with Mauth's database. Each reads the current state when
 // it runs (not a snapshot taken at enqueue time), so running one twice, or late, is harmless.
+// `end_user_sessions` is the exception: it ends the grants a password reset found, and only
+// those (a sign-in after the reset is the owner's); ending one twice is harmless too.
 import type { Logger } from 'pino';
 import type { HomeserverConnection } from '../homeserver/connection.js';
 import { lockDevice } from '../storage/compat.js';
 import type { Db, Sql } from '../storage/db.js';
 import { enqueue } from '../storage/jobs.js';
-import { activeDeviceIds, deviceInUse } from '../storage/oauth2-sessions.js';
+import { activeDeviceIds, deviceInUse, finishByGrantId } from '../storage/oauth2-sessions.js';
+import { destroyGrant } from '../storage/oidc-payloads.js';
 import * as users from '../storage/users.js';
 import { PermanentJobError, type JobHandler } from './worker.js';
 
@@ -13,6 +16,7 @@ export const JOB_KINDS = {
   provisionUser: 'provision_user',
   deleteDevice: 'delete_device',
   syncDevices: 'sync_devices',
+  endUserSessions: 'end_user_sessions',
 } as const;
 
 export interface ProvisionUserPayload {
@@ -24,6 +28,10 @@ export interface DeleteDevicePayload {
 }
 export interface SyncDevicesPayload {
   user_id: string;
+}
+export interface EndUserSessionsPayload {
+  user_id: string;
+  grant_ids: string[];
 }
 
 /** Creates or updates the user on the homeserver: display name, verified e-mails, lock. */
@@ -41,12 +49,34 @@ export function enqueueSyncDevices(db: Db, userId: string): Promise<string> {
   return enqueue(db, JOB_KINDS.syncDevices, { user_id: userId } satisfies SyncDevicesPayload);
 }
 
+/** Ends these OAuth 2.0 grants of the user (after a password reset), should the request not get to it. */
+export function enqueueEndUserSessions(db: Db, userId: string, grantIds: string[]): Promise<string> {
+  return enqueue(db, JOB_KINDS.endUserSessions, { user_id: userId, grant_ids: grantIds } satisfies EndUserSessionsPayload);
+}
+
+/**
+ * Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended, and
+ * its device leaves the homeserver.
+ */
+export async function grantDestroyed(tx: Db, grantId: string): Promise<void> {
+  const session = await finishByGrantId(tx, grantId);
+  if (session?.device_id) await enqueueDeleteDevice(tx, session.user_id, session.device_id);
+}
+
 function requireString(payload: unknown, field: string): string {
   const value = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[field] : undefined;
   if (typeof value !== 'string' || value.length === 0) {
     throw new PermanentJobError(`payload field "${field}" is missing or not a string`);
   }
   return value;
+}
+
+function requireStrings(payload: unknown, field: string): string[] {
+  const value = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[field] : undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new PermanentJobError(`payload field "${field}" is missing or not a list of strings`);
+  }
+  return value as string[];
 }
 
 export interface HomeserverJobDeps {
@@ -110,6 +140,11 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       const user = await userOrSkip(userId, JOB_KINDS.syncDevices);
       if (!user) return;
       await homeserver.syncDevices(user.username, await activeDeviceIds(sql, user.id));
+    },
+
+    async [JOB_KINDS.endUserSessions](payload: unknown) {
+      requireString(payload, 'user_id');
+      for (const grantId of requireStrings(payload, 'grant_ids')) await destroyGrant(sql, grantId, (tx) => grantDestroyed(tx, grantId));
     },
   };
 }

@@ -1,7 +1,7 @@
 // Ending OAuth 2.0 sessions from outside the protocol engine (account page, password reset,
 // upstream back-channel logout). Ending one is destroying its grant: the tokens go, the session is
 // marked finished and its device deletion is queued (see grants.ts), as for a revocation.
-import type { Sql } from '../storage/db.js';
+import type { Db, Sql } from '../storage/db.js';
 import * as oauth2Sessions from '../storage/oauth2-sessions.js';
 import * as payloads from '../storage/oidc-payloads.js';
 import type { OidcProvider } from './provider.js';
@@ -11,8 +11,12 @@ export async function endOAuthSession(provider: OidcProvider, grantId: string): 
 }
 
 /** Every grant of the user: running sessions and authorization codes not yet exchanged. */
+export async function grantIdsOfUser(db: Db, userId: string): Promise<string[]> {
+  const grantIds = new Set(await payloads.grantIdsOfAccount(db, userId));
+  for (const session of await oauth2Sessions.listActiveForUser(db, userId)) grantIds.add(session.grant_id);
+  return [...grantIds];
+}
+
 export async function endAllOAuthSessionsOfUser(sql: Sql, provider: OidcProvider, userId: string): Promise<void> {
-  const grantIds = new Set(await payloads.grantIdsOfAccount(sql, userId));
-  for (const session of await oauth2Sessions.listActiveForUser(sql, userId)) grantIds.add(session.grant_id);
-  for (const grantId of grantIds) await endOAuthSession(provider, grantId);
+  for (const grantId of await grantIdsOfUser(sql, userId)) await endOAuthSession(provider, grantId);
 }

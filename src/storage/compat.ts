@@ -177,3 +177,8 @@ export async function exchangeSsoLogin(db: Db, tokenHash: string, validSeconds: 
     RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
   return row;
 }
+
+/** Forgets the user's login tokens not yet exchanged (a password reset): they no longer log in. */
+export async function dropUnexchangedSsoLogins(db: Db, userId: string): Promise<void> {
+  await db`DELETE FROM compat_sso_logins WHERE user_id = ${userId} AND exchanged_at IS NULL`;
+}

@@ -9,7 +9,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { secondsAfter } from '../clock.js';
-import { endAllSessions } from '../accounts/sessions.js';
+import { endGrantsNow, endSessionsWithPassword } from '../accounts/sessions.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { enqueueRecoveryLink } from '../jobs/mail.js';
@@ -100,16 +100,16 @@ export function recoveryRouter(deps: ViewDeps): Router {
     const hashed = await hasher.hash(password);
     const changed = await app.sql.begin(async (tx) => {
       const consumed = await registrations.consumeRecoveryTicket(tx, hashSecret(ticket), app.clock.now());
-      if (!consumed) return false;
+      if (!consumed) return undefined;
       // The other links mailed meanwhile, and codes for addresses still being added, were asked
       // for before the owner took the account back: none of them may be used after this.
       await registrations.consumeAllRecoveryTickets(tx, user.id);
       await registrations.dropPendingEmailCodes(tx, user.id);
       await users.setPassword(tx, { userId: user.id, hashedPassword: hashed.hash, version: hashed.version });
-      return true;
+      return { grantIds: await endSessionsWithPassword(tx, user.id) };
     });
     if (!changed) return linkUnusable(res);
-    await endAllSessions(app, provider, user.id);
+    await endGrantsNow(app, provider, user.id, changed.grantIds);
     page(res, 200, 'recover_done', { mxid: matrixUserId(user.username, config.matrix.homeserver) });
   });
 
