@@ -26,6 +26,11 @@ export interface AdapterHooks {
   encryptionSecret?: string;
   /** Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended. */
   grantDestroyed?(tx: Tx, grantId: string): Promise<void>;
+  /**
+   * Seconds after which a refresh rotation is over even if it saved no successor (the request
+   * deadline: its answer is lost by then). Default: storage's ROTATION_SETTLED_SECONDS.
+   */
+  rotationSettledSeconds?: number;
 }
 
 function storageKey(model: string, id: string): string {
@@ -83,13 +88,14 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
 
     /**
      * A consumed refresh token may be replayed once, within REFRESH_GRACE_SECONDS, when the
-     * response that carried its successor was lost: nothing issued since has been used. Reading
+     * response that carried its successor was lost (or the rotation failed before saving one):
+     * nothing issued since has been used. Reading
      * it changes nothing; `consume` re-checks and revokes the unused successors atomically,
      * after oidc-provider has checked the client. A revoked token reads as used, so presenting
      * it ends the grant (oidc-provider revokes the grant of a used refresh token).
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
-      const row = await payloads.findRefreshToken(sql, this.key(id), clock.now());
+      const row = await payloads.findRefreshToken(sql, this.key(id), clock.now(), hooks.rotationSettledSeconds);
       if (row?.revoked_at) return revive(id, { ...row, consumed_at: row.consumed_at ?? row.revoked_at });
       if (row?.graceable) return revive(id, { ...row, consumed_at: null });
       return revive(id, row);
@@ -133,7 +139,7 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     }
 
     private async consumeRefreshToken(id: string): Promise<void> {
-      const refused = await payloads.consumeRefreshToken(sql, this.key(id));
+      const refused = await payloads.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
       if (refused) {
         // A used or revoked token presented again outside the grace: the session is compromised, end it.
         if (refused.refusedGrantId) await new PostgresAdapter('Grant').destroy(refused.refusedGrantId);

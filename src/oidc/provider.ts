@@ -87,7 +87,12 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const secure = publicBase.protocol === 'https:';
   const keys = await loadSigningKeys(config.secrets.keys);
 
-  const Adapter = createAdapterClass(sql, ctx.clock, { encryptionSecret: config.secrets.encryption, grantDestroyed });
+  const Adapter = createAdapterClass(sql, ctx.clock, {
+    encryptionSecret: config.secrets.encryption,
+    grantDestroyed,
+    // A rotation's answer is lost once the deadline answered for it: its retry may be replayed.
+    rotationSettledSeconds: config.database.request_deadline > 0 ? config.database.request_deadline : undefined,
+  });
 
   const configuration: Configuration = {
     adapter: Adapter,

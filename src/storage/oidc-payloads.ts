@@ -22,6 +22,12 @@ export interface RefreshTokenRow extends PayloadRow {
 /** How long after its use a refresh token can still be replayed when the answer was lost. */
 export const REFRESH_GRACE_SECONDS = 300;
 
+/**
+ * How long after a refresh token's use the rotation that used it may still save its successor,
+ * when the caller knows no better bound (the request deadline, after which its answer is lost).
+ */
+export const ROTATION_SETTLED_SECONDS = 60;
+
 export async function upsert(
   db: Db,
   row: {
@@ -58,9 +64,14 @@ export async function find(db: Db, model: string, key: string, now: Date): Promi
 }
 
 /** A refresh token not expired at `now`, with whether its grace replay is open. */
-export async function findRefreshToken(db: Db, key: string, now: Date): Promise<RefreshTokenRow | undefined> {
+export async function findRefreshToken(
+  db: Db,
+  key: string,
+  now: Date,
+  settledSeconds = ROTATION_SETTLED_SECONDS,
+): Promise<RefreshTokenRow | undefined> {
   const [row] = await db<RefreshTokenRow[]>`
-    SELECT payload, consumed_at, revoked_at, ${graceable(db)} AS graceable
+    SELECT payload, consumed_at, revoked_at, ${graceable(db, settledSeconds)} AS graceable
     FROM oidc_payloads t
     WHERE t.model = 'RefreshToken' AND t.id = ${key} AND (t.expires_at IS NULL OR t.expires_at > ${now})`;
   return row;
@@ -95,7 +106,11 @@ export async function consume(db: Db, model: string, key: string): Promise<boole
  * worked; otherwise the token was used or revoked already (the grant it belongs to, when the
  * token exists, is then compromised and must end).
  */
-export async function consumeRefreshToken(sql: Sql, key: string): Promise<{ refusedGrantId: string | undefined } | undefined> {
+export async function consumeRefreshToken(
+  sql: Sql,
+  key: string,
+  settledSeconds = ROTATION_SETTLED_SECONDS,
+): Promise<{ refusedGrantId: string | undefined } | undefined> {
   return sql.begin(async (tx) => {
     const [token] = await tx<{ grant_id: string }[]>`
       SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
@@ -104,7 +119,7 @@ export async function consumeRefreshToken(sql: Sql, key: string): Promise<{ refu
     // successors must see the same successors.
     await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-grant:${token.grant_id}`}, 0))`;
     const [row] = await tx<{ consumed_at: Date | null; revoked_at: Date | null; grant_id: string; graceable: boolean }[]>`
-      SELECT t.consumed_at, t.revoked_at, t.grant_id, ${graceable(tx)} AS graceable
+      SELECT t.consumed_at, t.revoked_at, t.grant_id, ${graceable(tx, settledSeconds)} AS graceable
       FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
     if (!row) return { refusedGrantId: undefined };
     if (row.revoked_at || (row.consumed_at && !row.graceable)) return { refusedGrantId: row.grant_id };
@@ -145,11 +160,13 @@ export async function revokeByGrantId(db: Db, model: string, grantId: string): P
 
 /**
  * SQL (over the row aliased `t`) telling whether a consumed refresh token may be replayed:
- * within the grace period, once, only while nothing issued after it was used, and only once its
- * successor exists (a replay racing the rotation still in flight is not a lost response; granting
- * it would leave two live chains that never meet).
+ * within the grace period, once, only while nothing issued after it was used, and only once the
+ * rotation that used it is over: its successor exists, or it was used more than `settledSeconds`
+ * ago (the rotation failed before saving one; refusing would end the grant of a client whose
+ * only fault was our error). A replay racing the rotation still in flight is not a lost
+ * response; granting it would leave two live chains that never meet.
  */
-function graceable(db: Db) {
+function graceable(db: Db, settledSeconds: number) {
   return db`(
     t.consumed_at IS NOT NULL AND NOT t.grace_used AND t.revoked_at IS NULL
     AND t.consumed_at > now() - make_interval(secs => ${REFRESH_GRACE_SECONDS})
@@ -157,8 +174,9 @@ function graceable(db: Db) {
                     AND a.created_at >= t.consumed_at AND a.used_at IS NOT NULL)
     AND NOT EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
                     AND r.id <> t.id AND r.consumed_at > t.consumed_at)
-    AND EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
-                AND r.id <> t.id AND r.created_at >= t.consumed_at)
+    AND (EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
+                 AND r.id <> t.id AND r.created_at >= t.consumed_at)
+         OR t.consumed_at < now() - make_interval(secs => ${settledSeconds}))
   )`;
 }
 

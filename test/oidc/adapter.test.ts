@@ -139,4 +139,49 @@ describe('refresh token rotation', () => {
     await assert.rejects(refreshes.consume(first.refresh), { error: 'invalid_grant', error_detail: 'refresh token already used' });
     assert.equal(await grantExists(grantId), false);
   });
+
+  /** Ages a token's use: the grace is judged by the database's clock, which a test cannot move. */
+  const consumedAgo = (value: string, seconds: number) =>
+    db.sql`UPDATE oidc_payloads SET consumed_at = clock_timestamp() - make_interval(secs => ${seconds}) WHERE model = 'RefreshToken' AND id = ${hashSecret(value)}`;
+
+  test('a rotation that failed before saving its successor: once it is over, the retry is granted, once', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (Adapter())('RefreshToken');
+    await refreshes.consume(first.refresh);
+    // No successor was saved (the database failed), and the rotation's request is long over.
+    await consumedAgo(first.refresh, 120);
+    assert.equal((await refreshes.find(first.refresh))?.consumed, undefined, 'the retry is offered the grace');
+    await refreshes.consume(first.refresh);
+    assert.equal(await grantExists(grantId), true, 'the client keeps its session');
+    await issue(grantId);
+    await assert.rejects(refreshes.consume(first.refresh), { error: 'invalid_grant', error_detail: 'refresh token already used' });
+    assert.equal(await grantExists(grantId), false, 'a second replay ends the grant');
+  });
+
+  test('the bound of a rotation in flight is the one the adapter is given', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (createAdapterClass(db.sql, clock, { rotationSettledSeconds: 200 }))('RefreshToken');
+    await refreshes.consume(first.refresh);
+    await consumedAgo(first.refresh, 120);
+    assert.ok((await refreshes.find(first.refresh))?.consumed, 'still in flight for this adapter');
+    await consumedAgo(first.refresh, 210);
+    assert.equal((await refreshes.find(first.refresh))?.consumed, undefined);
+  });
+
+  test('a retry after a failed rotation gets no grace once the replaced access token was used since', async () => {
+    const grantId = await grant();
+    const first = await issue(grantId);
+    const refreshes = new (Adapter())('RefreshToken');
+    await refreshes.consume(first.refresh);
+    // An access token of the grant saved after the use, and used: the rotation's answer arrived.
+    const access = generateToken('accessToken');
+    await new (Adapter())('AccessToken').upsert(access, { jti: access, grantId, accountId: 'u1', kind: 'AccessToken' }, 300);
+    await db.sql`UPDATE oidc_payloads SET used_at = now() WHERE model = 'AccessToken' AND id = ${hashSecret(access)}`;
+    await consumedAgo(first.refresh, 120);
+    await db.sql`UPDATE oidc_payloads SET created_at = clock_timestamp() - interval '100 seconds' WHERE model = 'AccessToken' AND id = ${hashSecret(access)}`;
+    await assert.rejects(refreshes.consume(first.refresh), { error: 'invalid_grant', error_detail: 'refresh token already used' });
+    assert.equal(await grantExists(grantId), false);
+  });
 });
