@@ -2,6 +2,7 @@
 // opaque tokens in MAS's format, refresh rotation, one grant (and device) per authorization.
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createHash } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { AppContext } from '../context.js';
 import {
@@ -223,6 +224,11 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       else ctx.log.info(entry, 'request refused');
     });
   }
+  // What escapes every handler reaches Koa, which would print it to stderr: log it instead.
+  // (Koa's own event, which oidc-provider's types do not list.)
+  (provider as unknown as EventEmitter).on('error', (err: unknown, koa?: { path?: string }) => {
+    ctx.log.error({ err, path: koa?.path }, 'unhandled error in an OAuth 2.0 endpoint');
+  });
   return provider;
 }
 

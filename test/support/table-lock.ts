@@ -19,7 +19,7 @@ export async function lockTable(databaseUrl: string, table: string): Promise<Tab
   const isLocked = new Promise<void>((resolve) => (locked = resolve));
   const done = holder.begin(async (tx) => {
     // A test's own constant table name: LOCK takes no bind parameter for it.
-    if (!/^[a-z_]+$/.test(table)) throw new Error(`unexpected table name ${table}`);
+    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`unexpected table name ${table}`);
     await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
     locked();
     await released;
