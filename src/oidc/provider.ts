@@ -18,7 +18,7 @@ import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
 import { renderProviderError } from './errors.js';
-import { SESSION_COOKIE, cookieSecret, readSignedCookie } from '../web/browser.js';
+import { SESSION_COOKIE, browserSessionIdleTtl, cookieSecret, readSignedCookie } from '../web/browser.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 
 /** The protocol engine, as the rest of Mauth names it (only oidc/ imports oidc-provider). */
@@ -70,7 +70,7 @@ function policy(app: AppContext) {
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId) return false; // the built-in no_session check already asks for a login
       const cookie = readSignedCookie(ctx.get('cookie'), SESSION_COOKIE, secret);
-      const found = cookie ? await browserSessions.findActive(app.sql, cookie, app.clock.now()) : undefined;
+      const found = cookie ? await browserSessions.findActive(app.sql, cookie, app.clock.now(), browserSessionIdleTtl(app.config)) : undefined;
       return found?.user.id !== accountId;
     }),
   );

@@ -27,19 +27,28 @@ export async function create(
 /**
  * The active session for a cookie secret, with its user if that user may still sign in. Looking
  * it up is using it: its `last_active_at` moves forward to `now` (written at most every few
- * seconds), which the idle sweep measures from.
+ * seconds), which the idle sweep measures from. With `idleTtlSeconds`, a session already idle
+ * that long at `now` has expired: it is not found and not revived (the sweep ends it).
  */
-export async function findActive(db: Db, secret: string, now: Date): Promise<{ session: BrowserSession; user: User } | undefined> {
+export async function findActive(
+  db: Db,
+  secret: string,
+  now: Date,
+  idleTtlSeconds?: number,
+): Promise<{ session: BrowserSession; user: User } | undefined> {
   const secretHash = hashSecret(secret);
+  const ttl = idleTtlSeconds ?? null;
   const [row] = await db<(User & { session_id: string; session_created_at: Date; last_authenticated_at: Date })[]>`
     WITH used AS (
       UPDATE browser_sessions SET last_active_at = ${now}
       WHERE secret_hash = ${secretHash} AND finished_at IS NULL
         AND (last_active_at IS NULL OR last_active_at < ${now}::timestamptz - make_interval(secs => ${ACTIVITY_FLUSH_SECONDS}))
+        AND (${ttl}::int IS NULL OR coalesce(last_active_at, created_at) > ${now}::timestamptz - make_interval(secs => ${ttl}::int))
     )
     SELECT u.*, s.id AS session_id, s.created_at AS session_created_at, s.last_authenticated_at
     FROM browser_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.secret_hash = ${secretHash} AND s.finished_at IS NULL
+      AND (${ttl}::int IS NULL OR coalesce(s.last_active_at, s.created_at) > ${now}::timestamptz - make_interval(secs => ${ttl}::int))
       AND u.locked_at IS NULL AND u.deactivated_at IS NULL`;
   if (!row) return undefined;
   const { session_id, session_created_at, last_authenticated_at, ...user } = row;

@@ -18,7 +18,7 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   const page = renderer.send;
 
   async function signedIn(req: Request, res: Response) {
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (!current) res.redirect(303, `/login?next=${encodeURIComponent('/account/emails')}`);
     return current;
   }

@@ -31,7 +31,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.get('/login', async (req, res) => {
     const next = safeNext(req.query.next);
-    if (await currentSession(app.sql, req, app.clock)) return res.redirect(303, next);
+    if (await currentSession(app, req)) return res.redirect(303, next);
     renderLogin(req, res, 200, next);
   });
 
@@ -48,7 +48,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
   });
 
   router.get('/logout', async (req, res) => {
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     page(res, 200, 'logout', {
       csrf: csrfToken(app.config, req, res, app.random),
       user: current ? { mxid: mxid(current.user.username) } : undefined,
@@ -57,14 +57,14 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.post('/logout', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (current) await browserSessions.finish(app.sql, current.session.id);
     res.clearCookie(SESSION_COOKIE, { ...cookieOptions(app.config), signed: undefined });
     page(res, 200, 'logout', { csrf: csrfToken(app.config, req, res, app.random) });
   });
 
   async function renderAccount(req: Request, res: Response, notice?: string) {
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
     const active = await sessions.listActiveForUser(app.sql, current.user.id);
     const views = await Promise.all(
@@ -90,7 +90,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.post('/account/sessions/end', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (!current) return res.redirect(303, '/login?next=/account/');
     const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';
     const session = (await sessions.listActiveForUser(app.sql, current.user.id)).find((s) => s.id === id);

@@ -23,7 +23,7 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
   router.get('/complete-compat-sso/:id', async (req, res) => {
     const login = await compat.findSsoLogin(app.sql, String(req.params.id));
     if (!login || login.fulfilled_at || app.clock.now().getTime() - login.created_at.getTime() > 3600_000) return unusable(res);
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${login.id}`)}`);
     const target = new URL(login.redirect_uri);
     page(res, 200, 'compat_sso', {
@@ -37,7 +37,7 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
 
   router.post('/complete-compat-sso/:id', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req, app.clock);
+    const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
     if (req.body?.decision !== 'continue') {
       return page(res, 200, 'error', { title: 'Cancelled', message: 'Nothing was sent to the app.', code: 'cancelled' });

@@ -80,7 +80,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     if (d.prompt.name === 'create') {
       // prompt=create: registration first (or /login from there); either signs the browser in
       // and comes back here with `signed_in=1`.
-      const browser = await currentSession(app.sql, req, app.clock);
+      const browser = await currentSession(app, req);
       if (browser && req.query.signed_in === '1') {
         await provider.interactionFinished(req, res, { login: { accountId: browser.user.id }, create: {} }, { mergeWithLastSubmission: false });
         return;
@@ -89,7 +89,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       return;
     }
     if (d.prompt.name === 'login') {
-      const browser = await currentSession(app.sql, req, app.clock);
+      const browser = await currentSession(app, req);
       const forced = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
       if (browser && !forced) {
         await provider.interactionFinished(req, res, { login: { accountId: browser.user.id } }, { mergeWithLastSubmission: false });

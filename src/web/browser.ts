@@ -1,13 +1,13 @@
 // Browser state: the session cookie (a random secret, signed with a key derived from
 // `secrets.encryption`; only its hash is stored) and the CSRF token every form carries.
-// Both secrets are drawn from the application's `Randomness` (`app.random`), and a session's use is
-// timed by its `Clock` (`app.clock`); the system defaults are there only for callers not yet
-// passing them.
+// Both secrets are drawn from the application's `Randomness` (`app.random`; the system default is
+// there only for callers not yet passing it), and a session's use is timed by `app.clock`.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import cookieParser from 'cookie-parser';
 import type { Request, Response } from 'express';
-import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
+import { systemRandomness, type Randomness } from '../clock.js';
 import type { Config } from '../config/types.js';
+import type { AppContext } from '../context.js';
 import type { Sql } from '../storage/db.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 
@@ -41,10 +41,17 @@ export function readSignedCookie(header: string | undefined, name: string, secre
   return undefined;
 }
 
-export async function currentSession(sql: Sql, req: Request, clock: Clock = systemClock) {
+/** `experimental.inactive_session_expiration.ttl` when it applies to browser sessions. */
+export function browserSessionIdleTtl(config: Config): number | undefined {
+  const expiration = config.experimental.inactive_session_expiration;
+  return expiration?.expire_user_sessions ? expiration.ttl : undefined;
+}
+
+/** The browser's signed-in session; one idle past its ttl has expired and is not revived by this use. */
+export async function currentSession(app: Pick<AppContext, 'sql' | 'clock' | 'config'>, req: Request) {
   const secret = req.signedCookies?.[SESSION_COOKIE];
   if (typeof secret !== 'string') return undefined;
-  return browserSessions.findActive(sql, secret, clock.now());
+  return browserSessions.findActive(app.sql, secret, app.clock.now(), browserSessionIdleTtl(app.config));
 }
 
 export async function startSession(

@@ -27,7 +27,7 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
     step(renderer, async (req, res) => {
       const state = await loadLinkState(app, req);
       const link = await upstream.findLink(app.sql, state.provider.id, state.session.subject!);
-      const current = await currentSession(app.sql, req);
+      const current = await currentSession(app, req);
       const decision = decideLinkStep({ linkedUserId: link?.user_id, currentUserId: current?.user.id });
       switch (decision.kind) {
         case 'sign-in':
@@ -66,7 +66,7 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
       const state = await loadLinkState(app, req);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const link = await upstream.findLink(app.sql, state.provider.id, state.session.subject!);
-      const current = await currentSession(app.sql, req);
+      const current = await currentSession(app, req);
       // Linked meanwhile (another tab): the GET handles every linked case.
       if (link) return res.redirect(303, `/upstream/link/${state.session.id}`);
       if (body.action === 'link') {
