@@ -139,7 +139,13 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       const userId = requireString(payload, 'user_id');
       const user = await userOrSkip(userId, JOB_KINDS.syncDevices);
       if (!user) return;
-      await homeserver.syncDevices(user.username, await activeDeviceIds(sql, user.id));
+      const sent = new Set(await activeDeviceIds(sql, user.id));
+      await homeserver.syncDevices(user.username, [...sent]);
+      // A login that committed its session after the read above may have created its device
+      // before the sync reached the homeserver, which then removed it: put it back.
+      for (const deviceId of await activeDeviceIds(sql, user.id)) {
+        if (!sent.has(deviceId)) await homeserver.upsertDevice(user.username, deviceId);
+      }
     },
 
     async [JOB_KINDS.endUserSessions](payload: unknown) {

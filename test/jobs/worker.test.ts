@@ -490,6 +490,34 @@ describe('homeserver jobs', () => {
     });
   }
 
+  test('a login that lands while sync_devices is in flight keeps its device', async () => {
+    const username = 'sync-race';
+    const user = await users.create(db.sql, { username });
+    double.addUser(username);
+    await sessions.start(db.sql, { grantId: `${username}-old`, userId: user.id, clientId: 'c', deviceId: 'DEVSYNCOLD', scope: 'openid' }, clock.now());
+    await homeserver.upsertDevice(username, 'DEVSYNCOLD');
+    // Between the job's read of the active devices and its call, a login (after a password
+    // reset, say) commits its session and creates its device.
+    const syncDevices = async (localpart: string, devices: string[]) => {
+      await compat.createSession(db.sql, { userId: user.id, deviceId: 'DEVSYNCNEW', admin: false }, clock.now());
+      await homeserver.upsertDevice(localpart, 'DEVSYNCNEW');
+      await homeserver.syncDevices(localpart, devices);
+    };
+    const racing = new Proxy(homeserver, {
+      get(target, prop) {
+        if (prop === 'syncDevices') return syncDevices;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    await enqueueSyncDevices(db.sql, user.id);
+    const w = worker(homeserverJobHandlers({ sql: db.sql, homeserver: racing, log }));
+    assert.equal(await w.runOnce(), 1);
+    const [row] = await db.sql<jobs.Job[]>`SELECT * FROM jobs WHERE kind = 'sync_devices'`;
+    assert.equal(row.status, 'done', row.last_error ?? 'no error');
+    assert.deepEqual(double.devices(username), new Set(['DEVSYNCOLD', 'DEVSYNCNEW']), 'the new session keeps its device');
+  });
+
   test('delete_device calls the homeserver outside any transaction: the device lock is free meanwhile', async () => {
     const username = 'slow-delete';
     const deviceId = 'DEVSLOWDEL1';
