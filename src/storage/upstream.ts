@@ -3,6 +3,7 @@
 import { ulid } from 'ulid';
 import type { Db, Tx } from './db.js';
 import { hashSecret } from '../domain/tokens.js';
+import { asciiLower, emailKey } from '../domain/email-address.js';
 
 export interface ProviderRow {
   id: string;
@@ -165,7 +166,9 @@ export async function updateLinkImports(db: Db, linkId: string, input: { humanAc
  * the provider is its source of truth. (It touches user_emails because the link owns that row.)
  */
 export async function removeImportedEmail(db: Db, userId: string, email: string): Promise<void> {
-  await db`DELETE FROM user_emails WHERE user_id = ${userId} AND lower(email) = lower(${email})`;
+  // By the address's key; one the parser cannot read (stored before addresses were checked) by
+  // its ASCII lower-casing, which is how the email_key column is made. Never by lower().
+  await db`DELETE FROM user_emails WHERE user_id = ${userId} AND email_key = ${emailKey(email) ?? asciiLower(email)}`;
 }
 
 // Authorization sessions
@@ -221,12 +224,16 @@ export async function setPendingRegistration(db: Db, id: string, pending: Pendin
   await db`UPDATE upstream_oauth_sessions SET pending_registration = ${db.json(pending as never)} WHERE id = ${id} AND consumed_at IS NULL`;
 }
 
-/** Records that the browser proved `email` during this session (the mailed-code step). */
+/**
+ * Records that the browser proved `email` during this session (the mailed-code step). The code
+ * went to the pending address as stored, so both sides lower their ASCII letters only: lower()
+ * would let a look-alike stand in for it.
+ */
 export async function markEmailVerified(db: Db, id: string, email: string): Promise<boolean> {
   const rows = await db`
     UPDATE upstream_oauth_sessions SET verified_email = ${email}
     WHERE id = ${id} AND consumed_at IS NULL AND completed_at IS NOT NULL
-      AND lower(pending_registration ->> 'email') = lower(${email})
+      AND translate(pending_registration ->> 'email', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = ${asciiLower(email)}
     RETURNING 1`;
   return rows.length > 0;
 }

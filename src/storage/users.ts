@@ -1,6 +1,6 @@
 // Users, their e-mail addresses and password hashes.
 import { ulid } from 'ulid';
-import { parseEmailAddress, type EmailAddress } from '../domain/email-address.js';
+import { asciiLower, parseEmailAddress, type EmailAddress } from '../domain/email-address.js';
 import type { Db } from './db.js';
 
 export interface User {
@@ -141,10 +141,12 @@ export async function findByVerifiedEmail(db: Db, address: EmailAddress): Promis
     WHERE e.email_key = ${address.key} AND e.verified_at IS NOT NULL`;
 }
 
+/** By an identifier of `medium`, ASCII letters compared without case (explicitly: see user_threepids_key). */
 export async function findByThreepid(db: Db, medium: string, address: string): Promise<User | undefined> {
   const [user] = await db<User[]>`
     SELECT u.* FROM users u JOIN user_threepids t ON t.user_id = u.id
-    WHERE t.medium = ${medium} AND lower(t.address) = lower(${address})`;
+    WHERE t.medium = ${medium}
+      AND translate(t.address, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = ${asciiLower(address)}`;
   return user;
 }
 
