@@ -69,7 +69,11 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
     transform: { undefined: null },
   } satisfies postgres.Options<Record<string, postgres.PostgresType>>;
 
-  // The embedded database has one connection and no other client to wait for.
+  // The embedded database has one connection and no other client to wait for. It gets no
+  // timeouts: PGlite (0.5, PostgreSQL 18 in WASM) accepts statement_timeout, lock_timeout and
+  // idle_in_transaction_session_timeout but never enforces them (it has no timer signals; a
+  // 200 ms statement_timeout let pg_sleep(1.5) and a 26 s query finish), so setting them would
+  // only pretend to bound it.
   if (isEmbedded(config)) return connectEmbedded(config, common);
 
   const server = {
