@@ -81,7 +81,7 @@ export async function seed(url: string, count: number): Promise<{ userId: string
         JSON.stringify({ accountId: user.id, clientId: BENCH_CLIENT, grantId, scope: BENCH_SCOPE, iat, exp, kind: 'AccessToken' }),
       );
     }
-    const grantPayloads = grants.map((grantId) =>
+    const grantPayloads = grants.map(() =>
       JSON.stringify({
         accountId: user.id,
         clientId: BENCH_CLIENT,
