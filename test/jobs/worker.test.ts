@@ -9,6 +9,7 @@ import type { HomeserverConnection } from '../../src/homeserver/connection.js';
 import { createHomeserverConnection } from '../../src/homeserver/index.js';
 import {
   enqueueDeleteDevice,
+  enqueueEndUserSessions,
   enqueueProvisionUser,
   enqueueSyncDevices,
   homeserverJobHandlers,
@@ -489,6 +490,29 @@ describe('homeserver jobs', () => {
       assert.deepEqual(deleted, [], 'no deletion reached the homeserver');
     });
   }
+
+  test('end_user_sessions ends the listed grants only, and running it twice is harmless', async () => {
+    const user = await users.create(db.sql, { username: 'reset-user' });
+    for (const grantId of ['reset-g1', 'reset-g2', 'reset-later']) {
+      await db.sql`INSERT INTO oidc_payloads (model, id, payload, account_id) VALUES ('Grant', ${grantId}, '{}', ${user.id})`;
+      await sessions.start(db.sql, { grantId, userId: user.id, clientId: 'c', deviceId: `DEV-${grantId}`, scope: 'openid' }, clock.now());
+    }
+    double.addUser('reset-user');
+    const w = worker(handlers);
+    for (let run = 0; run < 2; run++) {
+      await enqueueEndUserSessions(db.sql, user.id, ['reset-g1', 'reset-g2', 'reset-gone']);
+      while ((await w.runOnce()) > 0);
+    }
+    const grants = await db.sql<{ id: string }[]>`SELECT id FROM oidc_payloads WHERE model = 'Grant' AND account_id = ${user.id}`;
+    assert.deepEqual(grants.map((g) => g.id), ['reset-later'], 'a grant made after the reset stays');
+    const live = await sessions.listActiveForUser(db.sql, user.id);
+    assert.deepEqual(live.map((l) => l.grant_id), ['reset-later']);
+    const deletions = await db.sql<{ payload: { device_id: string } }[]>`
+      SELECT payload FROM jobs WHERE kind = 'delete_device' AND payload ->> 'user_id' = ${user.id} ORDER BY payload ->> 'device_id'`;
+    assert.deepEqual(deletions.map((d) => d.payload.device_id), ['DEV-reset-g1', 'DEV-reset-g2'], 'one deletion per device, not per run');
+    const done = await db.sql<{ status: string }[]>`SELECT status FROM jobs WHERE kind = 'end_user_sessions'`;
+    assert.deepEqual(done.map((d) => d.status), ['done', 'done']);
+  });
 
   test('a login that lands while sync_devices is in flight keeps its device', async () => {
     const username = 'sync-race';
