@@ -11,7 +11,7 @@ const SERVER_NAME = 'slow-hs.test';
 const POOL_SIZE = 2;
 const LOGINS = POOL_SIZE + 2;
 /** Synapse's answer to upsert_device takes this long: far longer than /health's 2 s deadline. */
-const HOMESERVER_DELAY_MS = 5000;
+const HOMESERVER_DELAY_MS = 8000;
 
 let hs: HomeserverDouble;
 let mauth: InProcessMauth;
@@ -22,9 +22,9 @@ async function call(path: string, init: RequestInit = {}) {
   return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined };
 }
 
-/** Waits until `count` upsert_device calls are held by the stalled homeserver (well within its delay). */
-async function inFlightAtLeast(count: number): Promise<void> {
-  const deadline = Date.now() + HOMESERVER_DELAY_MS / 2;
+/** Waits until `count` upsert_device calls are held by the stalled homeserver (before the first is answered). */
+async function inFlightAtLeast(count: number, since: number): Promise<void> {
+  const deadline = since + HOMESERVER_DELAY_MS - 1000;
   while (hs.inFlight('upsert_device') < count) {
     assert.ok(Date.now() < deadline, `only ${hs.inFlight('upsert_device')} of ${count} logins reached the homeserver while it stalled`);
     await new Promise((r) => setTimeout(r, 20));
@@ -72,16 +72,17 @@ test('legacy logins waiting for a stalled homeserver hold no database connection
   const token = first.body.access_token as string;
 
   hs.delay('upsert_device', HOMESERVER_DELAY_MS);
+  const started = Date.now();
   const logins = Array.from({ length: LOGINS }, (_, i) => login(`SLOWDEV${i}`));
   try {
     // As many logins wait at the homeserver as the pool has connections, and more are coming.
-    await inFlightAtLeast(POOL_SIZE);
+    await inFlightAtLeast(POOL_SIZE, started);
     const [health, introspection] = await Promise.all([call('/health'), introspect(token)]);
     assert.equal(health.status, 200, JSON.stringify(health.body));
     assert.equal(introspection.status, 200, JSON.stringify(introspection.body));
     assert.equal(introspection.body.active, true);
     // Every login reaches the homeserver at once: none waits for another's connection.
-    await inFlightAtLeast(LOGINS);
+    await inFlightAtLeast(LOGINS, started);
   } finally {
     hs.delay('upsert_device', 0);
   }
