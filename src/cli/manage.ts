@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import pino from 'pino';
 import { PasswordHasher } from '../accounts/passwords.js';
 import * as accounts from '../accounts/service.js';
-import { openDatabase } from '../http/server.js';
+import { openDatabase } from '../storage/open.js';
 import type { Config } from '../config/types.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
