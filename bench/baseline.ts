@@ -10,9 +10,8 @@ import type { AddressInfo } from 'node:net';
 import type { DatabaseConfig } from '../src/config/types.js';
 import { deviceOf, parseScope, withBothForms } from '../src/domain/scopes.js';
 import { hashSecret, tokenKind } from '../src/domain/tokens.js';
-import { markAccessTokenUsed } from '../src/oidc/adapter.js';
 import { connect } from '../src/storage/db.js';
-import { findForIntrospection } from '../src/storage/tokens.js';
+import { findForIntrospection, markAccessTokenUsed } from '../src/storage/oidc-payloads.js';
 
 export interface BaselineServer {
   url: string;
@@ -62,12 +61,11 @@ export async function startBaseline(options: {
     if (kind !== 'accessToken' && kind !== 'refreshToken') return send(res, 200, { active: false });
     const key = hashSecret(token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
-    const row = await findForIntrospection(sql, model, key);
-    const now = Math.floor(Date.now() / 1000);
-    const exp = row?.payload.exp;
-    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) {
-      return send(res, 200, { active: false });
-    }
+    const at = new Date();
+    const row = await findForIntrospection(sql, model, key, at);
+    if (!row || !row.user_active || row.consumed_at) return send(res, 200, { active: false });
+    const now = Math.floor(at.getTime() / 1000);
+    const exp = row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
     const scopes = parseScope(row.scope ?? row.payload.scope);
     const device = deviceOf(scopes);

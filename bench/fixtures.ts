@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { ulid } from 'ulid';
+import { systemRandomness } from '../src/clock.js';
 import { generateToken, hashSecret } from '../src/domain/tokens.js';
 import { migrate } from '../src/storage/migrate.js';
 import { create as createUser } from '../src/storage/users.js';
@@ -68,7 +69,7 @@ export async function seed(url: string, count: number): Promise<{ userId: string
     const user = await createUser(sql, { username: BENCH_USERNAME });
     const iat = Math.floor(Date.now() / 1000);
     const exp = iat + 3600;
-    const tokens = Array.from({ length: count }, () => generateToken('accessToken'));
+    const tokens = Array.from({ length: count }, () => generateToken('accessToken', systemRandomness));
     const ids: string[] = [];
     const payloads: string[] = [];
     const grants: string[] = [];
@@ -80,7 +81,7 @@ export async function seed(url: string, count: number): Promise<{ userId: string
         JSON.stringify({ accountId: user.id, clientId: BENCH_CLIENT, grantId, scope: BENCH_SCOPE, iat, exp, kind: 'AccessToken' }),
       );
     }
-    const grantPayloads = grants.map((grantId) =>
+    const grantPayloads = grants.map(() =>
       JSON.stringify({
         accountId: user.id,
         clientId: BENCH_CLIENT,

@@ -2,10 +2,25 @@
 // fail, on small made-up trees.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkTree, importsOf, type Violation } from './support/architecture.js';
+import { fileURLToPath } from 'node:url';
+import { checkTree, importsOf, readTree, type Violation } from './support/architecture.js';
 
 const rules = (violations: Violation[]) => violations.map((v) => v.rule).sort();
 const tree = (files: Record<string, string>) => checkTree(new Map(Object.entries(files)));
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+describe('the source tree', () => {
+  it('keeps the layering of ARCHITECTURE.md', () => {
+    assert.deepEqual(checkTree(readTree(SRC)).map((v) => v.message), []);
+  });
+
+  it('has no file in src/ longer than 300 lines', () => {
+    const lines = (text: string) => text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    const long = [...readTree(SRC)].filter(([, text]) => lines(text) > 300).map(([file, text]) => `${file} (${lines(text)})`);
+    assert.deepEqual(long, []);
+  });
+});
 
 describe('the architecture checker', () => {
   it('accepts imports that point down or sideways without a loop', () => {

@@ -1,7 +1,8 @@
 // Proving an e-mail address with a mailed 6-digit code: codes are stored as keyed hashes with
 // their expiry, the mail goes out from a job written in the same transaction, and every step is
 // rate limited as MAS configures `rate_limiting.email_authentication`.
-import { createHmac, randomInt } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { secondsAfter, type Randomness } from '../clock.js';
 import type { AppContext } from '../context.js';
 import { asciiLower, emailKey } from '../domain/email-address.js';
 import { enqueueVerificationCode } from '../jobs/mail.js';
@@ -17,13 +18,13 @@ function codeHash(app: AppContext, authenticationId: string, code: string): stri
     .digest('base64url');
 }
 
-export function generateCode(): string {
-  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+export function generateCode(random: Randomness): string {
+  return String(random.int(1_000_000)).padStart(6, '0');
 }
 
 async function issueCode(app: AppContext, tx: Db, auth: registrations.EmailAuthentication): Promise<void> {
-  const code = generateCode();
-  const expiresAt = new Date(Date.now() + app.config.account.email_code_ttl * 1000);
+  const code = generateCode(app.random);
+  const expiresAt = secondsAfter(app.clock.now(), app.config.account.email_code_ttl);
   await registrations.addCode(tx, auth.id, codeHash(app, auth.id, code), expiresAt);
   await enqueueVerificationCode(tx, app.config, auth.email, code);
 }
@@ -67,5 +68,5 @@ export async function verifyCode(app: AppContext, auth: registrations.EmailAuthe
   }
   const normalized = code.replace(/\s+/g, '');
   if (!/^[0-9]{6}$/.test(normalized)) return 'wrong';
-  return registrations.checkCode(app.sql, auth.id, codeHash(app, auth.id, normalized));
+  return registrations.checkCode(app.sql, auth.id, codeHash(app, auth.id, normalized), app.clock.now());
 }

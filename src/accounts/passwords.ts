@@ -11,11 +11,14 @@ export interface HashedPassword {
   version: number;
 }
 
+/** A scheme as loaded, except that `unicode_normalization` may be left out (off, its default). */
+type Scheme = Omit<PasswordScheme, 'unicode_normalization'> & Partial<Pick<PasswordScheme, 'unicode_normalization'>>;
+
 export class PasswordHasher {
-  private readonly schemes: PasswordScheme[];
+  private readonly schemes: Scheme[];
   private dummy: Promise<string> | undefined;
 
-  constructor(config: PasswordsConfig) {
+  constructor(config: Omit<PasswordsConfig, 'schemes'> & { schemes: Scheme[] }) {
     this.schemes = [...config.schemes].sort((a, b) => b.version - a.version);
     if (this.schemes.length === 0) throw new Error('passwords.schemes must list at least one scheme');
     for (const s of this.schemes) {
@@ -29,12 +32,12 @@ export class PasswordHasher {
     return this.schemes[0].version;
   }
 
-  private options(scheme: PasswordScheme) {
+  private options(scheme: Scheme) {
     return { ...OWASP_ARGON2ID, ...(scheme.secret ? { secret: Buffer.from(scheme.secret) } : {}) };
   }
 
   /** What a scheme hashes: with `unicode_normalization` (as Synapse did), the NFKC form. */
-  private input(scheme: PasswordScheme, password: string): string {
+  private input(scheme: Scheme, password: string): string {
     return scheme.unicode_normalization ? password.normalize('NFKC') : password;
   }
 

@@ -7,13 +7,13 @@ import type { OidcProvider } from '../oidc/provider.js';
 import { enqueueSyncDevices } from '../jobs/homeserver-jobs.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import * as compat from '../storage/compat.js';
-import * as tokens from '../storage/tokens.js';
+import * as payloads from '../storage/oidc-payloads.js';
 
 export async function endAllSessions(app: AppContext, provider: OidcProvider, userId: string): Promise<void> {
   // Browsers first, so that no sign-in under way can mint a new code while the grants go.
   await app.sql.begin(async (tx) => {
     await browserSessions.finishAllForUser(tx, userId);
-    await tokens.deleteProviderSessionsOfAccount(tx, userId);
+    await payloads.deleteProviderSessionsOfAccount(tx, userId);
   });
   await endAllOAuthSessionsOfUser(app.sql, provider, userId);
   await app.sql.begin(async (tx) => {

@@ -1,6 +1,6 @@
 // `mauth manage add-email | verify-email | issue-user-registration-token`.
-import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
+import { secondsAfter, systemClock, systemRandomness } from '../clock.js';
 import { asciiLower, parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
@@ -68,13 +68,13 @@ export function registerEmailCommands(manage: Command): void {
     .option('--expires-in <seconds>', 'seconds until it expires', positiveInteger)
     .action(async (opts: { token?: string; usageLimit?: number; unlimited: boolean; expiresIn?: number }, cmd: Command) => {
       if (opts.unlimited && opts.usageLimit !== undefined) throw new Error('--unlimited and --usage-limit exclude each other');
-      const token = opts.token ?? randomBytes(15).toString('base64url');
+      const token = opts.token ?? systemRandomness.bytes(15).toString('base64url');
       if (token.length < 8) throw new Error('a token must be at least 8 characters');
       await withDatabase(cmd, async (sql) => {
         await registrations.createRegistrationToken(sql, {
           tokenHash: hashSecret(token),
           usageLimit: opts.usageLimit ?? null,
-          expiresAt: opts.expiresIn ? new Date(Date.now() + opts.expiresIn * 1000) : null,
+          expiresAt: opts.expiresIn ? secondsAfter(systemClock.now(), opts.expiresIn) : null,
         });
       });
       console.log(token);

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { PasswordHasher } from '../accounts/passwords.js';
+import { createAccount } from '../accounts/create-account.js';
 import * as accounts from '../accounts/service.js';
 import { openDatabase } from '../storage/open.js';
 import type { Config } from '../config/types.js';
@@ -15,6 +16,7 @@ import { emailArgument, registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
+import { matrixUserId } from '../domain/usernames.js';
 import { systemClock, systemRandomness } from '../clock.js';
 
 export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
@@ -79,22 +81,19 @@ export function registerManageCommands(program: Command): void {
       const email = opts.email === undefined ? undefined : emailArgument(opts.email);
       await withDatabase(cmd, async (sql, config) => {
         const mappings = await upstreamMappings(sql, config, opts.upstreamProviderMapping ?? []);
-        const input = { username, password: opts.password, email, admin: opts.admin, displayName: opts.displayName };
-        const hasher = new PasswordHasher(config.passwords);
-        const user = mappings.length === 0
-          ? await accounts.registerUser(sql, hasher, input)
-          : await sql.begin(async (tx) => {
-              // registerUser opens its transaction with `begin`; handing it this one keeps the
-              // account and its links all-or-nothing.
-              const created = await accounts.registerUser({ begin: (fn: (t: typeof tx) => unknown) => fn(tx) } as unknown as Sql, hasher, input);
-              for (const m of mappings) {
-                if (!(await upstream.createLink(tx, { providerId: m.providerId, subject: m.subject, userId: created.id }))) {
-                  throw new Error(`the subject ${JSON.stringify(m.subject)} of provider ${m.providerId} is already linked to another account`);
-                }
-              }
-              return created;
-            });
-        console.log(`created @${user.username}:${config.matrix.homeserver} (id ${user.id})${opts.admin ? ' with admin rights' : ''}`);
+        const hashed = opts.password === undefined ? undefined : await new PasswordHasher(config.passwords).hash(opts.password);
+        // The account and its links are all-or-nothing: a subject linked meanwhile undoes the account.
+        const { user } = await sql.begin((tx) =>
+          createAccount(tx, {
+            username,
+            displayName: opts.displayName,
+            canRequestAdmin: opts.admin,
+            password: hashed && { hash: hashed.hash, version: hashed.version },
+            emails: email === undefined ? [] : [{ address: email, verified: true }],
+            upstreamLinks: mappings,
+          }),
+        );
+        console.log(`created ${matrixUserId(user.username, config.matrix.homeserver)} (id ${user.id})${opts.admin ? ' with admin rights' : ''}`);
         for (const m of mappings) console.log(`linked to subject ${JSON.stringify(m.subject)} of upstream provider ${m.providerId}`);
       });
     });
@@ -140,11 +139,11 @@ export function registerManageCommands(program: Command): void {
         const ctx = { config, sql, homeserver: createHomeserverConnection(config.matrix), log: pino({ level: 'warn' }), clock: systemClock, random: systemRandomness };
         const issued = await startCompatSession(ctx, {
           user,
-          deviceId: deviceId ?? generateDeviceId(),
+          deviceId: deviceId ?? generateDeviceId(ctx.random),
           refreshable: false,
           admin: opts.yesIWantToGrantSynapseAdminPrivileges,
         });
-        console.error(`device ${issued.session.device_id} for @${user.username}:${config.matrix.homeserver}${issued.session.is_synapse_admin ? ' (Synapse admin)' : ''}`);
+        console.error(`device ${issued.session.device_id} for ${matrixUserId(user.username, config.matrix.homeserver)}${issued.session.is_synapse_admin ? ' (Synapse admin)' : ''}`);
         console.log(issued.accessToken);
       });
     });

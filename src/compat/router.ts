@@ -154,7 +154,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
     handle(async (req, res) => {
       const input = jsonBody(req, false);
       if (typeof input.type !== 'string') throw new MatrixError(400, 'M_BAD_JSON', "Missing 'type'.");
-      const deviceId = optionalString(input, 'device_id') || generateDeviceId();
+      const deviceId = optionalString(input, 'device_id') || generateDeviceId(app.random);
       if (!isValidCompatDeviceId(deviceId)) {
         throw new MatrixError(400, 'M_INVALID_PARAM', "'device_id' must be 1 to 255 characters of A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , ; = : @ / -.");
       }
@@ -186,7 +186,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
       } else if (input.type === 'm.login.token') {
         const token = optionalString(input, 'token');
         if (!token) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'token'.");
-        const login = await compat.exchangeSsoLogin(app.sql, hashSecret(token), LOGIN_TOKEN_TTL_SECONDS);
+        const login = await compat.exchangeSsoLogin(app.sql, hashSecret(token), LOGIN_TOKEN_TTL_SECONDS, app.clock.now());
         const found = login?.user_id ? await users.findById(app.sql, login.user_id) : undefined;
         if (!found) throw new MatrixError(403, 'M_FORBIDDEN', 'Invalid login token.');
         if (found.deactivated_at) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
@@ -214,7 +214,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
   );
 
   async function authenticated(req: Request) {
-    const found = await compat.findByAccessToken(app.sql, hashSecret(accessToken(req)));
+    const found = await compat.findByAccessToken(app.sql, hashSecret(accessToken(req)), app.clock.now());
     if (!found) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token.', { soft_logout: false });
     return found;
   }
@@ -272,7 +272,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
       throw new MatrixError(400, 'M_INVALID_PARAM', "'redirectUrl' must be an http(s) URL.");
     }
-    const login = await compat.createSsoLogin(app.sql, parsed.href);
+    const login = await compat.createSsoLogin(app.sql, parsed.href, app.clock.now());
     // `sso/redirect/{idp}` with an upstream provider's id goes straight to that provider.
     const upstream = typeof req.params.idp === 'string' ? providerForIdp(config, req.params.idp) : undefined;
     if (upstream) return void res.redirect(303, new URL(authorizePath(upstream.id, `/complete-compat-sso/${login.id}`), config.http.public_base).href);

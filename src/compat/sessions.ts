@@ -1,5 +1,6 @@
 // Starting and ending compatibility sessions: the device is created on the homeserver before a
 // token is returned; ending a session removes its device through a job.
+import { secondsAfter, type Randomness } from '../clock.js';
 import type { AppContext } from '../context.js';
 import { generateToken, hashSecret, randomAlphanumeric } from '../domain/tokens.js';
 import { HomeserverError } from '../homeserver/index.js';
@@ -18,10 +19,10 @@ export interface IssuedCompatSession {
 const DEVICE_ALPHABET = /[A-Z]/;
 
 /** A device id in Synapse's style: ten upper-case letters. */
-export function generateDeviceId(): string {
+export function generateDeviceId(random: Randomness): string {
   let id = '';
   while (id.length < 10) {
-    const c = randomAlphanumeric(1);
+    const c = randomAlphanumeric(1, random);
     if (DEVICE_ALPHABET.test(c)) id += c;
   }
   return id;
@@ -38,13 +39,13 @@ async function ensureDevice(app: AppContext, db: Db, user: User, deviceId: strin
   }
 }
 
-async function issueTokens(db: Db, sessionId: string, ttlSeconds: number | undefined) {
-  const accessToken = generateToken('compatAccessToken');
-  const expiresAt = ttlSeconds ? new Date(Date.now() + ttlSeconds * 1000) : null;
+async function issueTokens(app: AppContext, db: Db, sessionId: string, ttlSeconds: number | undefined) {
+  const accessToken = generateToken('compatAccessToken', app.random);
+  const expiresAt = ttlSeconds ? secondsAfter(app.clock.now(), ttlSeconds) : null;
   const accessTokenId = await compat.addAccessToken(db, sessionId, hashSecret(accessToken), expiresAt);
   let refreshToken: string | undefined;
   if (ttlSeconds) {
-    refreshToken = generateToken('compatRefreshToken');
+    refreshToken = generateToken('compatRefreshToken', app.random);
     await compat.addRefreshToken(db, sessionId, hashSecret(refreshToken), accessTokenId);
   }
   return { accessToken, refreshToken, expiresInMs: ttlSeconds ? ttlSeconds * 1000 : undefined };
@@ -66,13 +67,12 @@ export async function startCompatSession(
     await compat.lockDevice(tx, input.user.id, input.deviceId);
     await ensureDevice(app, tx, input.user, input.deviceId, input.displayName);
     await compat.finishLiveSessionForDevice(tx, input.user.id, input.deviceId);
-    const session = await compat.createSession(tx, {
-      userId: input.user.id,
-      deviceId: input.deviceId,
-      admin: input.admin ?? false,
-      userAgent: input.userAgent,
-    });
-    return { session, ...(await issueTokens(tx, session.id, ttl)) };
+    const session = await compat.createSession(
+      tx,
+      { userId: input.user.id, deviceId: input.deviceId, admin: input.admin ?? false, userAgent: input.userAgent },
+      app.clock.now(),
+    );
+    return { session, ...(await issueTokens(app, tx, session.id, ttl)) };
   });
 }
 
@@ -81,7 +81,7 @@ export async function refreshCompatSession(app: AppContext, refreshToken: string
   return app.sql.begin(async (tx) => {
     const session = await compat.consumeRefreshToken(tx, hashSecret(refreshToken));
     if (!session) return undefined;
-    return { session, ...(await issueTokens(tx, session.id, app.config.experimental.compat_token_ttl)) };
+    return { session, ...(await issueTokens(app, tx, session.id, app.config.experimental.compat_token_ttl)) };
   });
 }
 

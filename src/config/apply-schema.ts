@@ -5,7 +5,7 @@
 // own convict instance), and puts the results back.
 import { isDeepStrictEqual } from 'node:util';
 import convict from 'convict';
-import { isEntry, type Entry, type SchemaDef, type Shape } from './formats.js';
+import { isEntry, type AnyShape, type Entry, type SchemaDef } from './schema.js';
 import type { Reporter } from './problems.js';
 import { unsupportedKey } from './unsupported.js';
 import { isMapping, type Mapping } from './mapping.js';
@@ -43,7 +43,7 @@ function withoutUndefined(mapping: Mapping): Mapping {
 }
 
 /** Checks one mapping against a shape, then runs the shape's cross-field check if it was clean. */
-export function applyShape(shape: Shape, raw: unknown, report: Reporter): Mapping {
+export function applyShape(shape: AnyShape, raw: unknown, report: Reporter): Mapping {
   if (!isMapping(raw)) report.error('must be a mapping');
   const before = report.errorCount;
   const value = applySchema(shape.schema, isMapping(raw) ? raw : {}, report);
@@ -74,7 +74,7 @@ function walk(def: SchemaDef, raw: unknown, report: Reporter, path: string[], de
     }
 
     if (node.items) {
-      detached.push({ path: [...path, key], value: applyList(node, present ? value : structuredClone(node.default), at) });
+      detached.push({ path: [...path, key], value: applyList(node.items, present ? value : structuredClone(node.default), at) });
     } else if (node.shape) {
       if (!present) continue;
       detached.push({ path: [...path, key], value: applyShape(node.shape, value, at) });
@@ -99,8 +99,7 @@ function refuse(node: Entry, value: unknown, at: Reporter): boolean {
   return true;
 }
 
-function applyList(node: Entry, value: unknown, report: Reporter): unknown[] {
-  const shape = node.items as Shape;
+function applyList(shape: AnyShape, value: unknown, report: Reporter): unknown[] {
   if (!Array.isArray(value)) {
     report.error('must be a list');
     return [];

@@ -2,14 +2,16 @@
 import { optionalString, url } from './formats.js';
 import type { Section } from './section.js';
 
+export const brandingSchema = {
+  service_name: optionalString('Human-readable name of the service; defaults to the server address'),
+  policy_uri: url('Privacy policy, linked in pages and advertised as op_policy_uri', undefined),
+  tos_uri: url('Terms of service, accepted at registration and advertised as op_tos_uri', undefined),
+  imprint: optionalString('Legal imprint shown in page and e-mail footers'),
+  logo_uri: url('Logo shown on pages', undefined),
+};
+
 export const branding: Section<'branding'> = {
   key: 'branding',
   description: ['Branding: `service_name`, `policy_uri`, `tos_uri` (adds a mandatory checkbox at', 'registration), `imprint`, `logo_uri`.'],
-  schema: {
-    service_name: optionalString('Human-readable name of the service; defaults to the server address'),
-    policy_uri: url('Privacy policy, linked in pages and advertised as op_policy_uri', undefined),
-    tos_uri: url('Terms of service, accepted at registration and advertised as op_tos_uri', undefined),
-    imprint: optionalString('Legal imprint shown in page and e-mail footers'),
-    logo_uri: url('Logo shown on pages', undefined),
-  },
+  schema: brandingSchema,
 };

@@ -1,14 +1,15 @@
 // `clients`: OAuth 2.0 clients declared in the config (synced to the database at start-up), such
 // as a confidential client for the homeserver's older `experimental_features.msc3861` setup.
-import { isUlid, listOf, mapping, oneOf, optionalString, secret, stringList, ulid, url, type Shape } from './formats.js';
+import { isUlid, listOf, mapping, oneOf, optionalString, secret, stringList, ulid, url } from './formats.js';
+import { required, shape } from './schema.js';
 import type { Section } from './section.js';
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 
-const client: Shape = {
+const client = shape({
   schema: {
-    client_id: ulid('Client ID, a ULID'),
-    client_auth_method: oneOf('How the client authenticates', ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'], undefined),
+    client_id: required(ulid('Client ID, a ULID')),
+    client_auth_method: required(oneOf('How the client authenticates', ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'], undefined)),
     client_name: optionalString('Name shown to users'),
     client_secret: secret('Client secret, for the client_secret_* methods'),
     client_secret_file: optionalString('File holding the client secret'),
@@ -37,12 +38,14 @@ const client: Shape = {
       }
     }
   },
-};
+});
+
+export const clientsSchema = listOf('Static OAuth 2.0 clients', client);
 
 export const clients: Section<'clients'> = {
   key: 'clients',
   description: ['OAuth 2.0 clients to create at start-up: `client_id` (a ULID), `client_auth_method`,', '`client_secret` (or `client_secret_file`), `redirect_uris`.'],
-  schema: listOf('Static OAuth 2.0 clients', client),
+  schema: clientsSchema,
   check(config, report) {
     const seen = new Map<string, number>();
     config.clients.forEach((entry, index) => {

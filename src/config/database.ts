@@ -59,6 +59,33 @@ export function redactUri(uri: string): string {
 
 const SPLIT_KEYS = ['host', 'port', 'socket', 'username', 'password', 'password_file', 'database'] as const;
 
+export const databaseSchema = {
+  uri: { ...optionalString('Connection URI'), redact: redactUri },
+  host: optionalString('Server host name'),
+  port: integer('Server port', undefined, { min: 1, max: 65535 }),
+  socket: optionalString('Folder holding the server UNIX socket'),
+  username: optionalString('User name'),
+  password: secret('Password'),
+  password_file: optionalString('File holding the password'),
+  database: optionalString('Database name'),
+  ssl_mode: oneOf('TLS mode (default prefer; a uri may say sslmode instead)', SSL_MODES, undefined),
+  ssl_ca: optionalString('PEM root certificate'),
+  ssl_ca_file: optionalString('File holding the PEM root certificate'),
+  ssl_certificate: optionalString('PEM client certificate'),
+  ssl_certificate_file: optionalString('File holding the PEM client certificate'),
+  ssl_key: secret('PEM client key'),
+  ssl_key_file: optionalString('File holding the PEM client key'),
+  max_connections: integer('Largest pool size', 10, { min: 1 }),
+  min_connections: integer('Smallest pool size', 0, { min: 0 }),
+  connect_timeout: integer('Seconds to wait for a connection', 30, { min: 0 }),
+  idle_timeout: integer('Seconds before an idle connection closes', 600, { min: 0 }),
+  max_lifetime: integer('Seconds before a connection is replaced', 1800, { min: 0 }),
+  statement_timeout: integer('Mauth: seconds a statement of the server or worker may run before PostgreSQL cancels it (0: no limit)', 10, { min: 0 }),
+  lock_timeout: integer('Mauth: seconds a statement may wait for a lock before PostgreSQL gives up (0: no limit)', 5, { min: 0 }),
+  request_deadline: integer('Mauth: seconds after which an unanswered request gets 503 with Retry-After (0: no deadline)', 15, { min: 0 }),
+  embedded_path: string('Folder of the embedded database, used when no server is configured', './data', { nonEmpty: true }),
+};
+
 export const database: Section<'database'> = {
   key: 'database',
   description: [
@@ -74,32 +101,7 @@ export const database: Section<'database'> = {
     '`request_deadline` (a stalled or saturated database) gets 503 with Retry-After instead of',
     'waiting; 0 turns any of them off.',
   ],
-  schema: {
-    uri: { ...optionalString('Connection URI'), redact: redactUri },
-    host: optionalString('Server host name'),
-    port: integer('Server port', undefined, { min: 1, max: 65535 }),
-    socket: optionalString('Folder holding the server UNIX socket'),
-    username: optionalString('User name'),
-    password: secret('Password'),
-    password_file: optionalString('File holding the password'),
-    database: optionalString('Database name'),
-    ssl_mode: oneOf('TLS mode (default prefer; a uri may say sslmode instead)', SSL_MODES, undefined),
-    ssl_ca: optionalString('PEM root certificate'),
-    ssl_ca_file: optionalString('File holding the PEM root certificate'),
-    ssl_certificate: optionalString('PEM client certificate'),
-    ssl_certificate_file: optionalString('File holding the PEM client certificate'),
-    ssl_key: secret('PEM client key'),
-    ssl_key_file: optionalString('File holding the PEM client key'),
-    max_connections: integer('Largest pool size', 10, { min: 1 }),
-    min_connections: integer('Smallest pool size', 0, { min: 0 }),
-    connect_timeout: integer('Seconds to wait for a connection', 30, { min: 0 }),
-    idle_timeout: integer('Seconds before an idle connection closes', 600, { min: 0 }),
-    max_lifetime: integer('Seconds before a connection is replaced', 1800, { min: 0 }),
-    statement_timeout: integer('Mauth: seconds a statement of the server or worker may run before PostgreSQL cancels it (0: no limit)', 10, { min: 0 }),
-    lock_timeout: integer('Mauth: seconds a statement may wait for a lock before PostgreSQL gives up (0: no limit)', 5, { min: 0 }),
-    request_deadline: integer('Mauth: seconds after which an unanswered request gets 503 with Retry-After (0: no deadline)', 15, { min: 0 }),
-    embedded_path: string('Folder of the embedded database, used when no server is configured', './data', { nonEmpty: true }),
-  },
+  schema: databaseSchema,
   async check(config, report) {
     const section = config.database;
     if (section.uri !== undefined) {

@@ -11,24 +11,26 @@ export function isMailbox(value: string): boolean {
   return /^[^\s@<>]+@[^\s@<>]+$/.test(address);
 }
 
+export const emailSchema = {
+  from: string('From address', DEFAULT_FROM),
+  reply_to: string('Reply-To address', DEFAULT_FROM),
+  transport: oneOf('Transport', ['blackhole', 'smtp', 'sendmail', 'aws_ses'], 'blackhole'),
+  mode: oneOf('SMTP connection mode', ['plain', 'tls', 'starttls'], undefined),
+  hostname: optionalString('SMTP server'),
+  port: integer('SMTP port (default 25 for plain, 465 for tls, 587 for starttls)', undefined, { min: 1, max: 65535 }),
+  username: optionalString('SMTP user name'),
+  password: secret('SMTP password'),
+  password_file: optionalString('File holding the SMTP password'),
+  command: optionalString('sendmail command'),
+};
+
 export const email: Section<'email'> = {
   key: 'email',
   description: [
     'Outgoing mail. `transport`: blackhole (drop everything, the default), smtp (`mode`: plain,',
     'tls or starttls; `hostname`, `port`, `username`, `password`) or sendmail (`command`).',
   ],
-  schema: {
-    from: string('From address', DEFAULT_FROM),
-    reply_to: string('Reply-To address', DEFAULT_FROM),
-    transport: oneOf('Transport', ['blackhole', 'smtp', 'sendmail', 'aws_ses'], 'blackhole'),
-    mode: oneOf('SMTP connection mode', ['plain', 'tls', 'starttls'], undefined),
-    hostname: optionalString('SMTP server'),
-    port: integer('SMTP port (default 25 for plain, 465 for tls, 587 for starttls)', undefined, { min: 1, max: 65535 }),
-    username: optionalString('SMTP user name'),
-    password: secret('SMTP password'),
-    password_file: optionalString('File holding the SMTP password'),
-    command: optionalString('sendmail command'),
-  },
+  schema: emailSchema,
   check(config, report) {
     const section = config.email;
     if (section.transport === 'blackhole') {

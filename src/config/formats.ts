@@ -7,37 +7,10 @@
 // as `min` or `values` live on the schema entry, which convict hands to the format.
 import { isIP } from 'node:net';
 import convict from 'convict';
-import type { Reporter } from './problems.js';
 import { isMapping } from './mapping.js';
+import type { Entry, Infer, SchemaDef, Shape } from './schema.js';
 
-/** A schema entry convict validates (a value with a default), possibly marked for our own walker. */
-export interface Entry extends convict.SchemaObj {
-  doc: string;
-  /** A list whose elements are mappings checked against `items` (convict cannot look inside lists). */
-  items?: Shape;
-  /** An optional mapping checked against `shape`; absent unless configured. */
-  shape?: Shape;
-  /** A mapping passed through as written. */
-  freeform?: boolean;
-  /** How `config dump` hides the secret parts of a value (instead of hiding all of a `sensitive` one). */
-  redact?: (value: string) => string;
-}
-
-/** A section: nested entries. */
-export interface SchemaDef {
-  [key: string]: SchemaDef | Entry;
-}
-
-/** The schema of a mapping that sits in a list or an optional key, with its cross-field checks. */
-export interface Shape {
-  schema: SchemaDef;
-  /** Checks across keys of one element; `report` is positioned at the element. May normalise it. */
-  check?(value: any, report: Reporter): void;
-}
-
-export function isEntry(node: SchemaDef | Entry): node is Entry {
-  return 'default' in node;
-}
+export { isEntry, type Entry, type Infer, type SchemaDef, type Shape } from './schema.js';
 
 interface Params {
   min?: number;
@@ -154,59 +127,73 @@ for (const [name, check] of Object.entries(formats)) {
 /** What `config dump` shows instead of a secret. */
 export const REDACTED = '<redacted>';
 
-// Entry builders. Entries with an `undefined` default are absent unless configured.
+// Entry builders. Entries with an `undefined` default are absent unless configured, and their
+// value type includes `undefined` (`Maybe`); `required()` and `derived()` in schema.ts take it away.
 
-export function string(doc: string, defaultValue: string | undefined, params: Pick<Params, 'nonEmpty' | 'pattern' | 'patternMessage'> & { sensitive?: boolean } = {}): Entry {
+type Maybe<D, T> = undefined extends D ? T | undefined : T;
+type StringParams = Pick<Params, 'nonEmpty' | 'pattern' | 'patternMessage'> & { sensitive?: boolean };
+
+export function string<D extends string | undefined>(doc: string, defaultValue: D, params: StringParams = {}): Entry<Maybe<D, string>> {
   return { doc, default: defaultValue, format: 'mauth:string', ...params };
 }
 
-export function optionalString(doc: string, params: Pick<Params, 'nonEmpty' | 'pattern' | 'patternMessage'> & { sensitive?: boolean } = {}): Entry {
+export function optionalString(doc: string, params: StringParams = {}): Entry<string | undefined> {
   return string(doc, undefined, params);
 }
 
-export function secret(doc: string): Entry {
+export function secret(doc: string): Entry<string | undefined> {
   return string(doc, undefined, { sensitive: true });
 }
 
-export function boolean(doc: string, defaultValue: boolean | undefined): Entry {
+export function boolean<D extends boolean | undefined>(doc: string, defaultValue: D): Entry<Maybe<D, boolean>> {
   return { doc, default: defaultValue, format: 'mauth:boolean' };
 }
 
-export function integer(doc: string, defaultValue: number | undefined, range: { min?: number; max?: number } = {}): Entry {
+export function integer<D extends number | undefined>(doc: string, defaultValue: D, range: { min?: number; max?: number } = {}): Entry<Maybe<D, number>> {
   return { doc, default: defaultValue, format: 'mauth:integer', ...range };
 }
 
-export function number(doc: string, defaultValue: number | undefined, range: { min?: number; max?: number; exclusiveMin?: boolean } = {}): Entry {
+export function number<D extends number | undefined>(
+  doc: string,
+  defaultValue: D,
+  range: { min?: number; max?: number; exclusiveMin?: boolean } = {},
+): Entry<Maybe<D, number>> {
   return { doc, default: defaultValue, format: 'mauth:number', ...range };
 }
 
-export function oneOf<T extends string>(doc: string, values: readonly T[], defaultValue: T | undefined): Entry {
+/** One of `values` (give them as a literal or `as const` tuple: the value type is their union). */
+export function oneOf<const T extends string, D extends T | undefined>(doc: string, values: readonly T[], defaultValue: D): Entry<Maybe<D, T>> {
   return { doc, default: defaultValue, format: 'mauth:enum', values };
 }
 
-export function url(doc: string, defaultValue: string | undefined, protocols?: readonly string[]): Entry {
+export function url<D extends string | undefined>(doc: string, defaultValue: D, protocols?: readonly string[]): Entry<Maybe<D, string>> {
   return { doc, default: defaultValue, format: 'mauth:url', protocols };
 }
 
-export function ulid(doc: string): Entry {
+export function ulid(doc: string): Entry<string | undefined> {
   return { doc, default: undefined, format: 'mauth:ulid' };
 }
 
-export function stringList(doc: string, defaultValue: string[] | undefined, item: Params['item'] = 'string'): Entry {
+export function stringList<D extends string[] | undefined>(doc: string, defaultValue: D, item: Params['item'] = 'string'): Entry<Maybe<D, string[]>> {
   return { doc, default: defaultValue, format: 'mauth:list', item };
 }
 
-/** A free-form mapping passed through as written (policy data, JWKS, extra parameters). */
+/**
+ * A free-form mapping passed through as written (policy data, JWKS, extra parameters). Its values
+ * are `unknown` unless the enclosing check verifies them and says so with `V`.
+ */
+export function mapping<V = unknown>(doc: string, defaultValue: Record<string, V>): Entry<Record<string, V>>;
+export function mapping<V = unknown>(doc: string, defaultValue: undefined): Entry<Record<string, V> | undefined>;
 export function mapping(doc: string, defaultValue: Record<string, unknown> | undefined): Entry {
   return { doc, default: defaultValue, format: 'mauth:mapping', freeform: true };
 }
 
 /** A list of mappings, each checked against `shape`. */
-export function listOf(doc: string, shape: Shape, defaultValue: unknown[] = []): Entry {
+export function listOf<S extends SchemaDef>(doc: string, shape: Shape<S>, defaultValue: unknown[] = []): Entry<Infer<S>[]> {
   return { doc, default: defaultValue, format: 'mauth:mapping-list', items: shape };
 }
 
 /** An optional mapping checked against `shape`. */
-export function optionalMapping(doc: string, shape: Shape): Entry {
+export function optionalMapping<S extends SchemaDef>(doc: string, shape: Shape<S>): Entry<Infer<S> | undefined> {
   return { doc, default: undefined, format: 'mauth:mapping', shape };
 }

@@ -1,8 +1,8 @@
 // `http`: the public URL, the issuer and the listeners (MAS defaults: the public listener `web`
 // on [::]:8080 and the `internal` health listener on localhost:8081).
-import { boolean, integer, listOf, oneOf, optionalMapping, optionalString, stringList, url, type Shape } from './formats.js';
+import { boolean, integer, listOf, oneOf, optionalMapping, optionalString, stringList, url } from './formats.js';
+import { derived, required, shape } from './schema.js';
 import type { Section } from './section.js';
-import type { ListenerBind } from './types.js';
 
 export const RESOURCE_NAMES = [
   'discovery',
@@ -17,9 +17,9 @@ export const RESOURCE_NAMES = [
   'connection-info',
 ] as const;
 
-const resource: Shape = {
+const resource = shape({
   schema: {
-    name: oneOf('What to serve', RESOURCE_NAMES, undefined),
+    name: required(oneOf('What to serve', RESOURCE_NAMES, undefined)),
     path: optionalString('assets: the folder to serve on /assets/'),
     playground: boolean('graphql: serve the GraphQL playground', undefined),
     undocumented_oauth2_access: boolean('graphql: let OAuth 2.0 clients call it', undefined),
@@ -27,7 +27,7 @@ const resource: Shape = {
   check(value, report) {
     if (value.name === undefined) report.error(`is required (one of ${RESOURCE_NAMES.join(', ')})`, 'name');
   },
-};
+});
 
 /** Splits `host:port`, where an IPv6 host is bracketed (`[::]:8080`). */
 export function parseAddress(address: string): { host: string; port: number } | undefined {
@@ -38,7 +38,7 @@ export function parseAddress(address: string): { host: string; port: number } | 
   return { host: (match[1] ?? match[2]) as string, port };
 }
 
-const bind: Shape = {
+const bind = shape({
   schema: {
     host: optionalString('Host to listen on with `port`; all addresses when absent'),
     port: integer('Port to listen on', undefined, { min: 0, max: 65535 }),
@@ -48,7 +48,7 @@ const bind: Shape = {
     fd: integer('File descriptor passed by the parent (systemd socket activation), offset by 3', undefined, { min: 0 }),
     kind: oneOf('Kind of the passed file descriptor', ['tcp', 'unix'], undefined),
   },
-  check(value: ListenerBind & { socket?: string; fd?: number }, report) {
+  check(value, report) {
     const forms = [value.port !== undefined, value.address !== undefined, value.socket !== undefined, value.fd !== undefined];
     const count = forms.filter(Boolean).length;
     if (count === 0) {
@@ -61,9 +61,9 @@ const bind: Shape = {
       report.error('`host` goes with `port`; use `address` for host:port', 'host');
     }
   },
-};
+});
 
-const tls: Shape = {
+const tls = shape({
   schema: {
     certificate: optionalString('PEM certificate chain'),
     certificate_file: optionalString('File holding the PEM certificate chain'),
@@ -82,11 +82,12 @@ const tls: Shape = {
     }
     if (value.password !== undefined && value.password_file !== undefined) report.error('set only one of `password` and `password_file`', 'password_file');
   },
-};
+});
 
-const listener: Shape = {
+const listener = shape({
   schema: {
-    name: optionalString('Name shown in logs and metrics'),
+    // The section's check names unnamed listeners `listener-<index>`.
+    name: derived(optionalString('Name shown in logs and metrics')),
     resources: listOf('Resources to serve', resource),
     binds: listOf('Addresses to listen on', bind),
     prefix: optionalString('URL path prefix to mount the resources under, e.g. /auth', { pattern: /^\//, patternMessage: 'must start with /' }),
@@ -100,11 +101,11 @@ const listener: Shape = {
     if (value.tls !== undefined) report.error('is not supported yet: terminate TLS at the reverse proxy', 'tls');
     if (value.proxy_protocol) report.error('is not supported yet: let the reverse proxy send X-Forwarded-For', 'proxy_protocol');
     if (value.prefix !== undefined && value.prefix !== '/') report.error('is not supported yet: serve Mauth at the root of its host', 'prefix');
-    (value.binds as { fd?: number }[]).forEach((bind, index) => {
+    value.binds.forEach((bind, index) => {
       if (bind.fd !== undefined) report.error('is not supported yet: use `address`, `host`/`port` or `socket`', `binds[${index}].fd`);
     });
   },
-};
+});
 
 export const DEFAULT_LISTENERS = [
   {
@@ -130,6 +131,14 @@ export function withTrailingSlash(value: string): string {
   return parsed.href;
 }
 
+export const httpSchema = {
+  public_base: url('Public URL base used to build absolute URLs', 'http://127.0.0.1:8080/', ['http', 'https']),
+  issuer: derived(url('OIDC issuer; defaults to public_base', undefined, ['http', 'https'])),
+  listeners: listOf('HTTP listeners', listener, DEFAULT_LISTENERS),
+  trusted_proxies: stringList('Reverse proxies allowed to set X-Forwarded-For', DEFAULT_TRUSTED_PROXIES, 'ip-network'),
+  shutdown_grace: integer('Mauth: seconds requests in flight and running jobs may take to finish after SIGTERM/SIGINT', 10, { min: 0 }),
+};
+
 export const http: Section<'http'> = {
   key: 'http',
   description: [
@@ -141,13 +150,7 @@ export const http: Section<'http'> = {
     'and running jobs get `shutdown_grace` seconds to finish (no new connections meanwhile); a',
     'second signal stops at once.',
   ],
-  schema: {
-    public_base: url('Public URL base used to build absolute URLs', 'http://127.0.0.1:8080/', ['http', 'https']),
-    issuer: url('OIDC issuer; defaults to public_base', undefined, ['http', 'https']),
-    listeners: listOf('HTTP listeners', listener, DEFAULT_LISTENERS),
-    trusted_proxies: stringList('Reverse proxies allowed to set X-Forwarded-For', DEFAULT_TRUSTED_PROXIES, 'ip-network'),
-    shutdown_grace: integer('Mauth: seconds requests in flight and running jobs may take to finish after SIGTERM/SIGINT', 10, { min: 0 }),
-  },
+  schema: httpSchema,
   check(config, report) {
     const section = config.http;
     section.public_base = withTrailingSlash(section.public_base);

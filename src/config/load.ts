@@ -44,7 +44,10 @@ export async function checkConfig(options: LoadOptions = {}): Promise<CheckResul
   const raw = await readConfigFiles(files, provenance, problems);
   applyEnvironment(raw, env, ROOT_SCHEMA, provenance, problems);
   await readSecretFiles(raw, problems);
-  const config = applySchema(ROOT_SCHEMA, raw, problems.at('')) as unknown as Config;
+  // The one cast from a walked mapping to its schema's type: TypeScript cannot follow a walk over
+  // a schema value. applySchema and the checks below report every way the value differs from
+  // ROOT_SCHEMA, and a configuration with errors is never returned.
+  const config = applySchema(ROOT_SCHEMA, raw, problems.at('')) as Config;
 
   for (const section of SECTIONS) {
     // Cross-field checks assume well-typed values; a section with type errors is reported as is.

@@ -3,8 +3,17 @@
 // to call /_synapse/mas/*), so it must be long and random.
 import { oneOf, optionalString, secret, string, url } from './formats.js';
 import { EXAMPLE_MATRIX_SECRET } from './example-secrets.js';
+import { required } from './schema.js';
 import { withTrailingSlash } from './http.js';
 import type { Section } from './section.js';
+
+export const matrixSchema = {
+  kind: oneOf('Kind of homeserver', ['synapse', 'synapse_modern', 'synapse_legacy'], 'synapse'),
+  homeserver: string('Server name of the homeserver', 'localhost:8008', { nonEmpty: true }),
+  secret: required(secret('Shared secret with the homeserver')),
+  secret_file: optionalString('File holding the shared secret'),
+  endpoint: url("Base URL of the homeserver's client API, as Mauth reaches it", 'http://localhost:8008/', ['http', 'https']),
+};
 
 export const matrix: Section<'matrix'> = {
   key: 'matrix',
@@ -14,13 +23,7 @@ export const matrix: Section<'matrix'> = {
     '(`matrix_authentication_service.secret`). `kind`: synapse (default), synapse_modern,',
     'synapse_legacy (the older admin API).',
   ],
-  schema: {
-    kind: oneOf('Kind of homeserver', ['synapse', 'synapse_modern', 'synapse_legacy'], 'synapse'),
-    homeserver: string('Server name of the homeserver', 'localhost:8008', { nonEmpty: true }),
-    secret: secret('Shared secret with the homeserver'),
-    secret_file: optionalString('File holding the shared secret'),
-    endpoint: url("Base URL of the homeserver's client API, as Mauth reaches it", 'http://localhost:8008/', ['http', 'https']),
-  },
+  schema: matrixSchema,
   check(config, report) {
     const section = config.matrix;
     section.endpoint = withTrailingSlash(section.endpoint);

@@ -1,12 +1,13 @@
 // `passwords`: the local password database. Each scheme hashes with one algorithm; the highest
 // version hashes new passwords, the others still verify old hashes (and are rehashed on login).
-import { boolean, integer, listOf, oneOf, optionalString, secret, type Shape } from './formats.js';
+import { boolean, integer, listOf, oneOf, optionalString, secret } from './formats.js';
+import { required, shape } from './schema.js';
 import type { Section } from './section.js';
 
-const scheme: Shape = {
+const scheme = shape({
   schema: {
-    version: integer('Scheme version, unique; the highest hashes new passwords', undefined, { min: 0, max: 65535 }),
-    algorithm: oneOf('Hashing algorithm', ['argon2id', 'bcrypt', 'pbkdf2'], undefined),
+    version: required(integer('Scheme version, unique; the highest hashes new passwords', undefined, { min: 0, max: 65535 })),
+    algorithm: required(oneOf('Hashing algorithm', ['argon2id', 'bcrypt', 'pbkdf2'], undefined)),
     unicode_normalization: boolean('NFKC-normalise passwords before hashing (as Synapse did)', false),
     cost: integer('bcrypt cost (default 12)', undefined, { min: 1 }),
     secret: secret('Pepper mixed into the hash'),
@@ -22,6 +23,12 @@ const scheme: Shape = {
       report.error('must be from 4 to 31 for bcrypt', 'cost');
     }
   },
+});
+
+export const passwordsSchema = {
+  enabled: boolean('Whether local password login is enabled', true),
+  schemes: listOf('Password hashing schemes', scheme, [{ version: 1, algorithm: 'argon2id' }]),
+  minimum_complexity: integer('Minimum zxcvbn score of new passwords', 3, { min: 0, max: 4 }),
 };
 
 export const passwords: Section<'passwords'> = {
@@ -31,11 +38,7 @@ export const passwords: Section<'passwords'> = {
     '`minimum_complexity` is a zxcvbn score from 0 to 4. Only change `schemes` if you know why:',
     'add a higher version to migrate, keep older ones to verify existing hashes.',
   ],
-  schema: {
-    enabled: boolean('Whether local password login is enabled', true),
-    schemes: listOf('Password hashing schemes', scheme, [{ version: 1, algorithm: 'argon2id' }]),
-    minimum_complexity: integer('Minimum zxcvbn score of new passwords', 3, { min: 0, max: 4 }),
-  },
+  schema: passwordsSchema,
   check(config, report) {
     const section = config.passwords;
     if (!section.enabled) return;

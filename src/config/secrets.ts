@@ -7,18 +7,18 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { listOf, optionalString, secret, type Shape } from './formats.js';
+import { listOf, optionalString, secret } from './formats.js';
 import type { Reporter } from './problems.js';
+import { derived, required, shape, type Infer } from './schema.js';
 import type { Section } from './section.js';
-import type { SigningKey } from './types.js';
 import { EXAMPLE_ENCRYPTION_SECRET, EXAMPLE_KEYS } from './example-secrets.js';
 
 const SUPPORTED_CURVES = ['prime256v1', 'secp384r1', 'secp256k1'];
 
-const signingKey: Shape = {
+const signingKey = shape({
   schema: {
-    kid: optionalString('Key ID, unique in the list and stable across restarts; derived from the key when absent', { nonEmpty: true }),
-    key: optionalString('PEM private key', { sensitive: true }),
+    kid: derived(optionalString('Key ID, unique in the list and stable across restarts; derived from the key when absent', { nonEmpty: true })),
+    key: derived(optionalString('PEM private key', { sensitive: true })),
     key_file: optionalString('File holding the PEM or DER private key'),
     password: optionalString('Password of an encrypted PKCS#8 key', { sensitive: true }),
     password_file: optionalString('File holding the password'),
@@ -28,9 +28,14 @@ const signingKey: Shape = {
     if (value.key !== undefined && value.key_file !== undefined) report.error('set only one of `key` and `key_file`', 'key_file');
     if (value.password !== undefined && value.password_file !== undefined) report.error('set only one of `password` and `password_file`', 'password_file');
   },
-};
+});
 
-async function readKeyMaterial(key: SigningKey, report: Reporter): Promise<{ data: Buffer; passwords: string[] } | undefined> {
+/** A loaded signing key: `key` an unencrypted PKCS#8 PEM, `kid` set, `password` gone. */
+type SigningKey = Infer<typeof signingKey.schema>;
+/** A signing key as configured (or found in `keys_dir`), before it is read and normalised. */
+type KeySource = Partial<SigningKey>;
+
+async function readKeyMaterial(key: KeySource, report: Reporter): Promise<{ data: Buffer; passwords: string[] } | undefined> {
   let data: Buffer;
   if (key.key !== undefined) {
     data = Buffer.from(key.key);
@@ -74,9 +79,10 @@ function parsePrivateKey(data: Buffer, passwords: string[]): KeyObject {
   throw lastError;
 }
 
-async function loadSigningKey(key: SigningKey, report: Reporter): Promise<void> {
+/** The key normalised, or undefined once the problem is reported. */
+async function loadSigningKey(key: KeySource, report: Reporter): Promise<SigningKey | undefined> {
   const material = await readKeyMaterial(key, report);
-  if (!material) return;
+  if (!material) return undefined;
   const where = key.key === undefined ? 'key_file' : 'key';
   let privateKey: KeyObject;
   try {
@@ -84,21 +90,24 @@ async function loadSigningKey(key: SigningKey, report: Reporter): Promise<void> 
   } catch (error) {
     const reason = (error as Error).message;
     report.error(`is not a private key Mauth can read (RSA, EC or Ed25519; PKCS#1, PKCS#8 or SEC1; PEM or DER): ${reason}`, where);
-    return;
+    return undefined;
   }
   const type = privateKey.asymmetricKeyType;
   const curve = privateKey.asymmetricKeyDetails?.namedCurve;
   if (type !== 'rsa' && type !== 'ed25519' && !(type === 'ec' && curve !== undefined && SUPPORTED_CURVES.includes(curve))) {
     report.error(`is a ${type}${curve ? ` ${curve}` : ''} key; signing keys must be RSA, EC on P-256, P-384 or secp256k1, or Ed25519`, where);
-    return;
+    return undefined;
   }
-  key.key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // The key is decrypted now; a leftover password would only mislead its readers.
-  delete key.password;
-  key.kid ??= await calculateJwkThumbprint(createPublicKey(privateKey).export({ format: 'jwk' }) as JWK);
+  const { password: _decrypted, ...rest } = key;
+  return {
+    ...rest,
+    key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    kid: key.kid ?? (await calculateJwkThumbprint(createPublicKey(privateKey).export({ format: 'jwk' }) as JWK)),
+  };
 }
 
-async function keysFromDirectory(directory: string, report: Reporter): Promise<SigningKey[]> {
+async function keysFromDirectory(directory: string, report: Reporter): Promise<KeySource[]> {
   try {
     const entries = await readdir(directory, { withFileTypes: true });
     return entries
@@ -112,6 +121,13 @@ async function keysFromDirectory(directory: string, report: Reporter): Promise<S
   }
 }
 
+export const secretsSchema = {
+  encryption: required(secret('32 bytes, hex encoded')),
+  encryption_file: optionalString('File holding the encryption secret'),
+  keys: listOf('Signing keys', signingKey),
+  keys_dir: optionalString('Folder of private key files (without passwords) to add to `keys`'),
+};
+
 export const secrets: Section<'secrets'> = {
   key: 'secrets',
   description: [
@@ -120,12 +136,7 @@ export const secrets: Section<'secrets'> = {
     'signing keys, each `key` (PEM) or `key_file`, with an optional `kid` and `password`.',
     'Include an RSA key: RS256 is mandatory in OpenID Connect.',
   ],
-  schema: {
-    encryption: secret('32 bytes, hex encoded'),
-    encryption_file: optionalString('File holding the encryption secret'),
-    keys: listOf('Signing keys', signingKey),
-    keys_dir: optionalString('Folder of private key files (without passwords) to add to `keys`'),
-  },
+  schema: secretsSchema,
   async check(config, report) {
     const section = config.secrets;
     if (section.encryption === undefined) {
@@ -136,17 +147,21 @@ export const secrets: Section<'secrets'> = {
       report.warn('is the published example value; generate your own with `mauth config generate`', 'encryption');
     }
 
-    const keysDir = (section as { keys_dir?: string }).keys_dir;
-    if (keysDir !== undefined) section.keys.push(...(await keysFromDirectory(keysDir, report)));
-    if (section.keys.length === 0) {
+    const sources: KeySource[] = [...section.keys];
+    if (section.keys_dir !== undefined) sources.push(...(await keysFromDirectory(section.keys_dir, report)));
+    if (sources.length === 0) {
       report.error('needs at least one signing key, ideally an RSA one (`mauth config generate` makes them)', 'keys');
       return;
     }
 
-    await Promise.all(section.keys.map((key, index) => loadSigningKey(key, report.at('keys').at(index))));
+    const results = await Promise.all(sources.map((key, index) => loadSigningKey(key, report.at('keys').at(index))));
+    const loaded = results.filter((key) => key !== undefined);
+    section.keys = loaded;
 
     const seen = new Map<string, number>();
-    section.keys.forEach((key, index) => {
+    // A key that failed to load is still checked with what it was configured with.
+    results.forEach((result, index) => {
+      const key = result ?? sources[index];
       if (key.kid === undefined) return;
       const first = seen.get(key.kid);
       if (first !== undefined) report.error(`duplicates the kid of keys[${first}]`, `keys[${index}].kid`);
@@ -155,8 +170,7 @@ export const secrets: Section<'secrets'> = {
         report.warn('is a published example key; generate your own with `mauth config generate`', `keys[${index}].key`);
       }
     });
-    const loaded = section.keys.filter((key) => key.key !== undefined && key.kid !== undefined);
-    if (loaded.length === section.keys.length && !loaded.some((key) => createPrivateKey(key.key as string).asymmetricKeyType === 'rsa')) {
+    if (loaded.length === sources.length && !loaded.some((key) => createPrivateKey(key.key).asymmetricKeyType === 'rsa')) {
       report.warn('has no RSA key: RS256 is mandatory in OpenID Connect and some clients require it', 'keys');
     }
   },

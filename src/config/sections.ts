@@ -1,23 +1,51 @@
-// Every section in the order `config generate` writes them, and the root schema they form.
-import { account } from './account.js';
-import { branding } from './branding.js';
-import { captcha } from './captcha.js';
-import { clients } from './clients.js';
-import { database } from './database.js';
-import { email } from './email.js';
-import { experimental } from './experimental.js';
-import type { SchemaDef } from './formats.js';
-import { http } from './http.js';
-import { matrix } from './matrix.js';
-import { passwords } from './passwords.js';
-import { policy } from './policy.js';
-import { rateLimiting } from './rate-limiting.js';
-import { secrets } from './secrets.js';
+// Every section in the order `config generate` writes them, the root schema they form, and the
+// type of a loaded configuration, inferred from that schema.
+import { account, accountSchema } from './account.js';
+import { branding, brandingSchema } from './branding.js';
+import { captcha, captchaSchema } from './captcha.js';
+import { clients, clientsSchema } from './clients.js';
+import { database, databaseSchema } from './database.js';
+import { email, emailSchema } from './email.js';
+import { experimental, experimentalSchema } from './experimental.js';
+import { http, httpSchema } from './http.js';
+import { matrix, matrixSchema } from './matrix.js';
+import { passwords, passwordsSchema } from './passwords.js';
+import { policy, policySchema } from './policy.js';
+import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
+import type { Infer } from './schema.js';
+import { secrets, secretsSchema } from './secrets.js';
 import type { Section } from './section.js';
-import { telemetry } from './telemetry.js';
-import { templates } from './templates.js';
-import { upstreamOauth2 } from './upstream-oauth2.js';
-import { usernameRewrite } from './username-rewrite.js';
+import { telemetry, telemetrySchema } from './telemetry.js';
+import { templates, templatesSchema } from './templates.js';
+import { upstreamOauth2, upstreamOauth2Schema } from './upstream-oauth2.js';
+import { usernameRewrite, usernameRewriteSchema } from './username-rewrite.js';
+
+// Built from the schemas themselves rather than from SECTIONS: each section's type names its
+// schema through this object, so deriving it from the sections would be circular.
+export const ROOT_SCHEMA = {
+  http: httpSchema,
+  database: databaseSchema,
+  secrets: secretsSchema,
+  matrix: matrixSchema,
+  passwords: passwordsSchema,
+  email: emailSchema,
+  account: accountSchema,
+  rate_limiting: rateLimitingSchema,
+  branding: brandingSchema,
+  captcha: captchaSchema,
+  clients: clientsSchema,
+  upstream_oauth2: upstreamOauth2Schema,
+  experimental: experimentalSchema,
+  username_rewrite: usernameRewriteSchema,
+  templates: templatesSchema,
+  policy: policySchema,
+  telemetry: telemetrySchema,
+};
+
+export type RootSchema = typeof ROOT_SCHEMA;
+
+/** A loaded configuration: what `loadConfig` returns once every section's check has run. */
+export type Config = Infer<RootSchema>;
 
 export const SECTIONS: readonly Section[] = [
   http,
@@ -37,6 +65,4 @@ export const SECTIONS: readonly Section[] = [
   templates,
   policy,
   telemetry,
-] as Section[];
-
-export const ROOT_SCHEMA: SchemaDef = Object.fromEntries(SECTIONS.map((section) => [section.key, section.schema]));
+];

@@ -2,12 +2,14 @@
 import { optionalString } from './formats.js';
 import type { Section } from './section.js';
 
+export const templatesSchema = {
+  path: optionalString('Folder of templates overriding the built-in ones'),
+  assets_manifest: optionalString('Frontend assets manifest'),
+  translations_path: optionalString('Folder of translation files'),
+};
+
 export const templates: Section<'templates'> = {
   key: 'templates',
   description: ['Template overrides: `path` (pages and e-mails), `assets_manifest`, `translations_path`;', 'relative to the working directory. Absent: the built-in templates.'],
-  schema: {
-    path: optionalString('Folder of templates overriding the built-in ones'),
-    assets_manifest: optionalString('Frontend assets manifest'),
-    translations_path: optionalString('Folder of translation files'),
-  },
+  schema: templatesSchema,
 };

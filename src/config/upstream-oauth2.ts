@@ -1,9 +1,10 @@
 // `upstream_oauth2`: identity providers users can log in with (Keycloak, Authentik, Google, ...),
 // with MAS's keys. `claims_imports` sub-keys left empty (YAML null, as in configs whose examples
 // are all commented out) take their defaults.
-import { boolean, isUlid, listOf, mapping, oneOf, optionalMapping, optionalString, secret, string, ulid, url, type Shape } from './formats.js';
+import { boolean, isUlid, listOf, mapping, oneOf, optionalMapping, optionalString, secret, string, ulid, url } from './formats.js';
+import { required, shape } from './schema.js';
 import type { Section } from './section.js';
-import { templateSyntaxError } from '../upstream/claims.js';
+import { templateSyntaxError } from '../domain/claims-template/index.js';
 
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const JWT_METHODS = ['client_secret_jwt', 'private_key_jwt'];
@@ -13,40 +14,42 @@ function endpoint(doc: string) {
   return url(`${doc}; overrides discovery`, undefined, ['http', 'https']);
 }
 
-const signInWithApple: Shape = {
+const signInWithApple = shape({
   schema: {
     private_key: optionalString('PEM key from the Apple Developer Portal', { sensitive: true }),
     private_key_file: optionalString('File holding the key'),
-    team_id: optionalString('Team ID'),
-    key_id: optionalString('Key ID'),
+    team_id: required(optionalString('Team ID')),
+    key_id: required(optionalString('Key ID')),
   },
   check(value, report) {
     if ((value.private_key === undefined) === (value.private_key_file === undefined)) report.error('needs exactly one of `private_key` and `private_key_file`');
     if (value.team_id === undefined) report.error('is required', 'team_id');
     if (value.key_id === undefined) report.error('is required', 'key_id');
   },
-};
+});
 
-const provider: Shape = {
+const provider = shape({
   schema: {
     enabled: boolean('Whether users can log in with this provider', true),
-    id: ulid('Unique ID, a ULID'),
+    id: required(ulid('Unique ID, a ULID')),
     synapse_idp_id: optionalString("The provider's ID in Synapse (oidc-<idp_id>), for syn2mas"),
     issuer: url('Issuer, used for discovery', undefined, ['http', 'https']),
     human_name: optionalString('Name shown on the login page'),
     brand_name: optionalString('Brand for the login button: apple, google, facebook, github, gitlab, twitter, discord'),
-    client_id: optionalString('Client ID at the provider', { nonEmpty: true }),
+    client_id: required(optionalString('Client ID at the provider', { nonEmpty: true })),
     client_secret: secret('Client secret at the provider'),
     client_secret_file: optionalString('File holding the client secret'),
-    token_endpoint_auth_method: oneOf(
-      'How Mauth authenticates to the token endpoint',
-      ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'sign_in_with_apple'],
-      undefined,
+    token_endpoint_auth_method: required(
+      oneOf(
+        'How Mauth authenticates to the token endpoint',
+        ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'sign_in_with_apple'],
+        undefined,
+      ),
     ),
     sign_in_with_apple: optionalMapping('Parameters of the sign_in_with_apple method', signInWithApple),
     token_endpoint_auth_signing_alg: optionalString('JWS algorithm of the client assertion (client_secret_jwt, private_key_jwt)'),
     id_token_signed_response_alg: string('Expected JWS algorithm of ID tokens', 'RS256'),
-    scope: optionalString('Scopes to request, e.g. "openid email profile"'),
+    scope: required(optionalString('Scopes to request, e.g. "openid email profile"')),
     discovery_mode: oneOf('oidc (strict), insecure (lenient) or disabled (use the endpoints below)', ['oidc', 'insecure', 'disabled'], 'oidc'),
     pkce_method: oneOf('auto (when advertised), always or never', ['auto', 'always', 'never'], 'auto'),
     fetch_userinfo: boolean('Read claims from the userinfo endpoint too', false),
@@ -79,7 +82,8 @@ const provider: Shape = {
         template: optionalString('Template of the account name shown to the user'),
       },
     },
-    additional_authorization_parameters: mapping('Extra parameters added to the authorization request', {}),
+    // Strings: the check below refuses any other value.
+    additional_authorization_parameters: mapping<string>('Extra parameters added to the authorization request', {}),
     forward_login_hint: boolean('Forward login_hint to the provider', false),
     on_backchannel_logout: oneOf('do_nothing, logout_browser_only or logout_all', ['do_nothing', 'logout_browser_only', 'logout_all'], 'do_nothing'),
     registration_token_required: boolean('Registering through this provider requires a registration token', false),
@@ -125,10 +129,14 @@ const provider: Shape = {
       const problem = template === undefined ? undefined : templateSyntaxError(template);
       if (problem) report.error(`is not a valid template: ${problem}`, `claims_imports.${key}.template`);
     }
-    for (const [key, parameter] of Object.entries(value.additional_authorization_parameters as Record<string, unknown>)) {
+    for (const [key, parameter] of Object.entries<unknown>(value.additional_authorization_parameters)) {
       if (typeof parameter !== 'string') report.error('must be a string', `additional_authorization_parameters.${key}`);
     }
   },
+});
+
+export const upstreamOauth2Schema = {
+  providers: listOf('Upstream OAuth 2.0 / OpenID Connect providers', provider),
 };
 
 export const upstreamOauth2: Section<'upstream_oauth2'> = {
@@ -138,9 +146,7 @@ export const upstreamOauth2: Section<'upstream_oauth2'> = {
     '`token_endpoint_auth_method`, `scope`, `claims_imports` (subject, localpart, displayname,',
     'email: `action` ignore/suggest/force/require and a `template` such as "{{ user.preferred_username }}").',
   ],
-  schema: {
-    providers: listOf('Upstream OAuth 2.0 / OpenID Connect providers', provider),
-  },
+  schema: upstreamOauth2Schema,
   check(config, report) {
     const seen = new Map<string, number>();
     config.upstream_oauth2.providers.forEach((entry, index) => {

@@ -1,12 +1,13 @@
 // `username_rewrite` (Mauth addition, after mxisd): login names that fully match a rule's regex
 // are looked up as a third-party identifier of the rule's medium instead of as a username.
-import { listOf, string, type Shape } from './formats.js';
+import { listOf, string } from './formats.js';
+import { required, shape } from './schema.js';
 import type { Section } from './section.js';
 
-const rule: Shape = {
+const rule = shape({
   schema: {
-    regex: string('Regular expression the whole login name must match', undefined, { nonEmpty: true }),
-    medium: string('Medium to look the login name up in (email, or any medium stored with `mauth manage add-threepid`)', undefined, { nonEmpty: true }),
+    regex: required(string('Regular expression the whole login name must match', undefined, { nonEmpty: true })),
+    medium: required(string('Medium to look the login name up in (email, or any medium stored with `mauth manage add-threepid`)', undefined, { nonEmpty: true })),
   },
   check(value, report) {
     if (value.regex === undefined) report.error('is required', 'regex');
@@ -19,6 +20,10 @@ const rule: Shape = {
     }
     if (value.medium === undefined) report.error('is required', 'medium');
   },
+});
+
+export const usernameRewriteSchema = {
+  rules: listOf('Ordered rewrite rules', rule),
 };
 
 export const usernameRewrite: Section<'username_rewrite'> = {
@@ -28,7 +33,5 @@ export const usernameRewrite: Section<'username_rewrite'> = {
     'fully matches `regex` is looked up as a third-party identifier of `medium`, e.g.',
     "  rules: [{ regex: '^[0-9]+$', medium: employee_id }]",
   ],
-  schema: {
-    rules: listOf('Ordered rewrite rules', rule),
-  },
+  schema: usernameRewriteSchema,
 };

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
+import { randomInt } from 'node:crypto';
 import { checksum, generateToken, hashSecret, tokenKind } from './tokens.js';
+
+const csprng = { int: (max: number) => randomInt(max) };
 
 test('generated tokens have the MAS shape and validate as their kind', () => {
   for (const kind of ['accessToken', 'refreshToken', 'compatAccessToken', 'compatRefreshToken'] as const) {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i += 1) {
-      const token = generateToken(kind);
+      const token = generateToken(kind, csprng);
       assert.match(token, /^m(at|ar|ct|cr)_[A-Za-z0-9]{30}_[0-9A-Za-z]{6}$/);
       assert.equal(tokenKind(token), kind);
       seen.add(token);
@@ -29,7 +32,7 @@ test('checksum writes base62 digits least significant first, padded on the left'
 });
 
 test('a token with a wrong checksum, prefix or length is rejected', () => {
-  const token = generateToken('accessToken');
+  const token = generateToken('accessToken', csprng);
   const last = token.at(-1) === 'A' ? 'B' : 'A';
   assert.equal(tokenKind(token.slice(0, -1) + last), undefined);
   assert.equal(tokenKind(`xyz${token.slice(3)}`), undefined);

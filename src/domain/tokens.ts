@@ -1,7 +1,8 @@
 // Opaque token format shared with MAS: `<prefix>_<30 random alphanumerics>_<checksum>`, where the
 // checksum is the CRC-32 (ISO-HDLC) of `<prefix>_<random>` written in base62, least significant
 // digit first, left-padded with '0' to six characters. Tokens are never stored: only their SHA-256.
-import { createHash, randomInt } from 'node:crypto';
+// The random part is drawn from the caller's source (the application's `Randomness`).
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const TOKEN_PREFIXES = {
@@ -17,10 +18,15 @@ export type TokenKind = keyof typeof TOKEN_PREFIXES;
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** Random alphanumeric string from the CSPRNG (uniform: randomInt rejects biased values). */
-export function randomAlphanumeric(length: number): string {
+/** Uniformly distributed integers in [0, max), e.g. from the CSPRNG. */
+export interface RandomIntegers {
+  int(max: number): number;
+}
+
+/** Random alphanumeric string (uniform when `random` is). */
+export function randomAlphanumeric(length: number, random: RandomIntegers): string {
   let out = '';
-  for (let i = 0; i < length; i += 1) out += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
+  for (let i = 0; i < length; i += 1) out += ALPHANUMERIC[random.int(ALPHANUMERIC.length)];
   return out;
 }
 
@@ -34,8 +40,8 @@ export function checksum(base: string): string {
   return digits.padStart(6, '0');
 }
 
-export function generateToken(kind: TokenKind): string {
-  const base = `${TOKEN_PREFIXES[kind]}_${randomAlphanumeric(30)}`;
+export function generateToken(kind: TokenKind, random: RandomIntegers): string {
+  const base = `${TOKEN_PREFIXES[kind]}_${randomAlphanumeric(30, random)}`;
   return `${base}_${checksum(base)}`;
 }
 

@@ -157,7 +157,7 @@ export class SynapseConnection implements HomeserverConnection {
       response = await fetch(url, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
         signal: AbortSignal.timeout(this.#timeoutMs),
         redirect: 'error',
       });

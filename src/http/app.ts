@@ -8,8 +8,7 @@ import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
 import { registrationRouter } from '../views/register.js';
-import { upstreamRouter } from '../views/upstream.js';
-import { upstreamEmailRouter } from '../upstream/email-verification.js';
+import { upstreamRouter } from '../views/upstream/index.js';
 import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
@@ -97,7 +96,6 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(compatSsoRouter(deps));
     human.use(registrationRouter(deps));
     human.use(upstreamRouter(deps));
-    human.use(upstreamEmailRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
     app.use(human);

@@ -25,13 +25,16 @@ import { createHttpApp } from './app.js';
 import { Drain } from './drain.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
-import { systemClock, systemRandomness } from '../clock.js';
+import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
 
 export interface ServerOptions {
   migrate: boolean;
   worker: boolean;
   log: Logger;
+  /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
+  clock?: Clock;
+  random?: Randomness;
 }
 
 export interface RunningServer {
@@ -90,18 +93,23 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     },
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
     // code at once) and at most every five minutes.
-    backoff: (attempt) => Math.min(2 ** attempt * 1000, 300_000) * (0.75 + Math.random() * 0.25),
+    backoff: (attempt) => {
+      const delay = Math.min(2 ** attempt * 1000, 300_000);
+      return delay * 0.75 + ctx.random.int(delay / 4 + 1);
+    },
     log: ctx.log,
+    clock: ctx.clock,
+    random: ctx.random,
     listen: !db.embedded,
     pollIntervalMs: db.embedded ? 1000 : 5000,
     registry,
   });
   worker.start();
   const expiration = ctx.config.experimental.inactive_session_expiration;
-  const maintenance = startMaintenance(db.sql, ctx.log, {
+  const maintenance = startMaintenance(db.sql, ctx.log, ctx.clock, {
     sessionExpiry: expiration && {
       settings: expiration,
-      enders: { destroyGrant: grantDestroyer(db.sql, ctx.config.secrets.encryption), endCompatSessions: (select) => endCompatSessions(ctx, select) },
+      enders: { destroyGrant: grantDestroyer(db.sql), endCompatSessions: (select) => endCompatSessions(ctx, select) },
     },
   });
   return {
@@ -128,7 +136,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   const { log } = options;
   await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
-  const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: systemClock, random: systemRandomness };
+  const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   const provider = await createProvider(ctx);
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();

@@ -1,6 +1,7 @@
 // Periodic housekeeping next to the job worker: expired rows are pruned every hour and, when
 // experimental.inactive_session_expiration is set, idle sessions are ended every 15 s.
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { Sql } from '../storage/db.js';
 import { pruneExpired } from '../storage/cleanup.js';
 import { SWEEP_INTERVAL_MS, expireInactiveSessions, type InactiveSessionExpiration, type SessionEnders } from './session-expiry.js';
@@ -38,12 +39,12 @@ function every(intervalMs: number, firstMs: number, task: () => Promise<void>): 
   };
 }
 
-export function startMaintenance(sql: Sql, log: Logger, options: MaintenanceOptions = {}): Periodic {
+export function startMaintenance(sql: Sql, log: Logger, clock: Clock, options: MaintenanceOptions = {}): Periodic {
   const intervalMs = options.intervalMs ?? 3_600_000;
   const tasks = [
     every(intervalMs, Math.min(60_000, intervalMs), async () => {
       try {
-        const counts = await pruneExpired(sql);
+        const counts = await pruneExpired(sql, clock.now());
         const pruned = Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
         if (Object.keys(pruned).length) log.info({ pruned }, 'expired rows pruned');
       } catch (err) {
@@ -57,7 +58,7 @@ export function startMaintenance(sql: Sql, log: Logger, options: MaintenanceOpti
     tasks.push(
       every(sweepMs, sweepMs, async () => {
         try {
-          const ended = await expireInactiveSessions(sql, expiry.settings, expiry.enders);
+          const ended = await expireInactiveSessions(sql, expiry.settings, expiry.enders, clock.now());
           if (ended.oauth + ended.compat + ended.browser > 0) log.info({ ended }, 'inactive sessions ended');
         } catch (err) {
           log.warn({ err }, 'ending inactive sessions failed; will try again');

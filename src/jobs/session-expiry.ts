@@ -43,14 +43,19 @@ async function inBatches(next: () => Promise<number>): Promise<number> {
   return total;
 }
 
-/** Ends every live session of the enabled kinds that has been idle for longer than `ttl`. */
-export async function expireInactiveSessions(sql: Sql, settings: InactiveSessionExpiration, enders: SessionEnders): Promise<ExpiredSessions> {
+/** Ends every live session of the enabled kinds that has been idle for longer than `ttl` at `now`. */
+export async function expireInactiveSessions(
+  sql: Sql,
+  settings: InactiveSessionExpiration,
+  enders: SessionEnders,
+  now: Date,
+): Promise<ExpiredSessions> {
   const idleSeconds = settings.ttl + SLACK_SECONDS;
   const ended: ExpiredSessions = { oauth: 0, compat: 0, browser: 0 };
   if (settings.expire_oauth_sessions) {
     const failures: unknown[] = [];
     ended.oauth = await inBatches(async () => {
-      const idle = await oauth2Sessions.listIdle(sql, idleSeconds, BATCH_SIZE);
+      const idle = await oauth2Sessions.listIdle(sql, idleSeconds, BATCH_SIZE, now);
       // One grant that cannot be destroyed must not keep the others alive.
       for (const session of idle) await enders.destroyGrant(session.grant_id).catch((err: unknown) => failures.push(err));
       return idle.length;
@@ -58,10 +63,10 @@ export async function expireInactiveSessions(sql: Sql, settings: InactiveSession
     if (failures.length) throw new AggregateError(failures, `${failures.length} idle OAuth 2.0 sessions could not be ended`);
   }
   if (settings.expire_compat_sessions) {
-    ended.compat = await inBatches(() => enders.endCompatSessions((tx) => finishIdleCompat(tx, idleSeconds, BATCH_SIZE)));
+    ended.compat = await inBatches(() => enders.endCompatSessions((tx) => finishIdleCompat(tx, idleSeconds, BATCH_SIZE, now)));
   }
   if (settings.expire_user_sessions) {
-    ended.browser = await inBatches(() => browserSessions.finishIdle(sql, idleSeconds, BATCH_SIZE));
+    ended.browser = await inBatches(() => browserSessions.finishIdle(sql, idleSeconds, BATCH_SIZE, now));
   }
   return ended;
 }

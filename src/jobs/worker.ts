@@ -1,10 +1,11 @@
 // Runs queued jobs. A worker is woken by LISTEN mauth_jobs when a job is committed, and polls as
 // a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
 // off). Failures are retried with exponential backoff until the job's max_attempts.
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Counter, register as defaultRegistry, type Registry } from 'prom-client';
+import type { Clock, Randomness } from '../clock.js';
 import type { Sql } from '../storage/db.js';
 import * as jobs from '../storage/jobs.js';
 import type { Job } from '../storage/jobs.js';
@@ -32,15 +33,20 @@ export type Backoff = (attempt: number) => number;
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
 
 /** 2^attempt seconds, capped at an hour, with "equal jitter" (between half and all of it). */
-export const defaultBackoff: Backoff = (attempt) => {
-  const base = Math.min(2 ** attempt * 1000, MAX_BACKOFF_MS);
-  return Math.round(base / 2 + (Math.random() * base) / 2);
-};
+export function defaultBackoff(random: Randomness): Backoff {
+  return (attempt) => {
+    const half = Math.min(2 ** attempt * 1000, MAX_BACKOFF_MS) / 2;
+    return Math.round(half + random.int(Math.floor(half) + 1));
+  };
+}
 
 export interface WorkerOptions {
   sql: Sql;
   handlers: Record<string, JobHandler>;
   log: Logger;
+  /** Decides which jobs are due and when a retry is (see storage/jobs.ts). */
+  clock: Clock;
+  random: Randomness;
   /** Recorded in jobs.locked_by (default: host, pid and a random suffix). */
   workerId?: string;
   /** Jobs run at the same time by this worker (default 4). */
@@ -81,6 +87,7 @@ export class Worker {
   readonly #sql: Sql;
   readonly #handlers: Record<string, JobHandler>;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #concurrency: number;
   readonly #pollIntervalMs: number;
   readonly #listen: boolean;
@@ -96,17 +103,19 @@ export class Worker {
   #wakeAgain = false;
   /** The last claim filled every free slot, so more jobs may be waiting for one. */
   #saturated = false;
-  #lastMaintenance = 0;
+  /** When the lease was last renewed, in real time: the lease itself is the database's clock. */
+  #lastMaintenance = -Infinity;
 
   constructor(options: WorkerOptions) {
     this.#sql = options.sql;
     this.#handlers = options.handlers;
     this.#log = options.log;
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.#clock = options.clock;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${options.random.bytes(3).toString('hex')}`;
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.#listen = options.listen ?? true;
-    this.#backoff = options.backoff ?? defaultBackoff;
+    this.#backoff = options.backoff ?? defaultBackoff(options.random);
     this.#leaseMs = options.leaseMs ?? 5 * 60 * 1000;
     this.#counter = jobsCounter(options.registry ?? defaultRegistry);
   }
@@ -143,15 +152,15 @@ export class Worker {
 
   /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */
   async runOnce(limit = this.#concurrency): Promise<number> {
-    const claimed = await jobs.claim(this.#sql, this.workerId, limit);
+    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now());
     await Promise.all(claimed.map((job) => this.#run(job)));
     return claimed.length;
   }
 
   async #tick(): Promise<void> {
     if (!this.#running) return;
-    if (Date.now() - this.#lastMaintenance >= this.#leaseMs / 5) {
-      this.#lastMaintenance = Date.now();
+    if (performance.now() - this.#lastMaintenance >= this.#leaseMs / 5) {
+      this.#lastMaintenance = performance.now();
       try {
         await jobs.touch(this.#sql, this.workerId, [...this.#active.keys()]);
         const recovered = await jobs.recoverStale(this.#sql, this.#leaseMs);
@@ -188,7 +197,7 @@ export class Worker {
         this.#saturated = true;
         return;
       }
-      const claimed = await jobs.claim(this.#sql, this.workerId, free);
+      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now());
       for (const job of claimed) void this.#run(job);
       this.#saturated = claimed.length === free;
       if (!this.#saturated) return;
@@ -236,10 +245,8 @@ export class Worker {
       }
       const permanent = error instanceof PermanentJobError;
       const message = describe(error);
-      const updated = await jobs.fail(this.#sql, job.id, this.workerId, message, {
-        retryInMs: permanent ? 0 : this.#backoff(job.attempts),
-        permanent,
-      });
+      const retryInMs = permanent ? 0 : this.#backoff(job.attempts);
+      const updated = await jobs.fail(this.#sql, job.id, this.workerId, message, { retryInMs, permanent }, this.#clock.now());
       if (!updated) {
         log.warn({ err: error }, 'job failed after its lease had been taken back');
         return;

@@ -4,7 +4,7 @@
 import type { Db, Sql } from '../storage/db.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import { enqueueDeleteDevice } from '../jobs/homeserver-jobs.js';
-import { createAdapterClass } from './adapter.js';
+import { destroyGrant } from '../storage/oidc-payloads.js';
 
 /** Runs in the transaction that deletes a grant: the OAuth 2.0 session it carried has ended. */
 export async function grantDestroyed(tx: Db, grantId: string): Promise<void> {
@@ -13,8 +13,6 @@ export async function grantDestroyed(tx: Db, grantId: string): Promise<void> {
 }
 
 /** Destroys grants exactly as `provider.Grant.adapter.destroy` does, for code that has no provider. */
-export function grantDestroyer(sql: Sql, encryptionSecret: string): (grantId: string) => Promise<void> {
-  const Adapter = createAdapterClass(sql, { encryptionSecret, grantDestroyed });
-  const grants = new Adapter('Grant');
-  return (grantId) => grants.destroy(grantId);
+export function grantDestroyer(sql: Sql): (grantId: string) => Promise<void> {
+  return (grantId) => destroyGrant(sql, grantId, (tx) => grantDestroyed(tx, grantId));
 }

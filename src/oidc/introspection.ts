@@ -10,9 +10,8 @@ import type { StaticClient } from '../config/types.js';
 import { API_SCOPE, DEVICE_SCOPE_PREFIX, SYNAPSE_ADMIN_SCOPE, deviceOf, isValidCompatDeviceId, parseScope, withBothForms } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
 import { hashSecret, tokenKind } from '../domain/tokens.js';
-import { findForIntrospection } from '../storage/tokens.js';
+import { findForIntrospection, markAccessTokenUsed } from '../storage/oidc-payloads.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
-import { markAccessTokenUsed } from './adapter.js';
 import { ROUTES } from './provider.js';
 import { SessionActivity } from './session-activity.js';
 
@@ -52,7 +51,7 @@ function oauthError(status: number, error: string, description: string): Introsp
  * as a use of its session, collected by `activity` (written in batches).
  */
 export function createIntrospector(app: AppContext, activity?: SessionActivity) {
-  const { config, sql } = app;
+  const { config, sql, clock } = app;
   const secret = config.matrix.secret;
   const clients = new Map(config.clients.map((c) => [c.client_id, c]));
   const audiences = new Set([
@@ -105,7 +104,8 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
       }
       if (client.client_auth_method === 'private_key_jwt') {
         if (client.jwks) {
-          await jwtVerify(assertion, createLocalJWKSet(client.jwks as JSONWebKeySet), options);
+          // The config schema knows only a mapping; jose checks that it is a key set.
+          await jwtVerify(assertion, createLocalJWKSet(client.jwks as unknown as JSONWebKeySet), options);
           return true;
         }
         if (client.jwks_uri) {
@@ -123,7 +123,8 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
 
   /** A legacy session's token: the whole client API, admin when the session was made so. */
   async function introspectCompat(key: string, supportsDeviceId: boolean): Promise<IntrospectionAnswer> {
-    const found = await compat.findByAccessToken(sql, key);
+    const at = clock.now();
+    const found = await compat.findByAccessToken(sql, key, at);
     if (!found || found.user.locked_at || found.user.deactivated_at) return INACTIVE;
     const { session, user, expires_at } = found;
     // A device id that is not a single scope token could smuggle scopes into the answer.
@@ -131,7 +132,7 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
     const scopes = [API_SCOPE, `${DEVICE_SCOPE_PREFIX}${session.device_id}`];
     if (session.is_synapse_admin) scopes.push(SYNAPSE_ADMIN_SCOPE);
     activity?.compat(session.id);
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(at.getTime() / 1000);
     const exp = expires_at ? Math.floor(expires_at.getTime() / 1000) : undefined;
     return {
       status: 200,
@@ -167,10 +168,13 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
     if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
-    const row = await findForIntrospection(sql, model, key);
-    const now = Math.floor(Date.now() / 1000);
-    const exp = row?.payload.exp;
-    if (!row || !row.user_active || row.consumed_at || (exp !== undefined && exp <= now)) return INACTIVE;
+    // Expired by Mauth's clock, not by the `exp` oidc-provider wrote from its own (see adapter.ts):
+    // the lookup compares the row's expires_at with `at`, and the expiry answered is that one.
+    const at = clock.now();
+    const row = await findForIntrospection(sql, model, key, at);
+    if (!row || !row.user_active || row.consumed_at) return INACTIVE;
+    const now = Math.floor(at.getTime() / 1000);
+    const exp = row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined;
     if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
     if (model === 'AccessToken' && row.payload.grantId) activity?.oauth(row.payload.grantId);
 
@@ -212,7 +216,7 @@ function send(res: ServerResponse, answer: IntrospectionAnswer): void {
  * content type required, errors as OAuth JSON. `close()` writes the session activity still held.
  */
 export function introspectionEndpoint(app: AppContext, onDone?: (status: number, startedAt: bigint) => void) {
-  const activity = new SessionActivity(app.sql, app.log, {
+  const activity = new SessionActivity(app.sql, app.log, app.clock, {
     idleTtlSeconds: app.config.experimental.inactive_session_expiration?.ttl,
   });
   const introspect = createIntrospector(app, activity);

@@ -69,7 +69,7 @@ function policy(app: AppContext) {
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId) return false; // the built-in no_session check already asks for a login
       const cookie = readSignedCookie(ctx.get('cookie'), SESSION_COOKIE, secret);
-      const found = cookie ? await browserSessions.findActive(app.sql, cookie) : undefined;
+      const found = cookie ? await browserSessions.findActive(app.sql, cookie, app.clock.now()) : undefined;
       return found?.user.id !== accountId;
     }),
   );
@@ -87,7 +87,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const secure = publicBase.protocol === 'https:';
   const keys = await loadSigningKeys(config.secrets.keys);
 
-  const Adapter = createAdapterClass(sql, { encryptionSecret: config.secrets.encryption, grantDestroyed });
+  const Adapter = createAdapterClass(sql, ctx.clock, { encryptionSecret: config.secrets.encryption, grantDestroyed });
 
   const configuration: Configuration = {
     adapter: Adapter,
@@ -205,7 +205,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       this: { format?: string },
     ) {
       this.format = 'opaque';
-      return generateToken(kind);
+      return generateToken(kind, ctx.random);
     };
   }
 

@@ -2,6 +2,7 @@
 // path never waits for a write: one statement per flush, every ACTIVITY_FLUSH_SECONDS, and a
 // last flush when the server stops.
 import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
 import type { Sql } from '../storage/db.js';
 import { ACTIVITY_FLUSH_SECONDS, recordActivity, type ActivityBatch } from '../storage/session-activity.js';
 
@@ -9,33 +10,31 @@ export interface SessionActivityOptions {
   /** experimental.inactive_session_expiration.ttl: uses of sessions already idle that long are not recorded. */
   idleTtlSeconds?: number;
   flushIntervalMs?: number;
-  now?: () => Date;
 }
 
 export class SessionActivity {
   #pending: ActivityBatch = { oauth: new Map(), compat: new Map() };
   #flushing: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
-  readonly #now: () => Date;
 
   constructor(
     private readonly sql: Sql,
     private readonly log: Logger,
+    private readonly clock: Clock,
     private readonly options: SessionActivityOptions = {},
   ) {
-    this.#now = options.now ?? (() => new Date());
     this.#timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? ACTIVITY_FLUSH_SECONDS * 1000);
     this.#timer.unref();
   }
 
   /** An access token of the OAuth 2.0 session of this grant was used. */
   oauth(grantId: string): void {
-    this.#pending.oauth.set(grantId, this.#now());
+    this.#pending.oauth.set(grantId, this.clock.now());
   }
 
   /** An access token of this legacy session was used. */
   compat(sessionId: string): void {
-    this.#pending.compat.set(sessionId, this.#now());
+    this.#pending.compat.set(sessionId, this.clock.now());
   }
 
   /** Writes what was collected; a failed write is kept for the next flush. */

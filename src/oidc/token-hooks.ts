@@ -23,13 +23,11 @@ export function tokenEndpointHooks(app: AppContext) {
     const scope = grant.getOIDCScope();
     if (ctx.body && typeof ctx.body === 'object') (ctx.body as { scope?: string }).scope = scope;
 
-    const { session, created } = await sessions.start(app.sql, {
-      grantId: token.grantId,
-      userId: token.accountId,
-      clientId: token.clientId ?? '',
-      deviceId: deviceOf(parseScope(scope)) ?? null,
-      scope,
-    });
+    const { session, created } = await sessions.start(
+      app.sql,
+      { grantId: token.grantId, userId: token.accountId, clientId: token.clientId ?? '', deviceId: deviceOf(parseScope(scope)) ?? null, scope },
+      app.clock.now(),
+    );
     if (!created || !session.device_id) return;
 
     const user = await users.findById(app.sql, token.accountId);

@@ -26,15 +26,16 @@ export async function create(
 
 /**
  * The active session for a cookie secret, with its user if that user may still sign in. Looking
- * it up is using it: its `last_active_at` moves forward (written at most every few seconds).
+ * it up is using it: its `last_active_at` moves forward to `now` (written at most every few
+ * seconds), which the idle sweep measures from.
  */
-export async function findActive(db: Db, secret: string): Promise<{ session: BrowserSession; user: User } | undefined> {
+export async function findActive(db: Db, secret: string, now: Date): Promise<{ session: BrowserSession; user: User } | undefined> {
   const secretHash = hashSecret(secret);
   const [row] = await db<(User & { session_id: string; session_created_at: Date; last_authenticated_at: Date })[]>`
     WITH used AS (
-      UPDATE browser_sessions SET last_active_at = now()
+      UPDATE browser_sessions SET last_active_at = ${now}
       WHERE secret_hash = ${secretHash} AND finished_at IS NULL
-        AND (last_active_at IS NULL OR last_active_at < now() - make_interval(secs => ${ACTIVITY_FLUSH_SECONDS}))
+        AND (last_active_at IS NULL OR last_active_at < ${now}::timestamptz - make_interval(secs => ${ACTIVITY_FLUSH_SECONDS}))
     )
     SELECT u.*, s.id AS session_id, s.created_at AS session_created_at, s.last_authenticated_at
     FROM browser_sessions s JOIN users u ON u.id = s.user_id
@@ -57,15 +58,15 @@ export async function finishAllForUser(db: Db, userId: string): Promise<void> {
 }
 
 /**
- * Ends up to `limit` live sessions unused for more than `idleSeconds` (one never used: since it
- * was created), longest idle first; returns how many.
+ * Ends up to `limit` live sessions unused for more than `idleSeconds` before `now` (one never
+ * used: since it was created), longest idle first; returns how many.
  */
-export async function finishIdle(db: Db, idleSeconds: number, limit: number): Promise<number> {
+export async function finishIdle(db: Db, idleSeconds: number, limit: number, now: Date): Promise<number> {
   const rows = await db`
     UPDATE browser_sessions SET finished_at = now()
     WHERE id IN (
       SELECT id FROM browser_sessions
-      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < ${now}::timestamptz - make_interval(secs => ${idleSeconds})
       ORDER BY coalesce(last_active_at, created_at)
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED

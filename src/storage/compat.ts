@@ -38,13 +38,15 @@ export async function finishLiveSessionForDevice(db: Db, userId: string, deviceI
   return row;
 }
 
+/** A session started at `now` (the idle sweep measures from it until the session is used). */
 export async function createSession(
   db: Db,
   input: { userId: string; deviceId: string; admin: boolean; userAgent?: string },
+  now: Date,
 ): Promise<CompatSession> {
   const [row] = await db<CompatSession[]>`
-    INSERT INTO compat_sessions (id, user_id, device_id, is_synapse_admin, user_agent)
-    VALUES (${ulid()}, ${input.userId}, ${input.deviceId}, ${input.admin}, ${input.userAgent ?? null})
+    INSERT INTO compat_sessions (id, user_id, device_id, is_synapse_admin, user_agent, created_at)
+    VALUES (${ulid()}, ${input.userId}, ${input.deviceId}, ${input.admin}, ${input.userAgent ?? null}, ${now})
     RETURNING *`;
   return row;
 }
@@ -63,8 +65,8 @@ export async function addRefreshToken(db: Db, sessionId: string, tokenHash: stri
     VALUES (${ulid()}, ${sessionId}, ${tokenHash}, ${accessTokenId})`;
 }
 
-/** A live access token: not revoked or expired, its session not finished. */
-export async function findByAccessToken(db: Db, tokenHash: string): Promise<CompatTokenLookup | undefined> {
+/** A live access token: not revoked or expired at `now`, its session not finished. */
+export async function findByAccessToken(db: Db, tokenHash: string, now: Date): Promise<CompatTokenLookup | undefined> {
   const [row] = await db<
     (CompatSession & { token_id: string; expires_at: Date | null; username: string; locked_at: Date | null; deactivated_at: Date | null })[]
   >`
@@ -73,7 +75,7 @@ export async function findByAccessToken(db: Db, tokenHash: string): Promise<Comp
     JOIN compat_sessions s ON s.id = t.session_id
     JOIN users u ON u.id = s.user_id
     WHERE t.token_hash = ${tokenHash} AND t.revoked_at IS NULL AND s.finished_at IS NULL
-      AND (t.expires_at IS NULL OR t.expires_at > now())`;
+      AND (t.expires_at IS NULL OR t.expires_at > ${now})`;
   if (!row) return undefined;
   const { token_id, expires_at, username, locked_at, deactivated_at, ...session } = row;
   return { session, user: { id: session.user_id, username, locked_at, deactivated_at }, token_id, expires_at };
@@ -109,15 +111,16 @@ export async function finishAllForUser(db: Db, userId: string): Promise<CompatSe
 }
 
 /**
- * Ends up to `limit` live sessions unused for more than `idleSeconds` (one never used: since it
- * was created), longest idle first; returns them. Their devices stay until the caller removes them.
+ * Ends up to `limit` live sessions unused for more than `idleSeconds` before `now` (one never
+ * used: since it was created), longest idle first; returns them. Their devices stay until the
+ * caller removes them.
  */
-export async function finishIdle(db: Db, idleSeconds: number, limit: number): Promise<CompatSession[]> {
+export async function finishIdle(db: Db, idleSeconds: number, limit: number, now: Date): Promise<CompatSession[]> {
   return db<CompatSession[]>`
     UPDATE compat_sessions SET finished_at = now()
     WHERE id IN (
       SELECT id FROM compat_sessions
-      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+      WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < ${now}::timestamptz - make_interval(secs => ${idleSeconds})
       ORDER BY coalesce(last_active_at, created_at)
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
@@ -131,6 +134,8 @@ export async function listActiveForUser(db: Db, userId: string): Promise<CompatS
 }
 
 // --- m.login.sso round trips ---
+// A round trip lasts an hour from its start, a login token `validSeconds` from its issue: both
+// times are written from the caller's clock, which later judges them.
 
 export interface SsoLogin {
   id: string;
@@ -141,9 +146,9 @@ export interface SsoLogin {
   exchanged_at: Date | null;
 }
 
-export async function createSsoLogin(db: Db, redirectUri: string): Promise<SsoLogin> {
+export async function createSsoLogin(db: Db, redirectUri: string, now: Date): Promise<SsoLogin> {
   const [row] = await db<SsoLogin[]>`
-    INSERT INTO compat_sso_logins (id, redirect_uri) VALUES (${ulid()}, ${redirectUri})
+    INSERT INTO compat_sso_logins (id, redirect_uri, created_at) VALUES (${ulid()}, ${redirectUri}, ${now})
     RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
   return row;
 }
@@ -155,20 +160,20 @@ export async function findSsoLogin(db: Db, id: string): Promise<SsoLogin | undef
 }
 
 /** Completes a pending round trip for a user with the hash of its login token (once). */
-export async function fulfilSsoLogin(db: Db, id: string, userId: string, tokenHash: string): Promise<SsoLogin | undefined> {
+export async function fulfilSsoLogin(db: Db, id: string, userId: string, tokenHash: string, now: Date): Promise<SsoLogin | undefined> {
   const [row] = await db<SsoLogin[]>`
-    UPDATE compat_sso_logins SET user_id = ${userId}, token_hash = ${tokenHash}, fulfilled_at = now()
-    WHERE id = ${id} AND fulfilled_at IS NULL AND created_at > now() - interval '1 hour'
+    UPDATE compat_sso_logins SET user_id = ${userId}, token_hash = ${tokenHash}, fulfilled_at = ${now}
+    WHERE id = ${id} AND fulfilled_at IS NULL AND created_at > ${now}::timestamptz - interval '1 hour'
     RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
   return row;
 }
 
 /** Exchanges a login token: single use, and only within `validSeconds` of its completion. */
-export async function exchangeSsoLogin(db: Db, tokenHash: string, validSeconds: number): Promise<SsoLogin | undefined> {
+export async function exchangeSsoLogin(db: Db, tokenHash: string, validSeconds: number, now: Date): Promise<SsoLogin | undefined> {
   const [row] = await db<SsoLogin[]>`
     UPDATE compat_sso_logins SET exchanged_at = now()
     WHERE token_hash = ${tokenHash} AND exchanged_at IS NULL AND fulfilled_at IS NOT NULL
-      AND fulfilled_at > now() - make_interval(secs => ${validSeconds})
+      AND fulfilled_at > ${now}::timestamptz - make_interval(secs => ${validSeconds})
     RETURNING id, redirect_uri, user_id, created_at, fulfilled_at, exchanged_at`;
   return row;
 }

@@ -2,6 +2,12 @@
 // the NOTIFY that wakes workers is queued in that transaction too, so PostgreSQL delivers it only
 // if, and when, the transaction commits. Workers claim with FOR UPDATE SKIP LOCKED, so any number
 // of processes can share the table without running a job twice.
+//
+// Time: leases (`locked_at`) are the database's clock alone, so that no instance takes back a job
+// another one still runs because their clocks disagree. A job is due by the database's clock (it
+// stamps jobs enqueued without a time) or by the worker's clock when that one is ahead: the
+// worker's clock can only make jobs due sooner, and tests move it forward to make a retry due
+// without waiting. Retries are scheduled after the later of the two.
 import type postgres from 'postgres';
 import { ulid } from 'ulid';
 import type { Db } from './db.js';
@@ -50,15 +56,20 @@ export async function findById(db: Db, id: string): Promise<Job | undefined> {
   return job;
 }
 
-/** Takes up to `limit` ready jobs for `workerId`, counting the attempt. Oldest first. */
-export async function claim(db: Db, workerId: string, limit: number): Promise<Job[]> {
+/** The later of the database's time and the worker's `now`. */
+function queueTime(db: Db, now: Date) {
+  return db`greatest(now(), ${now}::timestamptz)`;
+}
+
+/** Takes up to `limit` jobs due at `now` for `workerId`, counting the attempt. Oldest first. */
+export async function claim(db: Db, workerId: string, limit: number, now: Date): Promise<Job[]> {
   if (limit <= 0) return [];
   const jobs = await db<Job[]>`
     UPDATE jobs
     SET status = 'running', locked_at = now(), locked_by = ${workerId}, attempts = attempts + 1
     WHERE id IN (
       SELECT id FROM jobs
-      WHERE status = 'pending' AND run_at <= now()
+      WHERE status = 'pending' AND run_at <= ${queueTime(db, now)}
       ORDER BY run_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
@@ -85,7 +96,7 @@ export interface FailOptions {
 }
 
 /**
- * Records a failed attempt: back to `pending` at now + `retryInMs` while attempts remain, else
+ * Records a failed attempt: back to `pending` at `now` + `retryInMs` while attempts remain, else
  * `failed`. Returns the updated job, or undefined when the worker no longer holds it.
  */
 export async function fail(
@@ -94,6 +105,7 @@ export async function fail(
   workerId: string,
   error: string,
   options: FailOptions,
+  now: Date,
 ): Promise<Job | undefined> {
   const giveUp = options.permanent ?? false;
   const delayMs = Math.max(0, Math.round(options.retryInMs));
@@ -101,7 +113,7 @@ export async function fail(
     UPDATE jobs
     SET status = CASE WHEN ${giveUp}::boolean OR attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
         run_at = CASE WHEN ${giveUp}::boolean OR attempts >= max_attempts THEN run_at
-                      ELSE now() + ${delayMs}::double precision * interval '1 millisecond' END,
+                      ELSE ${queueTime(db, now)} + ${delayMs}::double precision * interval '1 millisecond' END,
         finished_at = CASE WHEN ${giveUp}::boolean OR attempts >= max_attempts THEN now() ELSE NULL END,
         last_error = ${error},
         locked_at = NULL,

@@ -14,14 +14,18 @@ export interface OAuth2Session {
   finished_at: Date | null;
 }
 
-/** Starts the session of a grant; returns it with `created: false` when it already existed. */
+/**
+ * Starts the session of a grant at `now` (the idle sweep measures from it until the session is
+ * used); returns it with `created: false` when it already existed.
+ */
 export async function start(
   db: Db,
   input: { grantId: string; userId: string; clientId: string; deviceId: string | null; scope: string },
+  now: Date,
 ): Promise<{ session: OAuth2Session; created: boolean }> {
   const [inserted] = await db<OAuth2Session[]>`
-    INSERT INTO oauth2_sessions (id, grant_id, user_id, client_id, device_id, scope)
-    VALUES (${ulid()}, ${input.grantId}, ${input.userId}, ${input.clientId}, ${input.deviceId}, ${input.scope})
+    INSERT INTO oauth2_sessions (id, grant_id, user_id, client_id, device_id, scope, created_at)
+    VALUES (${ulid()}, ${input.grantId}, ${input.userId}, ${input.clientId}, ${input.deviceId}, ${input.scope}, ${now})
     ON CONFLICT (grant_id) DO NOTHING
     RETURNING *`;
   if (inserted) return { session: inserted, created: true };
@@ -68,13 +72,13 @@ export async function deviceInUse(db: Db, userId: string, deviceId: string): Pro
 }
 
 /**
- * Live sessions unused for more than `idleSeconds` (one never used: since it was created),
- * longest idle first.
+ * Live sessions unused for more than `idleSeconds` before `now` (one never used: since it was
+ * created), longest idle first.
  */
-export async function listIdle(db: Db, idleSeconds: number, limit: number): Promise<OAuth2Session[]> {
+export async function listIdle(db: Db, idleSeconds: number, limit: number, now: Date): Promise<OAuth2Session[]> {
   return db<OAuth2Session[]>`
     SELECT * FROM oauth2_sessions
-    WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < now() - make_interval(secs => ${idleSeconds})
+    WHERE finished_at IS NULL AND coalesce(last_active_at, created_at) < ${now}::timestamptz - make_interval(secs => ${idleSeconds})
     ORDER BY coalesce(last_active_at, created_at)
     LIMIT ${limit}`;
 }

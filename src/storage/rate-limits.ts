@@ -1,5 +1,7 @@
 // Token buckets in PostgreSQL, so every instance shares them. One statement takes a token when
 // one is available; the bucket refills continuously at `per_second` up to `burst`.
+// The refill is timed by the database's clock, not the injected one: instances whose clocks
+// disagree by a second would otherwise refill a shared bucket by that much on every request.
 import type { Db } from './db.js';
 
 export interface BucketResult {

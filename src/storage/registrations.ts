@@ -39,12 +39,12 @@ export async function createRegistration(
   return row;
 }
 
-/** A registration still in progress (not completed, abandoned or older than a day). */
-export async function findOpenRegistration(db: Db, secretHash: string): Promise<Registration | undefined> {
+/** A registration still in progress (not completed, abandoned or older than a day at `now`). */
+export async function findOpenRegistration(db: Db, secretHash: string, now: Date): Promise<Registration | undefined> {
   const [row] = await db<Registration[]>`
     SELECT * FROM user_registrations
     WHERE secret_hash = ${secretHash} AND completed_at IS NULL AND abandoned_at IS NULL
-      AND created_at > now() - interval '1 day'`;
+      AND created_at > ${now}::timestamptz - interval '1 day'`;
   return row;
 }
 
@@ -93,21 +93,21 @@ export async function createRegistrationToken(
   return row;
 }
 
-/** A token that can still be used (not revoked, expired or used up). */
-export async function findUsableRegistrationToken(db: Db, tokenHash: string): Promise<RegistrationToken | undefined> {
+/** A token that can still be used (not revoked, expired at `now` or used up). */
+export async function findUsableRegistrationToken(db: Db, tokenHash: string, now: Date): Promise<RegistrationToken | undefined> {
   const [row] = await db<RegistrationToken[]>`
     SELECT id, usage_limit, times_used, expires_at, revoked_at FROM user_registration_tokens
     WHERE token_hash = ${tokenHash} AND revoked_at IS NULL
-      AND (expires_at IS NULL OR expires_at > now())
+      AND (expires_at IS NULL OR expires_at > ${now})
       AND (usage_limit IS NULL OR times_used < usage_limit)`;
   return row;
 }
 
 /** Counts one use, atomically; false when the token was used up, revoked or expired meanwhile. */
-export async function useRegistrationToken(db: Db, id: string): Promise<boolean> {
+export async function useRegistrationToken(db: Db, id: string, now: Date): Promise<boolean> {
   const rows = await db`
     UPDATE user_registration_tokens SET times_used = times_used + 1, last_used_at = now()
-    WHERE id = ${id} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+    WHERE id = ${id} AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ${now})
       AND (usage_limit IS NULL OR times_used < usage_limit)
     RETURNING 1`;
   return rows.length === 1;
@@ -161,10 +161,10 @@ export async function dropCodes(db: Db, authenticationId: string): Promise<void>
   await db`DELETE FROM user_email_authentication_codes WHERE authentication_id = ${authenticationId}`;
 }
 
-/** Checks a code and, when valid, completes the authentication (once). */
-export async function checkCode(db: Db, authenticationId: string, codeHash: string): Promise<CodeCheck> {
+/** Checks a code at `now` and, when valid, completes the authentication (once). */
+export async function checkCode(db: Db, authenticationId: string, codeHash: string, now: Date): Promise<CodeCheck> {
   const [row] = await db<{ expired: boolean }[]>`
-    SELECT expires_at <= now() AS expired FROM user_email_authentication_codes
+    SELECT expires_at <= ${now} AS expired FROM user_email_authentication_codes
     WHERE authentication_id = ${authenticationId} AND code_hash = ${codeHash}
     ORDER BY expires_at DESC LIMIT 1`;
   if (!row) return 'wrong';
@@ -188,18 +188,18 @@ export async function createRecoveryTicket(
   return id;
 }
 
-export async function findUsableRecoveryTicket(db: Db, ticketHash: string): Promise<{ id: string; user_id: string } | undefined> {
+export async function findUsableRecoveryTicket(db: Db, ticketHash: string, now: Date): Promise<{ id: string; user_id: string } | undefined> {
   const [row] = await db<{ id: string; user_id: string }[]>`
     SELECT id, user_id FROM user_recovery_tickets
-    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > now()`;
+    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > ${now}`;
   return row;
 }
 
-/** Takes the ticket once; undefined when it was used, expired or never existed. */
-export async function consumeRecoveryTicket(db: Db, ticketHash: string): Promise<{ id: string; user_id: string } | undefined> {
+/** Takes the ticket once; undefined when it was used, expired at `now` or never existed. */
+export async function consumeRecoveryTicket(db: Db, ticketHash: string, now: Date): Promise<{ id: string; user_id: string } | undefined> {
   const [row] = await db<{ id: string; user_id: string }[]>`
     UPDATE user_recovery_tickets SET consumed_at = now()
-    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > now()
+    WHERE ticket_hash = ${ticketHash} AND consumed_at IS NULL AND expires_at > ${now}
     RETURNING id, user_id`;
   return row;
 }

@@ -1,7 +1,7 @@
 // Upstream providers (as synced from the configuration), links between their subjects and local
 // users, and authorization sessions (one round trip through a provider each).
 import { ulid } from 'ulid';
-import type { Db } from './db.js';
+import type { Db, Tx } from './db.js';
 import { hashSecret } from '../domain/tokens.js';
 
 export interface ProviderRow {
@@ -57,6 +57,11 @@ export interface SessionRow {
 /** How long an authorization round trip may take, start to finish (MAS: one hour too). */
 export const SESSION_TTL_SECONDS = 3600;
 
+/** Sessions created before this are expired. `now` comes from the application's clock, as does every session's `created_at`. */
+function oldestLive(now: Date): Date {
+  return new Date(now.getTime() - SESSION_TTL_SECONDS * 1000);
+}
+
 // Providers
 
 export async function listProviders(db: Db): Promise<ProviderRow[]> {
@@ -86,13 +91,24 @@ export async function upsertProvider(db: Db, p: ProviderWrite): Promise<void> {
     INSERT INTO upstream_oauth_providers
       (id, issuer, human_name, brand_name, synapse_idp_id, config, encrypted_client_secret, encrypted_private_key, ui_order, disabled_at)
     VALUES (${p.id}, ${p.issuer}, ${p.humanName}, ${p.brandName}, ${p.synapseIdpId}, ${db.json(p.config as never)},
-            ${p.encryptedClientSecret}, ${p.encryptedPrivateKey}, ${p.uiOrder}, ${p.enabled ? null : new Date()})
+            ${p.encryptedClientSecret}, ${p.encryptedPrivateKey}, ${p.uiOrder}, CASE WHEN ${p.enabled} THEN NULL ELSE now() END)
     ON CONFLICT (id) DO UPDATE SET
       issuer = excluded.issuer, human_name = excluded.human_name, brand_name = excluded.brand_name,
       synapse_idp_id = excluded.synapse_idp_id, config = excluded.config,
       encrypted_client_secret = excluded.encrypted_client_secret, encrypted_private_key = excluded.encrypted_private_key,
       ui_order = excluded.ui_order, updated_at = now(),
       disabled_at = CASE WHEN ${p.enabled} THEN NULL ELSE coalesce(upstream_oauth_providers.disabled_at, now()) END`;
+}
+
+/** Arbitrary constant naming the config-sync lock among advisory locks. */
+const SYNC_LOCK_KEY = 0x6d61757468_01;
+
+/**
+ * Serialises `config sync` (and instances starting together) until `tx` ends, so two of them never
+ * both decide that a provider is missing and write it.
+ */
+export async function lockProviderSync(tx: Tx): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(${SYNC_LOCK_KEY})`;
 }
 
 export async function disableProvider(db: Db, id: string): Promise<void> {
@@ -154,27 +170,27 @@ export async function removeImportedEmail(db: Db, userId: string, email: string)
 
 // Authorization sessions
 
-export async function createSession(db: Db, input: { providerId: string; stateHash: string; nextPath: string }): Promise<SessionRow> {
+export async function createSession(db: Db, input: { providerId: string; stateHash: string; nextPath: string; now: Date }): Promise<SessionRow> {
   const [row] = await db<SessionRow[]>`
-    INSERT INTO upstream_oauth_sessions (id, provider_id, state_hash, next_path)
-    VALUES (${ulid()}, ${input.providerId}, ${input.stateHash}, ${input.nextPath})
+    INSERT INTO upstream_oauth_sessions (id, provider_id, state_hash, next_path, created_at)
+    VALUES (${ulid()}, ${input.providerId}, ${input.stateHash}, ${input.nextPath}, ${input.now})
     RETURNING *`;
   return row;
 }
 
-export async function findSession(db: Db, id: string): Promise<SessionRow | undefined> {
+export async function findSession(db: Db, id: string, now: Date): Promise<SessionRow | undefined> {
   const [row] = await db<SessionRow[]>`
     SELECT * FROM upstream_oauth_sessions
-    WHERE id = ${id} AND created_at > now() - make_interval(secs => ${SESSION_TTL_SECONDS})`;
+    WHERE id = ${id} AND created_at > ${oldestLive(now)}`;
   return row;
 }
 
 /** Marks the callback as arrived: only the first callback for a state gets the row back. */
-export async function completeSession(db: Db, id: string, stateHash: string): Promise<SessionRow | undefined> {
+export async function completeSession(db: Db, id: string, stateHash: string, now: Date): Promise<SessionRow | undefined> {
   const [row] = await db<SessionRow[]>`
-    UPDATE upstream_oauth_sessions SET completed_at = now()
+    UPDATE upstream_oauth_sessions SET completed_at = ${now}
     WHERE id = ${id} AND state_hash = ${stateHash} AND completed_at IS NULL
-      AND created_at > now() - make_interval(secs => ${SESSION_TTL_SECONDS})
+      AND created_at > ${oldestLive(now)}
     RETURNING *`;
   return row;
 }
@@ -216,11 +232,11 @@ export async function markEmailVerified(db: Db, id: string, email: string): Prom
 }
 
 /** Uses the session up (once): it signed a browser in through `linkId`. */
-export async function consumeSession(db: Db, id: string, input: { linkId: string; browserSessionId: string }): Promise<boolean> {
+export async function consumeSession(db: Db, id: string, input: { linkId: string; browserSessionId: string; now: Date }): Promise<boolean> {
   const rows = await db`
-    UPDATE upstream_oauth_sessions SET consumed_at = now(), link_id = ${input.linkId}, browser_session_id = ${input.browserSessionId}
+    UPDATE upstream_oauth_sessions SET consumed_at = ${input.now}, link_id = ${input.linkId}, browser_session_id = ${input.browserSessionId}
     WHERE id = ${id} AND consumed_at IS NULL AND completed_at IS NOT NULL
-      AND created_at > now() - make_interval(secs => ${SESSION_TTL_SECONDS})
+      AND created_at > ${oldestLive(input.now)}
     RETURNING 1`;
   return rows.length > 0;
 }

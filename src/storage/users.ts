@@ -99,7 +99,7 @@ export async function addEmail(
   if (!parsed.ok) throw new InvalidEmailError(parsed.problem);
   const [row] = await db<UserEmail[]>`
     INSERT INTO user_emails (id, user_id, email, verified_at)
-    VALUES (${ulid()}, ${input.userId}, ${parsed.value.address}, ${input.verified ? new Date() : null})
+    VALUES (${ulid()}, ${input.userId}, ${parsed.value.address}, CASE WHEN ${input.verified}::boolean THEN now() END)
     ON CONFLICT (user_id, email_key) DO UPDATE
       SET verified_at = coalesce(user_emails.verified_at, excluded.verified_at)
     RETURNING *`;

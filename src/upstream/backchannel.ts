@@ -1,8 +1,8 @@
 // OpenID Connect Back-Channel Logout 1.0: validating the logout token a provider POSTs to
 // `/upstream/backchannel-logout/{id}` (jose, against the provider's published keys).
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import type { Config } from '../config/types.js';
-import { clientConfiguration, type UpstreamClientProvider } from './client.js';
+import { clientConfiguration } from './metadata.js';
+import type { UpstreamClientProvider, UpstreamContext } from './stored-provider.js';
 
 const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -21,8 +21,8 @@ function keysFor(providerId: string, uri: string): JWTVerifyGetKey {
 }
 
 /** The `sub` and/or `sid` the token logs out. Throws InvalidLogoutToken for any invalid token. */
-export async function validateLogoutToken(config: Config, provider: UpstreamClientProvider, token: string): Promise<{ sub?: string; sid?: string; jti: string }> {
-  const configuration = await clientConfiguration(config, provider);
+export async function validateLogoutToken(ctx: UpstreamContext, provider: UpstreamClientProvider, token: string): Promise<{ sub?: string; sid?: string; jti: string }> {
+  const configuration = await clientConfiguration(ctx, provider);
   const metadata = configuration.serverMetadata();
   if (!metadata.jwks_uri) throw new InvalidLogoutToken('the provider publishes no keys (jwks_uri)');
   let payload: Record<string, unknown>;
@@ -34,6 +34,7 @@ export async function validateLogoutToken(config: Config, provider: UpstreamClie
       requiredClaims: ['iat', 'exp', 'jti'],
       maxTokenAge: '10 minutes',
       clockTolerance: 30,
+      currentDate: ctx.clock.now(),
     }));
   } catch (err) {
     throw new InvalidLogoutToken(`logout token rejected: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { claimsContext, emailVerified, importAttribute, renderSubject, renderTemplate, templateSyntaxError } from './claims.js';
+import { claimsContext, renderTemplate, templateSyntaxError } from '../domain/claims-template/index.js';
+import { emailVerified, importAttribute, renderSubject } from './claims.js';
 
 const context = claimsContext({
   idTokenClaims: { sub: 'u-1', preferred_username: 'alice', email: 'alice@idp.test', email_verified: true },

@@ -1,83 +1,10 @@
-// claims_imports templates: Jinja syntax rendered in a sandbox (template-sandbox.ts) over what the
-// upstream provider said about the user, with MAS's extra filters. Pure: no I/O, so the rules are
-// tested alone.
-//
-// The context, as in MAS: `user` (userinfo claims with the ID token's claims merged over them),
-// `id_token_claims`, `userinfo_claims` and `extra_callback_parameters` (what the provider added
-// to the callback, e.g. Sign in with Apple's `user`).
+// What claims_imports makes of an upstream provider's claims: each attribute rendered by its
+// action (ignore, suggest, force, require), the subject, and whether an imported address counts as
+// verified. The templates themselves are rendered by domain/claims-template.
 import type { ClaimsImports, ImportAction } from '../config/types.js';
-import { CLAIMS_TEMPLATE_DEFINITIONS } from './claims-filters.js';
-import { TemplateFailure, TemplateSandbox } from './template-sandbox.js';
+import { DEFAULT_TEMPLATES, TemplateError, renderTemplate, type ClaimsContext, type Rendered } from '../domain/claims-template/index.js';
+import { parseEmailAddress } from '../domain/email-address.js';
 
-export { Bytes } from './template-values.js';
-
-export const DEFAULT_TEMPLATES = {
-  subject: '{{ user.sub }}',
-  localpart: '{{ user.preferred_username }}',
-  displayname: '{{ user.name }}',
-  email: '{{ user.email }}',
-} as const;
-
-// Templates are the operator's config, but operators copy them from forums, and the claims they
-// render are whatever the provider sent: the sandbox (template-sandbox.ts) keeps both to data.
-const sandbox = new TemplateSandbox(CLAIMS_TEMPLATE_DEFINITIONS);
-
-/** A problem with a template, for `config check`: syntax, or something claims templates may not use. */
-export function templateSyntaxError(source: string): string | undefined {
-  try {
-    sandbox.compile(source);
-    return undefined;
-  } catch (err) {
-    return err instanceof TemplateFailure ? err.message : String(err);
-  }
-}
-
-export interface ClaimsContext {
-  user?: Record<string, unknown>;
-  id_token_claims?: Record<string, unknown>;
-  userinfo_claims?: Record<string, unknown>;
-  extra_callback_parameters?: Record<string, unknown>;
-}
-
-export function claimsContext(input: {
-  idTokenClaims?: Record<string, unknown> | null;
-  userinfoClaims?: Record<string, unknown> | null;
-  extraCallbackParameters?: Record<string, unknown> | null;
-}): ClaimsContext {
-  const context: ClaimsContext = {};
-  const idToken = input.idTokenClaims ?? undefined;
-  const userinfo = input.userinfoClaims ?? undefined;
-  if (idToken || userinfo) context.user = { ...userinfo, ...idToken };
-  if (idToken) context.id_token_claims = idToken;
-  if (userinfo) context.userinfo_claims = userinfo;
-  if (input.extraCallbackParameters) context.extra_callback_parameters = input.extraCallbackParameters;
-  return context;
-}
-
-export class TemplateError extends Error {
-  constructor(
-    readonly attribute: string,
-    readonly template: string,
-    readonly reason: string,
-  ) {
-    super(`claims_imports.${attribute}: ${reason} (template ${JSON.stringify(template)})`);
-  }
-}
-
-export type Rendered = { ok: true; value: string | undefined } | { ok: false; error: TemplateError };
-
-/** Renders one template; an empty result is `undefined`. Never throws. */
-export function renderTemplate(attribute: string, template: string, context: ClaimsContext): Rendered {
-  try {
-    const value = sandbox.render(sandbox.compile(template), context as Record<string, unknown>).trim();
-    return { ok: true, value: value === '' ? undefined : value };
-  } catch (err) {
-    const reason = err instanceof TemplateFailure ? err.message : 'the template could not be rendered';
-    return { ok: false, error: new TemplateError(attribute, template, reason) };
-  }
-}
-
-/** What a claims_imports attribute yields: a value, whether the user may change or skip it. */
 export interface ImportedAttribute {
   value?: string;
   action: ImportAction;
@@ -125,6 +52,22 @@ export function importAttribute(
     };
   }
   return { attribute: { value: rendered.value, action, forced } };
+}
+
+/**
+ * An imported attribute with its e-mail address in canonical form. A provider value that is not
+ * exactly one address (a list, a display name) is dropped with a warning, or is a problem when
+ * the address is required: it must never be stored, mailed or sent to the homeserver.
+ */
+export function checkImportedEmail<T extends { attribute: ImportedAttribute; problem?: ImportProblem; warning?: string }>(name: string, outcome: T): T {
+  const value = outcome.attribute.value;
+  if (name !== 'email' || value === undefined) return outcome;
+  const parsed = parseEmailAddress(value.trim());
+  if (parsed.ok) return { ...outcome, attribute: { ...outcome.attribute, value: parsed.value.address } };
+  const attribute = { ...outcome.attribute, value: undefined };
+  const operatorMessage = `claims_imports.email: the provider's value is not one e-mail address (${parsed.problem})`;
+  if (outcome.attribute.action !== 'require') return { ...outcome, attribute, warning: operatorMessage };
+  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.' } };
 }
 
 function label(attribute: string): string {

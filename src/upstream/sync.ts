@@ -7,10 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, UpstreamProvider } from '../config/types.js';
 import type { Sql, Tx } from '../storage/db.js';
 import * as upstream from '../storage/upstream.js';
-import { decryptSecret, encryptSecret } from './secrets.js';
-
-/** Arbitrary constant naming the config-sync lock among advisory locks. */
-const SYNC_LOCK_KEY = 0x6d61757468_01;
+import { seal, unseal } from '../domain/seal.js';
 
 export interface SyncResult {
   created: string[];
@@ -62,7 +59,7 @@ async function desired(provider: UpstreamProvider, index: number): Promise<Desir
 async function sameSecret(key: string, encrypted: string | null, plain: string | undefined): Promise<boolean> {
   if (!encrypted || plain === undefined) return !encrypted && plain === undefined;
   try {
-    return (await decryptSecret(key, encrypted)) === plain;
+    return (await unseal(key, encrypted)) === plain;
   } catch {
     return false; // encrypted under an older key: rewrite
   }
@@ -88,7 +85,7 @@ export async function syncProviders(sql: Sql, config: Config, options: { prune?:
   const wanted = await Promise.all(config.upstream_oauth2.providers.map(desired));
   const result: SyncResult = { created: [], updated: [], unchanged: [], disabled: [], deleted: [], staticClients: config.clients.length };
   await sql.begin(async (tx: Tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${SYNC_LOCK_KEY})`;
+    await upstream.lockProviderSync(tx);
     const existing = new Map((await upstream.listProviders(tx)).map((row) => [row.id, row]));
     for (const want of wanted) {
       const row = existing.get(want.write.id);
@@ -101,8 +98,8 @@ export async function syncProviders(sql: Sql, config: Config, options: { prune?:
       if (options.dryRun) continue;
       await upstream.upsertProvider(tx, {
         ...want.write,
-        encryptedClientSecret: want.clientSecret === undefined ? null : await encryptSecret(key, want.clientSecret),
-        encryptedPrivateKey: want.privateKey === undefined ? null : await encryptSecret(key, want.privateKey),
+        encryptedClientSecret: want.clientSecret === undefined ? null : await seal(key, want.clientSecret),
+        encryptedPrivateKey: want.privateKey === undefined ? null : await seal(key, want.privateKey),
       });
     }
     for (const row of existing.values()) {

@@ -18,14 +18,14 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   const page = renderer.send;
 
   async function signedIn(req: Request, res: Response) {
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     if (!current) res.redirect(303, `/login?next=${encodeURIComponent('/account/emails')}`);
     return current;
   }
 
   async function renderList(req: Request, res: Response, userId: string, status = 200, extra: Record<string, unknown> = {}) {
     page(res, status, 'account_emails', {
-      csrf: csrfToken(config, req, res),
+      csrf: csrfToken(config, req, res, app.random),
       emails: (await users.listEmails(app.sql, userId)).map((e) => ({ email: e.email, verified: !!e.verified_at })),
       can_add: config.account.email_change_allowed,
       ...extra,
@@ -72,7 +72,7 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   const renderVerify = (req: Request, res: Response, id: string, email: string, status: number, extra: Record<string, unknown> = {}) =>
     page(res, status, 'verify_email', {
       action: `/account/emails/verify/${id}`,
-      csrf: csrfToken(config, req, res),
+      csrf: csrfToken(config, req, res, app.random),
       email,
       minutes: Math.round(config.account.email_code_ttl / 60),
       ...extra,

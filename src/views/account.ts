@@ -20,7 +20,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
   const renderLogin = (req: Request, res: Response, status: number, next: string, error?: string, username = '') =>
     page(res, status, 'login', {
       action: `/login?next=${encodeURIComponent(next)}`,
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       error,
       username,
       passwords_enabled: app.config.passwords.enabled,
@@ -31,7 +31,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.get('/login', async (req, res) => {
     const next = safeNext(req.query.next);
-    if (await currentSession(app.sql, req)) return res.redirect(303, next);
+    if (await currentSession(app.sql, req, app.clock)) return res.redirect(303, next);
     renderLogin(req, res, 200, next);
   });
 
@@ -43,28 +43,28 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
     if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
     const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginError(outcome), username);
-    await startSession(app.sql, app.config, req, res, outcome.user.id);
+    await startSession(app.sql, app.config, req, res, outcome.user.id, app.random);
     res.redirect(303, next);
   });
 
   router.get('/logout', async (req, res) => {
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     page(res, 200, 'logout', {
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       user: current ? { mxid: mxid(current.user.username) } : undefined,
     });
   });
 
   router.post('/logout', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     if (current) await browserSessions.finish(app.sql, current.session.id);
     res.clearCookie(SESSION_COOKIE, { ...cookieOptions(app.config), signed: undefined });
-    page(res, 200, 'logout', { csrf: csrfToken(app.config, req, res) });
+    page(res, 200, 'logout', { csrf: csrfToken(app.config, req, res, app.random) });
   });
 
   async function renderAccount(req: Request, res: Response, notice?: string) {
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
     const active = await sessions.listActiveForUser(app.sql, current.user.id);
     const views = await Promise.all(
@@ -76,7 +76,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
       })),
     );
     page(res, 200, 'account', {
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       user: { mxid: mxid(current.user.username), display_name: current.user.display_name },
       sessions: views,
       focus: typeof req.query.device_id === 'string' ? req.query.device_id : undefined,
@@ -90,7 +90,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.post('/account/sessions/end', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     if (!current) return res.redirect(303, '/login?next=/account/');
     const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';
     const session = (await sessions.listActiveForUser(app.sql, current.user.id)).find((s) => s.id === id);

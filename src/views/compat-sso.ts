@@ -2,7 +2,6 @@
 // The page names the host the token will be sent to, so a phishing link that would hand a
 // login token to a stranger's site shows that site's name before anything is sent.
 import { matrixUserId } from '../domain/usernames.js';
-import { randomBytes } from 'node:crypto';
 import express, { type Response, type Router } from 'express';
 import type { AppContext } from '../context.js';
 import { hashSecret } from '../domain/tokens.js';
@@ -23,13 +22,13 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
 
   router.get('/complete-compat-sso/:id', async (req, res) => {
     const login = await compat.findSsoLogin(app.sql, String(req.params.id));
-    if (!login || login.fulfilled_at || Date.now() - login.created_at.getTime() > 3600_000) return unusable(res);
-    const current = await currentSession(app.sql, req);
+    if (!login || login.fulfilled_at || app.clock.now().getTime() - login.created_at.getTime() > 3600_000) return unusable(res);
+    const current = await currentSession(app.sql, req, app.clock);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${login.id}`)}`);
     const target = new URL(login.redirect_uri);
     page(res, 200, 'compat_sso', {
       action: `/complete-compat-sso/${login.id}`,
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       user: { mxid: matrixUserId(current.user.username, app.config.matrix.homeserver) },
       host: target.host,
       insecure: target.protocol === 'http:',
@@ -38,13 +37,13 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
 
   router.post('/complete-compat-sso/:id', form, async (req, res) => {
     if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
-    const current = await currentSession(app.sql, req);
+    const current = await currentSession(app.sql, req, app.clock);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
     if (req.body?.decision !== 'continue') {
       return page(res, 200, 'error', { title: 'Cancelled', message: 'Nothing was sent to the app.', code: 'cancelled' });
     }
-    const token = randomBytes(24).toString('base64url');
-    const login = await compat.fulfilSsoLogin(app.sql, String(req.params.id), current.user.id, hashSecret(token));
+    const token = app.random.bytes(24).toString('base64url');
+    const login = await compat.fulfilSsoLogin(app.sql, String(req.params.id), current.user.id, hashSecret(token), app.clock.now());
     if (!login) return unusable(res);
     const target = new URL(login.redirect_uri);
     target.searchParams.set('loginToken', token);

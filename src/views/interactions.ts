@@ -60,7 +60,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     page(res, status, 'login', {
       action: `/interaction/${uid}/login`,
       cancel_action: `/interaction/${uid}/abort`,
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       client: params.client_id ? await clientView(params.client_id) : undefined,
       username: username ?? hint ?? '',
       error,
@@ -80,7 +80,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     if (d.prompt.name === 'create') {
       // prompt=create: registration first (or /login from there); either signs the browser in
       // and comes back here with `signed_in=1`.
-      const browser = await currentSession(app.sql, req);
+      const browser = await currentSession(app.sql, req, app.clock);
       if (browser && req.query.signed_in === '1') {
         await provider.interactionFinished(req, res, { login: { accountId: browser.user.id }, create: {} }, { mergeWithLastSubmission: false });
         return;
@@ -89,7 +89,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       return;
     }
     if (d.prompt.name === 'login') {
-      const browser = await currentSession(app.sql, req);
+      const browser = await currentSession(app.sql, req, app.clock);
       const forced = d.prompt.reasons.includes('login_prompt') || d.prompt.reasons.includes('max_age');
       if (browser && !forced) {
         await provider.interactionFinished(req, res, { login: { accountId: browser.user.id } }, { mergeWithLastSubmission: false });
@@ -115,7 +115,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
     const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
-    await startSession(app.sql, app.config, req, res, outcome.user.id);
+    await startSession(app.sql, app.config, req, res, outcome.user.id, app.random);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   });
@@ -156,7 +156,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const adminRefused = violations.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     page(res, 200, 'consent', {
       action: `/interaction/${uid}/consent`,
-      csrf: csrfToken(app.config, req, res),
+      csrf: csrfToken(app.config, req, res, app.random),
       client: await clientView(String(d.params.client_id)),
       redirect_uri: d.params.redirect_uri,
       user: { username: user.username, mxid: matrixUserId(user.username, app.config.matrix.homeserver) },

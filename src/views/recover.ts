@@ -5,10 +5,10 @@
 // account stores it: what the visitor typed is never a recipient (a look-alike such as
 // `carol@gmaİl.example` is another domain, and may belong to whoever typed it).
 import { matrixUserId } from '../domain/usernames.js';
-import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import { checkStrength } from '../accounts/password-strength.js';
+import { secondsAfter } from '../clock.js';
 import { endAllSessions } from '../accounts/sessions.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
@@ -44,7 +44,7 @@ export function recoveryRouter(deps: ViewDeps): Router {
   });
 
   const renderStart = (req: Request, res: Response, status: number, error?: string) =>
-    page(res, status, 'recover', { action: '/recover', csrf: csrfToken(config, req, res), error });
+    page(res, status, 'recover', { action: '/recover', csrf: csrfToken(config, req, res, app.random), error });
 
   router.get('/recover', (req, res) => renderStart(req, res, 200));
 
@@ -62,10 +62,10 @@ export function recoveryRouter(deps: ViewDeps): Router {
       return renderStart(req, res, 429, 'Too many requests. Try again later.');
     }
     const holders = (await users.findByVerifiedEmail(app.sql, parsed.value)).filter(users.isActive);
-    const expiresAt = new Date(Date.now() + config.account.recovery_ticket_ttl * 1000);
+    const expiresAt = secondsAfter(app.clock.now(), config.account.recovery_ticket_ttl);
     await app.sql.begin(async (tx) => {
       for (const user of holders) {
-        const ticket = randomBytes(32).toString('base64url');
+        const ticket = app.random.bytes(32).toString('base64url');
         await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email: user.verified_email, expiresAt });
         const link = new URL(`recover/complete?ticket=${encodeURIComponent(ticket)}`, config.http.public_base).href;
         await enqueueRecoveryLink(tx, config, user.verified_email, matrixUserId(user.username, config.matrix.homeserver), link);
@@ -76,11 +76,11 @@ export function recoveryRouter(deps: ViewDeps): Router {
   });
 
   const renderPassword = (req: Request, res: Response, ticket: string, status: number, error?: string) =>
-    page(res, status, 'recover_password', { action: '/recover/complete', csrf: csrfToken(config, req, res), ticket, error });
+    page(res, status, 'recover_password', { action: '/recover/complete', csrf: csrfToken(config, req, res, app.random), ticket, error });
 
   router.get('/recover/complete', async (req, res) => {
     const ticket = typeof req.query.ticket === 'string' ? req.query.ticket : '';
-    if (!ticket || !(await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket)))) return linkUnusable(res);
+    if (!ticket || !(await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket), app.clock.now()))) return linkUnusable(res);
     renderPassword(req, res, ticket, 200);
   });
 
@@ -88,7 +88,7 @@ export function recoveryRouter(deps: ViewDeps): Router {
     if (!csrfValid(req)) return formExpired(res);
     const ticket = typeof req.body?.ticket === 'string' ? req.body.ticket : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
-    const usable = ticket ? await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket)) : undefined;
+    const usable = ticket ? await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket), app.clock.now()) : undefined;
     if (!usable) return linkUnusable(res);
     const user = await users.findById(app.sql, usable.user_id);
     if (!user || !users.isActive(user)) return linkUnusable(res);
@@ -99,7 +99,7 @@ export function recoveryRouter(deps: ViewDeps): Router {
 
     const hashed = await hasher.hash(password);
     const changed = await app.sql.begin(async (tx) => {
-      const consumed = await registrations.consumeRecoveryTicket(tx, hashSecret(ticket));
+      const consumed = await registrations.consumeRecoveryTicket(tx, hashSecret(ticket), app.clock.now());
       if (!consumed) return false;
       // The other links mailed meanwhile, and codes for addresses still being added, were asked
       // for before the owner took the account back: none of them may be used after this.

@@ -5,17 +5,16 @@
 //   /register/steps/:secret/display-name   optional display name
 // then the account is created in one transaction and the browser continues where it came from.
 // The secret in the step URLs is random; only its hash is stored.
-import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import { captchaWidget, verifyCaptcha } from '../accounts/captcha.js';
+import { createAccount } from '../accounts/create-account.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { checkStrength } from '../accounts/password-strength.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, csrfValid, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
-import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
@@ -125,7 +124,7 @@ export function registrationRouter(deps: ViewDeps): Router {
 
     const parsedEmail = email ? parseEmailAddress(email) : undefined;
     const hashed = await hasher.hash(password);
-    const secret = randomBytes(24).toString('base64url');
+    const secret = app.random.bytes(24).toString('base64url');
     const registration = await registrations.createRegistration(app.sql, {
       secretHash: hashSecret(secret),
       username,
@@ -149,7 +148,7 @@ export function registrationRouter(deps: ViewDeps): Router {
 
   async function open(req: Request, res: Response) {
     const secret = String(req.params.secret);
-    const registration = await registrations.findOpenRegistration(app.sql, hashSecret(secret));
+    const registration = await registrations.findOpenRegistration(app.sql, hashSecret(secret), app.clock.now());
     if (!registration) {
       stepGone(res);
       return undefined;
@@ -177,7 +176,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     const found = await open(req, res);
     if (!found) return;
     const token = field(req, 'token').trim();
-    const usable = token ? await registrations.findUsableRegistrationToken(app.sql, hashSecret(token)) : undefined;
+    const usable = token ? await registrations.findUsableRegistrationToken(app.sql, hashSecret(token), app.clock.now()) : undefined;
     if (!usable) return renderToken(req, res, found.secret, 400, 'This registration token is not valid, or can no longer be used.');
     await registrations.setRegistrationToken(app.sql, found.registration.id, usable.id);
     res.redirect(303, nextStep(found.secret, { ...found.registration, registration_token_id: usable.id }));
@@ -234,7 +233,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     switch (outcome) {
       case 'valid':
         await registrations.markEmailVerified(app.sql, registration.id);
-        return res.redirect(303, nextStep(secret, { ...registration, email_verified_at: new Date() }));
+        return res.redirect(303, nextStep(secret, { ...registration, email_verified_at: app.clock.now() }));
       case 'expired':
         return renderVerify(req, res, secret, registration.email, 400, { error: 'This code has expired. Send yourself a new one.', expired: true });
       case 'too_many_attempts':
@@ -271,14 +270,16 @@ export function registrationRouter(deps: ViewDeps): Router {
     let user: users.User;
     try {
       user = await app.sql.begin(async (tx) => {
-        const created = await users.create(tx, { username: registration.username, displayName: registration.display_name || null });
-        await users.setPassword(tx, { userId: created.id, hashedPassword: registration.hashed_password, version: registration.password_version });
-        if (registration.email) await users.addEmail(tx, { userId: created.id, email: registration.email, verified: true });
-        if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id))) {
+        const { user: created } = await createAccount(tx, {
+          username: registration.username,
+          displayName: registration.display_name || null,
+          password: { hash: registration.hashed_password, version: registration.password_version },
+          emails: registration.email ? [{ address: registration.email, verified: true }] : [],
+        });
+        if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id, app.clock.now()))) {
           throw new UsedUp();
         }
         if (!(await registrations.complete(tx, registration.id, created.id))) throw new users.UsernameTakenError(registration.username);
-        await enqueueProvisionUser(tx, created.id);
         return created;
       });
     } catch (err) {

@@ -1,8 +1,12 @@
 // Browser state: the session cookie (a random secret, signed with a key derived from
 // `secrets.encryption`; only its hash is stored) and the CSRF token every form carries.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+// Both secrets are drawn from the application's `Randomness` (`app.random`), and a session's use is
+// timed by its `Clock` (`app.clock`); the system defaults are there only for callers not yet
+// passing them.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import cookieParser from 'cookie-parser';
 import type { Request, Response } from 'express';
+import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import type { Config } from '../config/types.js';
 import type { Sql } from '../storage/db.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -37,14 +41,21 @@ export function readSignedCookie(header: string | undefined, name: string, secre
   return undefined;
 }
 
-export async function currentSession(sql: Sql, req: Request) {
+export async function currentSession(sql: Sql, req: Request, clock: Clock = systemClock) {
   const secret = req.signedCookies?.[SESSION_COOKIE];
   if (typeof secret !== 'string') return undefined;
-  return browserSessions.findActive(sql, secret);
+  return browserSessions.findActive(sql, secret, clock.now());
 }
 
-export async function startSession(sql: Sql, config: Config, req: Request, res: Response, userId: string) {
-  const secret = randomBytes(32).toString('base64url');
+export async function startSession(
+  sql: Sql,
+  config: Config,
+  req: Request,
+  res: Response,
+  userId: string,
+  random: Randomness = systemRandomness,
+) {
+  const secret = random.bytes(32).toString('base64url');
   await browserSessions.create(sql, {
     secret,
     userId,
@@ -54,10 +65,10 @@ export async function startSession(sql: Sql, config: Config, req: Request, res: 
   res.cookie(SESSION_COOKIE, secret, cookieOptions(config));
 }
 
-export function csrfToken(config: Config, req: Request, res: Response): string {
+export function csrfToken(config: Config, req: Request, res: Response, random: Randomness = systemRandomness): string {
   const existing = req.signedCookies?.[CSRF_COOKIE];
   if (typeof existing === 'string' && existing.length > 0) return existing;
-  const token = randomBytes(24).toString('base64url');
+  const token = random.bytes(24).toString('base64url');
   res.cookie(CSRF_COOKIE, token, cookieOptions(config));
   // Let later calls in this request see it.
   req.signedCookies = { ...req.signedCookies, [CSRF_COOKIE]: token };

@@ -1,11 +1,13 @@
 // Black box: registration through the HTML forms with codes mailed to a real SMTP server,
-// password recovery, and the faults around them (SMTP down, races, used-up tokens).
+// password recovery, and the faults around them (SMTP down, races, used-up tokens). The main
+// server runs in this process, so that codes expire and mail retries come due by moving its clock.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
+import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, pkce, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
@@ -15,7 +17,7 @@ const STRONG = 'Plenty-Of-Entropy-Here-42!';
 
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
-let mauth: MauthInstance;
+let mauth: InProcessMauth;
 
 const codeIn = (to: string) => async () => {
   const mail = await smtp.waitFor((m) => m.to.includes(to), 60_000);
@@ -26,7 +28,7 @@ const codeIn = (to: string) => async () => {
   return code;
 };
 
-function sqlFor(instance: MauthInstance) {
+function sqlFor(instance: Pick<MauthInstance, 'databaseUrl'>) {
   return postgres(instance.databaseUrl, { max: 2, onnotice: () => {} });
 }
 
@@ -38,6 +40,18 @@ async function submit(browser: Browser, res: Response, fields: Record<string, st
   return browser.postForm(form.action, { ...form.fields, ...fields });
 }
 
+/** Waits until delivery of the code to `to` has failed `attempts` times (SMTP is down). */
+async function mailAttempted(sql: postgres.Sql, to: string, attempts: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const [job] = await sql<{ attempts: number; status: string }[]>`
+      SELECT attempts, status FROM jobs WHERE kind = 'send_verification_code' AND payload ->> 'to' = ${to}`;
+    if (job && job.attempts >= attempts && job.status === 'pending') return;
+    assert.ok(Date.now() < deadline, `delivery to ${to} not tried ${attempts} times: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function follow(browser: Browser, res: Response): Promise<Response> {
   while (res.status === 303 || res.status === 302) res = await browser.get(location(res));
   return res;
@@ -47,7 +61,7 @@ before(async () => {
   const secret = randomBytes(16).toString('hex');
   hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
   smtp = await startSmtp();
-  mauth = await createMauth({
+  mauth = await createInProcessMauth({
     homeserverUrl: hs.url,
     serverName: SERVER_NAME,
     secret,
@@ -142,9 +156,8 @@ test('a wrong code is refused and counted, an expired one offers a new code, too
   assert.equal(res.status, 400);
   assert.match(await res.text(), /not right/);
 
-  const sql = sqlFor(mauth);
-  await sql`UPDATE user_email_authentication_codes SET expires_at = now() - interval '1 second'
-            WHERE authentication_id IN (SELECT id FROM user_email_authentications WHERE email = 'typo@mail.test')`;
+  // account.email_code_ttl: 300 s by default.
+  await mauth.advance(301);
   res = await browser.postForm(form.action, { ...form.fields, code, action: 'verify' });
   assert.equal(res.status, 400);
   html = await res.text();
@@ -156,6 +169,7 @@ test('a wrong code is refused and counted, an expired one offers a new code, too
   res = await browser.postForm(form.action, { ...form.fields, code, action: 'verify' });
   assert.equal(res.status, 429, 'a fourth attempt is over the limit, even with the right code');
   assert.match(await res.text(), /Start again/);
+  const sql = sqlFor(mauth);
   const [row] = await sql<{ abandoned: boolean }[]>`SELECT abandoned_at IS NOT NULL AS abandoned FROM user_registrations WHERE username = 'typo'`;
   assert.equal(row.abandoned, true);
   assert.equal((await sql`SELECT 1 FROM users WHERE username = 'typo'`).length, 0);
@@ -170,10 +184,16 @@ test('with SMTP down when the code is requested, the same code arrives once it i
   res = await follow(browser, res);
   assert.equal(res.status, 200, 'the registration waits at the code step');
   const page = await res.text();
-  await new Promise((r) => setTimeout(r, 10_000));
-  await smtp.start();
-  const code = await codeIn('patient@mail.test')();
   const sql = sqlFor(mauth);
+  // Each failed delivery is retried after a backoff of seconds (1.5-2 s, then 3-4 s): the clock
+  // jumps over it.
+  await mailAttempted(sql, 'patient@mail.test', 1);
+  await mauth.advance(2);
+  await mailAttempted(sql, 'patient@mail.test', 2);
+  await smtp.start();
+  await mauth.advance(4);
+  const code = await codeIn('patient@mail.test')();
+  await mauth.jobsSettled();
   const codes = await sql`
     SELECT c.id FROM user_email_authentication_codes c JOIN user_email_authentications a ON a.id = c.authentication_id
     WHERE a.email = 'patient@mail.test'`;
@@ -308,7 +328,7 @@ describe('password recovery', () => {
 
     const again = await browser.get(link);
     assert.equal(again.status, 400, 'the link works once');
-    await new Promise((r) => setTimeout(r, 1500));
+    await mauth.jobsSettled();
     assert.equal(smtp.mails.length, mailsBefore, 'no mail for an unknown address');
   });
 });

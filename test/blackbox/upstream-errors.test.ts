@@ -14,7 +14,7 @@ import { ulid } from 'ulid';
 import YAML from 'yaml';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { ROOT, createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
+import { createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
 import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
 import { follow, startUpstreamProvider, upstreamLogin, type UpstreamProviderDouble } from '../support/upstream-provider.js';
 

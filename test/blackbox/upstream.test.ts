@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { fixture } from '../support/fixtures.js';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SignJWT, generateKeyPair } from 'jose';
 import postgres from 'postgres';
@@ -14,7 +13,7 @@ import { ulid } from 'ulid';
 import YAML from 'yaml';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, decodeEntities, location, parseForms } from '../support/http-client.js';
-import { ROOT, createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
+import { createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
 import { introspect, pkce, registerClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 import { follow, startUpstreamProvider, submitFormPost, upstreamLogin, type UpstreamProviderDouble } from '../support/upstream-provider.js';
 

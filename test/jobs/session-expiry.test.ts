@@ -16,10 +16,10 @@ import * as browserSessions from '../../src/storage/browser-sessions.js';
 import * as compat from '../../src/storage/compat.js';
 import type { Sql } from '../../src/storage/db.js';
 import * as oauth2Sessions from '../../src/storage/oauth2-sessions.js';
-import { recordActivity } from '../../src/storage/session-activity.js';
+import { ACTIVITY_FLUSH_SECONDS, recordActivity } from '../../src/storage/session-activity.js';
 import * as users from '../../src/storage/users.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { systemClock, systemRandomness } from '../../src/clock.js';
+import { FixedClock, secondsAfter, systemRandomness } from '../../src/clock.js';
 
 const log = pino({ level: 'silent' });
 const ENCRYPTION = 'cd'.repeat(32);
@@ -28,6 +28,8 @@ const TTL = 600;
 let db: TestDatabase;
 let userId: string;
 let serial = 0;
+/** Every test starts at the present (browser sessions are created at the database's time). */
+let clock: FixedClock;
 
 before(async () => {
   db = await createTestDatabase('expiry');
@@ -36,6 +38,7 @@ after(async () => {
   await db.close();
 });
 beforeEach(async () => {
+  clock = new FixedClock(Date.now());
   userId = (await users.create(db.sql, { username: `u${++serial}` })).id;
 });
 
@@ -45,33 +48,37 @@ const config = {
   clients: [],
   experimental: { compat_token_ttl: 300 },
 } as unknown as Config;
-const app = (): AppContext => ({ config, sql: db.sql, log, homeserver: undefined as never, clock: systemClock, random: systemRandomness });
+const app = (): AppContext => ({ config, sql: db.sql, log, homeserver: undefined as never, clock, random: systemRandomness });
 
-/** A live legacy session with an access token; returns the token. */
+/** A live legacy session, started now, with an access token that does not expire; returns the token. */
 async function compatSession(deviceId: string): Promise<{ id: string; token: string }> {
-  const session = await compat.createSession(db.sql, { userId, deviceId, admin: false });
-  const token = generateToken('compatAccessToken');
+  const session = await compat.createSession(db.sql, { userId, deviceId, admin: false }, clock.now());
+  const token = generateToken('compatAccessToken', systemRandomness);
   await compat.addAccessToken(db.sql, session.id, hashSecret(token), null);
   return { id: session.id, token };
 }
 
-/** An OAuth 2.0 session as oidc-provider leaves it: a grant, an access token, the session row. */
+/**
+ * An OAuth 2.0 session as oidc-provider leaves it: a grant, an access token, the session row.
+ * The token lives an hour, longer than the idle times below.
+ */
 async function oauthSession(grantId: string, deviceId: string): Promise<string> {
-  const Adapter = createAdapterClass(db.sql, { encryptionSecret: ENCRYPTION });
+  const Adapter = createAdapterClass(db.sql, clock, { encryptionSecret: ENCRYPTION });
   const scope = `urn:matrix:client:api:* urn:matrix:client:device:${deviceId}`;
-  await new Adapter('Grant').upsert(grantId, { jti: grantId, accountId: userId, kind: 'Grant', openid: { scope } } as never, 3600);
-  const token = generateToken('accessToken');
-  await new Adapter('AccessToken').upsert(token, { jti: token, accountId: userId, grantId, clientId: 'c1', kind: 'AccessToken', scope, exp: Math.floor(Date.now() / 1000) + 300 } as never, 300);
-  await oauth2Sessions.start(db.sql, { grantId, userId, clientId: 'c1', deviceId, scope });
+  await new Adapter('Grant').upsert(grantId, { jti: grantId, accountId: userId, kind: 'Grant', openid: { scope } } as never, 7200);
+  const token = generateToken('accessToken', systemRandomness);
+  const exp = Math.floor(secondsAfter(clock.now(), 3600).getTime() / 1000);
+  await new Adapter('AccessToken').upsert(token, { jti: token, accountId: userId, grantId, clientId: 'c1', kind: 'AccessToken', scope, exp } as never, 3600);
+  await oauth2Sessions.start(db.sql, { grantId, userId, clientId: 'c1', deviceId, scope }, clock.now());
   return token;
 }
 
-/** Created two hours ago; last used `idleSeconds` ago, or never (null). */
-async function age(table: 'compat_sessions' | 'oauth2_sessions' | 'browser_sessions', column: 'id' | 'grant_id', id: string, idleSeconds: number | null) {
-  const last = idleSeconds === null ? null : new Date(Date.now() - idleSeconds * 1000);
-  await db.sql`
-    UPDATE ${db.sql(table)} SET created_at = now() - interval '2 hours', last_active_at = ${last}
-    WHERE ${db.sql(column)} = ${id}`;
+/** Uses of sessions now, as introspection and browsers record them. */
+async function use(sessions: { compat?: string[]; oauth?: string[]; browser?: string[] }) {
+  const now = clock.now();
+  const at = (ids: string[] = []) => new Map(ids.map((id) => [id, now]));
+  await recordActivity(db.sql, { compat: at(sessions.compat), oauth: at(sessions.oauth) });
+  for (const secret of sessions.browser ?? []) assert.ok(await browserSessions.findActive(db.sql, secret, now));
 }
 
 async function lastActive(table: 'compat_sessions' | 'oauth2_sessions' | 'browser_sessions', column: 'id' | 'grant_id', id: string) {
@@ -95,7 +102,7 @@ describe('recording session activity', () => {
       statements += 1;
       return (db.sql as unknown as (...a: unknown[]) => unknown)(...args);
     }) as unknown as Sql;
-    const activity = new SessionActivity(counting, log, { flushIntervalMs: 3_600_000 });
+    const activity = new SessionActivity(counting, log, clock, { flushIntervalMs: 3_600_000 });
     const introspect = introspectWith(activity);
     for (let i = 0; i < 5; i++) {
       assert.equal((await introspect(legacy.token)).active, true);
@@ -104,14 +111,15 @@ describe('recording session activity', () => {
     assert.equal(statements, 0, 'nothing written while answering');
     assert.equal((await lastActive('compat_sessions', 'id', legacy.id)).last_active_at, null);
 
-    const before = Date.now();
+    const usedAt = clock.now();
+    clock.advance(3);
     await activity.flush();
     assert.equal(statements, 1, 'one statement for the whole batch');
     const compatRow = await lastActive('compat_sessions', 'id', legacy.id);
     const oauthRow = await lastActive('oauth2_sessions', 'grant_id', 'grant-activity');
     for (const row of [compatRow, oauthRow]) {
       assert.ok(row.last_active_at, 'the use is recorded');
-      assert.ok(Math.abs(row.last_active_at.getTime() - before) < 5_000);
+      assert.equal(row.last_active_at.getTime(), usedAt.getTime(), 'at the time of the use, not of the flush');
     }
     await activity.flush();
     assert.equal(statements, 1, 'an empty batch writes nothing');
@@ -120,7 +128,7 @@ describe('recording session activity', () => {
 
   test('close() writes the uses still held', async () => {
     const legacy = await compatSession('DEVCLOSE0001');
-    const activity = new SessionActivity(db.sql, log, { flushIntervalMs: 3_600_000 });
+    const activity = new SessionActivity(db.sql, log, clock, { flushIntervalMs: 3_600_000 });
     await introspectWith(activity)(legacy.token);
     await activity.close();
     assert.ok((await lastActive('compat_sessions', 'id', legacy.id)).last_active_at);
@@ -129,23 +137,31 @@ describe('recording session activity', () => {
   test('a use after the session was already idle past the ttl does not revive it', async () => {
     const stale = await compatSession('DEVSTALE0001');
     const fresh = await compatSession('DEVFRESH0001');
-    await age('compat_sessions', 'id', stale.id, TTL + 5);
-    await age('compat_sessions', 'id', fresh.id, TTL - 60);
+    await use({ compat: [stale.id] });
+    clock.advance(65);
+    await use({ compat: [fresh.id] });
+    clock.advance(TTL - 60); // stale: idle TTL + 5 s; fresh: TTL - 60 s
     const staleBefore = (await lastActive('compat_sessions', 'id', stale.id)).last_active_at;
-    const now = new Date();
+    const now = clock.now();
     const written = await recordActivity(db.sql, { oauth: new Map(), compat: new Map([[stale.id, now], [fresh.id, now]]) }, TTL);
     assert.deepEqual(written, { oauth: 0, compat: 1 });
     assert.deepEqual((await lastActive('compat_sessions', 'id', stale.id)).last_active_at, staleBefore);
     assert.equal((await lastActive('compat_sessions', 'id', fresh.id)).last_active_at?.getTime(), now.getTime());
   });
 
-  test('using a browser session records it', async () => {
+  test('using a browser session records it, at most every few seconds', async () => {
     const secret = `browser-${serial}`;
     const session = await browserSessions.create(db.sql, { secret, userId });
-    await age('browser_sessions', 'id', session.id, null);
-    assert.ok(await browserSessions.findActive(db.sql, secret));
-    const row = await lastActive('browser_sessions', 'id', session.id);
-    assert.ok(row.last_active_at && Date.now() - row.last_active_at.getTime() < 5_000);
+    assert.equal((await lastActive('browser_sessions', 'id', session.id)).last_active_at, null);
+    const first = clock.now();
+    assert.ok(await browserSessions.findActive(db.sql, secret, first));
+    assert.equal((await lastActive('browser_sessions', 'id', session.id)).last_active_at?.getTime(), first.getTime());
+    clock.advance(ACTIVITY_FLUSH_SECONDS - 1);
+    assert.ok(await browserSessions.findActive(db.sql, secret, clock.now()));
+    assert.equal((await lastActive('browser_sessions', 'id', session.id)).last_active_at?.getTime(), first.getTime());
+    clock.advance(2);
+    assert.ok(await browserSessions.findActive(db.sql, secret, clock.now()));
+    assert.equal((await lastActive('browser_sessions', 'id', session.id)).last_active_at?.getTime(), clock.now().getTime());
   });
 });
 
@@ -158,7 +174,7 @@ describe('the inactivity sweep', () => {
     ...overrides,
   });
   const enders = (): SessionEnders => ({
-    destroyGrant: grantDestroyer(db.sql, ENCRYPTION),
+    destroyGrant: grantDestroyer(db.sql),
     endCompatSessions: (select) => endCompatSessions(app(), select),
   });
 
@@ -178,26 +194,21 @@ describe('the inactivity sweep', () => {
     const idleCompat = await compatSession('DEVIDLECOMPAT');
     const unusedCompat = await compatSession('DEVUNUSEDCOMPAT');
     const activeCompat = await compatSession('DEVACTIVECOMPAT');
-    const newCompat = await compatSession('DEVNEWCOMPAT');
-    await age('compat_sessions', 'id', idleCompat.id, TTL + 60);
-    await age('compat_sessions', 'id', unusedCompat.id, null);
-    await age('compat_sessions', 'id', activeCompat.id, 30);
-
     const idleOauthToken = await oauthSession('grant-idle', 'DEVIDLEOAUTH');
     await oauthSession('grant-active', 'DEVACTIVEOAUTH');
-    await age('oauth2_sessions', 'grant_id', 'grant-idle', TTL + 60);
-    await age('oauth2_sessions', 'grant_id', 'grant-active', 30);
+    await browserSessions.create(db.sql, { secret: `idle-${serial}`, userId });
+    await browserSessions.create(db.sql, { secret: `active-${serial}`, userId });
+    await use({ compat: [idleCompat.id], oauth: ['grant-idle'], browser: [`idle-${serial}`] });
+    clock.advance(TTL + 30);
+    await use({ compat: [activeCompat.id], oauth: ['grant-active'], browser: [`active-${serial}`] });
+    clock.advance(30); // idle ones: unused for TTL + 60 s (the unused one since it started); active ones: 30 s
+    const newCompat = await compatSession('DEVNEWCOMPAT');
 
-    const idleBrowser = await browserSessions.create(db.sql, { secret: `idle-${serial}`, userId });
-    const activeBrowser = await browserSessions.create(db.sql, { secret: `active-${serial}`, userId });
-    await age('browser_sessions', 'id', idleBrowser.id, TTL + 60);
-    await age('browser_sessions', 'id', activeBrowser.id, 30);
-
-    const activity = new SessionActivity(db.sql, log, { flushIntervalMs: 3_600_000 });
+    const activity = new SessionActivity(db.sql, log, clock, { flushIntervalMs: 3_600_000 });
     const introspect = introspectWith(activity);
     for (const token of [idleCompat.token, unusedCompat.token, idleOauthToken]) assert.equal((await introspect(token)).active, true);
 
-    const ended = await expireInactiveSessions(db.sql, settings(), enders());
+    const ended = await expireInactiveSessions(db.sql, settings(), enders(), clock.now());
     assert.deepEqual(ended, { oauth: 1, compat: 2, browser: 1 });
 
     assert.equal((await introspect(idleCompat.token)).active, false);
@@ -211,8 +222,8 @@ describe('the inactivity sweep', () => {
     assert.equal((await lastActive('oauth2_sessions', 'grant_id', 'grant-active')).finished_at, null);
     const [{ grants }] = await db.sql<{ grants: number }[]>`SELECT count(*)::int AS grants FROM oidc_payloads WHERE grant_id = 'grant-idle' OR id = 'grant-idle'`;
     assert.equal(grants, 0);
-    assert.equal(await browserSessions.findActive(db.sql, `idle-${serial}`), undefined);
-    assert.ok(await browserSessions.findActive(db.sql, `active-${serial}`));
+    assert.equal(await browserSessions.findActive(db.sql, `idle-${serial}`, clock.now()), undefined);
+    assert.ok(await browserSessions.findActive(db.sql, `active-${serial}`, clock.now()));
     assert.deepEqual(await deleteDeviceJobs(), ['DEVIDLECOMPAT', 'DEVIDLEOAUTH', 'DEVUNUSEDCOMPAT']);
   });
 
@@ -220,18 +231,17 @@ describe('the inactivity sweep', () => {
     const legacy = await compatSession('DEVKEPTCOMPAT');
     await oauthSession('grant-kept', 'DEVKEPTOAUTH');
     const browser = await browserSessions.create(db.sql, { secret: `kept-${serial}`, userId });
-    await age('compat_sessions', 'id', legacy.id, TTL + 60);
-    await age('oauth2_sessions', 'grant_id', 'grant-kept', TTL + 60);
-    await age('browser_sessions', 'id', browser.id, TTL + 60);
+    await use({ compat: [legacy.id], oauth: ['grant-kept'], browser: [`kept-${serial}`] });
+    clock.advance(TTL + 60);
 
     const off = settings({ expire_compat_sessions: false, expire_oauth_sessions: false, expire_user_sessions: false });
-    assert.deepEqual(await expireInactiveSessions(db.sql, off, enders()), { oauth: 0, compat: 0, browser: 0 });
+    assert.deepEqual(await expireInactiveSessions(db.sql, off, enders(), clock.now()), { oauth: 0, compat: 0, browser: 0 });
     assert.equal((await lastActive('compat_sessions', 'id', legacy.id)).finished_at, null);
     assert.equal((await lastActive('oauth2_sessions', 'grant_id', 'grant-kept')).finished_at, null);
     assert.equal((await lastActive('browser_sessions', 'id', browser.id)).finished_at, null);
     assert.deepEqual(await deleteDeviceJobs(), []);
 
-    assert.deepEqual(await expireInactiveSessions(db.sql, settings({ expire_oauth_sessions: false, expire_user_sessions: false }), enders()), {
+    assert.deepEqual(await expireInactiveSessions(db.sql, settings({ expire_oauth_sessions: false, expire_user_sessions: false }), enders(), clock.now()), {
       oauth: 0,
       compat: 1,
       browser: 0,

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { FixedClock, secondsAfter, systemRandomness } from '../../src/clock.js';
 import type { HomeserverConnection } from '../../src/homeserver/connection.js';
 import { createHomeserverConnection } from '../../src/homeserver/index.js';
 import {
@@ -23,9 +24,14 @@ import { startHomeserverDouble, type HomeserverDouble } from '../support/homeser
 const log = pino({ level: 'silent' });
 let db: TestDatabase;
 let workers: Worker[] = [];
+/**
+ * The workers' clock, a minute ahead of the database's: a job is due by whichever is later (see
+ * storage/jobs.ts), so this clock alone decides, and tests move it instead of waiting.
+ */
+let clock: FixedClock;
 
 function worker(handlers: Record<string, JobHandler>, options: Partial<WorkerOptions> = {}): Worker {
-  const w = new Worker({ sql: db.sql, handlers, log, listen: false, registry: new Registry(), ...options });
+  const w = new Worker({ sql: db.sql, handlers, log, listen: false, registry: new Registry(), clock, random: systemRandomness, ...options });
   workers.push(w);
   return w;
 }
@@ -60,6 +66,7 @@ after(async () => {
 });
 
 beforeEach(async () => {
+  clock = new FixedClock(Date.now() + 60_000);
   await Promise.all(workers.map((w) => w.stop()));
   workers = [];
   await db.sql`DELETE FROM jobs`;
@@ -104,9 +111,11 @@ describe('job queue', () => {
 
   test('a job scheduled for later waits for its time', async () => {
     const w = worker({ later: async () => {} });
-    const id = await jobs.enqueue(db.sql, 'later', {}, { runAt: new Date(Date.now() + 300) });
+    const id = await jobs.enqueue(db.sql, 'later', {}, { runAt: secondsAfter(clock.now(), 300) });
     assert.equal(await w.runOnce(), 0);
-    await sleep(350);
+    clock.advance(299);
+    assert.equal(await w.runOnce(), 0);
+    clock.advance(1);
     assert.equal(await w.runOnce(), 1);
     assert.equal((await job(id)).status, 'done');
   });
@@ -138,10 +147,9 @@ describe('job queue', () => {
       assert.equal(row.status, 'pending');
       assert.equal(row.attempts, attempt);
       assert.equal(row.last_error, `Error: boom ${attempt}`);
-      const [{ later }] = await db.sql<{ later: boolean }[]>`SELECT run_at > now() AS later FROM jobs WHERE id = ${id}`;
-      assert.equal(later, true, 'the retry is scheduled in the future');
+      assert.equal(row.run_at.getTime(), clock.now().getTime() + 200, 'the retry is scheduled after its backoff');
       assert.equal(await w.runOnce(), 0, 'not retried before its backoff');
-      await sleep(250);
+      clock.advance(0.2);
     }
     assert.equal(await w.runOnce(), 1);
     const row = await job(id);
@@ -282,9 +290,11 @@ describe('job queue', () => {
 
   test('jobs whose lease expired are taken back and run again', async () => {
     const id = await jobs.enqueue(db.sql, 'orphan', {});
-    const [claimed] = await jobs.claim(db.sql, 'crashed-worker', 1);
+    const [claimed] = await jobs.claim(db.sql, 'crashed-worker', 1, clock.now());
     assert.equal(claimed.id, id);
     assert.equal(await jobs.recoverStale(db.sql, 60_000), 0, 'a fresh lease is left alone');
+    // Leases are timed by the database's clock alone (see storage/jobs.ts), which a test cannot
+    // move: the lease is aged in the table instead.
     await db.sql`UPDATE jobs SET locked_at = now() - interval '10 minutes' WHERE id = ${id}`;
     const staleAt = (await job(id)).locked_at;
     await jobs.touch(db.sql, 'another-worker', [id]);
@@ -308,14 +318,19 @@ describe('job queue', () => {
   });
 
   test('the default backoff doubles, with jitter, up to an hour', () => {
+    const backoff = defaultBackoff(systemRandomness);
     for (let i = 0; i < 20; i++) {
-      const first = defaultBackoff(1);
+      const first = backoff(1);
       assert.ok(first >= 1000 && first <= 2000, `attempt 1: ${first}`);
-      const fifth = defaultBackoff(5);
+      const fifth = backoff(5);
       assert.ok(fifth >= 16_000 && fifth <= 32_000, `attempt 5: ${fifth}`);
-      assert.ok(defaultBackoff(30) <= 3_600_000);
-      assert.ok(defaultBackoff(30) >= 1_800_000);
+      assert.ok(backoff(30) <= 3_600_000);
+      assert.ok(backoff(30) >= 1_800_000);
     }
+    const lowest = defaultBackoff({ ...systemRandomness, int: () => 0 });
+    const highest = defaultBackoff({ ...systemRandomness, int: (max) => max - 1 });
+    assert.deepEqual([lowest(1), highest(1)], [1000, 2000]);
+    assert.deepEqual([lowest(30), highest(30)], [1_800_000, 3_600_000]);
   });
 });
 
@@ -387,7 +402,7 @@ describe('homeserver jobs', () => {
       ['g3', 'DEV3'],
       ['g4', null],
     ] as const) {
-      await sessions.start(db.sql, { grantId: grant, userId: user.id, clientId: 'c', deviceId: device, scope: 'openid' });
+      await sessions.start(db.sql, { grantId: grant, userId: user.id, clientId: 'c', deviceId: device, scope: 'openid' }, clock.now());
     }
     await sessions.finishByGrantId(db.sql, 'g3');
     double.addUser('bob');
@@ -434,13 +449,13 @@ describe('homeserver jobs', () => {
     double.addUser(username);
     await homeserver.upsertDevice(username, deviceId);
     if (kind === 'compat') {
-      const old = await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false });
+      const old = await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false }, clock.now());
       await db.sql.begin(async (tx) => {
         await compat.finishSession(tx, old.id);
         await enqueueDeleteDevice(tx, user.id, deviceId);
       });
     } else {
-      await sessions.start(db.sql, { grantId: `${username}-old`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+      await sessions.start(db.sql, { grantId: `${username}-old`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' }, clock.now());
       await db.sql.begin(async (tx) => {
         await sessions.finishByGrantId(tx, `${username}-old`);
         await enqueueDeleteDevice(tx, user.id, deviceId);
@@ -461,8 +476,8 @@ describe('homeserver jobs', () => {
       assert.equal(first.status, 'pending', 'the failed deletion is retried');
 
       // The same device logs in again before the retry.
-      if (kind === 'compat') await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false });
-      else await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+      if (kind === 'compat') await compat.createSession(db.sql, { userId: user.id, deviceId, admin: false }, clock.now());
+      else await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' }, clock.now());
 
       assert.equal(await w.runOnce(), 1);
       const done = await job(first.id);
@@ -481,7 +496,7 @@ describe('homeserver jobs', () => {
     const user = await loggedOutThenBackIn(username, deviceId, 'oauth');
     // The login commits its session between the job's check and its call to the homeserver.
     const deleteDevice = async (localpart: string, device: string) => {
-      await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' });
+      await sessions.start(db.sql, { grantId: `${username}-new`, userId: user.id, clientId: 'c', deviceId, scope: 'openid' }, clock.now());
       await homeserver.deleteDevice(localpart, device);
     };
     const racing = new Proxy(homeserver, {

@@ -1,11 +1,14 @@
 // What oidc-provider's storage keeps at rest: hashes of bearer secrets, sealed client secrets.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { FixedClock, systemRandomness } from '../../src/clock.js';
 import { createAdapterClass } from '../../src/oidc/adapter.js';
-import { generateToken, hashSecret } from '../../src/domain/tokens.js';
+import { generateToken as token, hashSecret, type TokenKind } from '../../src/domain/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const ENCRYPTION = 'ab'.repeat(32);
+const clock = new FixedClock();
+const generateToken = (kind: TokenKind) => token(kind, systemRandomness);
 let db: TestDatabase;
 
 before(async () => {
@@ -16,7 +19,7 @@ after(async () => {
 });
 
 test('tokens are stored under their SHA-256, without the value in the payload', async () => {
-  const Adapter = createAdapterClass(db.sql, { encryptionSecret: ENCRYPTION });
+  const Adapter = createAdapterClass(db.sql, clock, { encryptionSecret: ENCRYPTION });
   const tokens = new Adapter('AccessToken');
   const value = generateToken('accessToken');
   await tokens.upsert(value, { jti: value, accountId: 'u1', grantId: 'g1', kind: 'AccessToken', scope: 'openid' }, 300);
@@ -28,8 +31,24 @@ test('tokens are stored under their SHA-256, without the value in the payload', 
   assert.equal(await tokens.find(generateToken('accessToken')), undefined);
 });
 
+test("a row expires by Mauth's clock: found until its lifetime has passed, then gone", async () => {
+  const Adapter = createAdapterClass(db.sql, clock);
+  const codes = new Adapter('AuthorizationCode');
+  const sessions = new Adapter('Session');
+  await codes.upsert('code-expiring', { jti: 'code-expiring', grantId: 'g-exp', kind: 'AuthorizationCode' }, 600);
+  await sessions.upsert('session-expiring', { jti: 'session-expiring', uid: 'uid-expiring', kind: 'Session' }, 1200);
+  clock.advance(599);
+  assert.ok(await codes.find('code-expiring'));
+  assert.ok(await sessions.findByUid('uid-expiring'));
+  clock.advance(2);
+  assert.equal(await codes.find('code-expiring'), undefined);
+  assert.ok(await sessions.findByUid('uid-expiring'));
+  clock.advance(600);
+  assert.equal(await sessions.findByUid('uid-expiring'), undefined);
+});
+
 test("registered clients' secrets are sealed at rest and read back as given", async () => {
-  const Adapter = createAdapterClass(db.sql, { encryptionSecret: ENCRYPTION });
+  const Adapter = createAdapterClass(db.sql, clock, { encryptionSecret: ENCRYPTION });
   const clients = new Adapter('Client');
   await clients.upsert('01CLIENT', { client_id: '01CLIENT', client_secret: 'super-secret-value', redirect_uris: [] }, 0);
   const [row] = await db.sql`SELECT payload::text AS payload FROM oidc_payloads WHERE model = 'Client' AND id = '01CLIENT'`;
@@ -39,7 +58,7 @@ test("registered clients' secrets are sealed at rest and read back as given", as
 });
 
 test('a code is consumed once, even by concurrent consumers', async () => {
-  const Adapter = createAdapterClass(db.sql);
+  const Adapter = createAdapterClass(db.sql, clock);
   const codes = new Adapter('AuthorizationCode');
   await codes.upsert('code-1', { jti: 'code-1', grantId: 'g2', kind: 'AuthorizationCode' }, 600);
   const results = await Promise.allSettled(Array.from({ length: 20 }, () => codes.consume('code-1')));
@@ -48,7 +67,7 @@ test('a code is consumed once, even by concurrent consumers', async () => {
 });
 
 test('an interaction is stored without the session cookie value oidc-provider copies into it', async () => {
-  const Adapter = createAdapterClass(db.sql);
+  const Adapter = createAdapterClass(db.sql, clock);
   const interactions = new Adapter('Interaction');
   const cookie = 'oidc-session-id-0123456789abcdef';
   await interactions.upsert('uid-1', { jti: 'uid-1', kind: 'Interaction', session: { accountId: 'u1', uid: 'session-uid', cookie } }, 600);
@@ -58,7 +77,7 @@ test('an interaction is stored without the session cookie value oidc-provider co
 });
 
 test('a stored dynamic client with a key-set URI does not load (Mauth would fetch it)', async () => {
-  const Adapter = createAdapterClass(db.sql, { encryptionSecret: ENCRYPTION });
+  const Adapter = createAdapterClass(db.sql, clock, { encryptionSecret: ENCRYPTION });
   const clients = new Adapter('Client');
   await clients.upsert('01KEYSET', { client_id: '01KEYSET', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://127.0.0.1:9/jwks', redirect_uris: [] }, 0);
   await clients.upsert('01PUBLIC', { client_id: '01PUBLIC', token_endpoint_auth_method: 'none', redirect_uris: [] }, 0);
@@ -67,7 +86,7 @@ test('a stored dynamic client with a key-set URI does not load (Mauth would fetc
 });
 
 describe('refresh token rotation', () => {
-  const Adapter = () => createAdapterClass(db.sql);
+  const Adapter = () => createAdapterClass(db.sql, clock);
   let n = 0;
   async function issue(grantId: string) {
     const Model = Adapter();

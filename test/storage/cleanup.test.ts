@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ulid } from 'ulid';
+import { FixedClock, secondsAfter } from '../../src/clock.js';
 import { pruneExpired } from '../../src/storage/cleanup.js';
 import * as users from '../../src/storage/users.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -13,18 +14,23 @@ after(async () => {
   await db.close();
 });
 
+const DAY = 24 * 3600;
+
 test('expired rows are pruned, live ones stay', async () => {
   const { sql } = db;
+  const clock = new FixedClock();
+  const at = (seconds: number) => secondsAfter(clock.now(), seconds);
   const user = await users.create(sql, { username: 'keeper' });
   await sql`INSERT INTO oidc_payloads (model, id, payload, expires_at) VALUES
-    ('AccessToken', 'old', '{}', now() - interval '2 days'), ('AccessToken', 'live', '{}', now() + interval '1 hour')`;
-  await sql`INSERT INTO rate_limits (key, tokens, updated_at) VALUES ('old', 1, now() - interval '2 days'), ('live', 1, now())`;
+    ('AccessToken', 'old', '{}', ${at(-2 * DAY)}), ('AccessToken', 'live', '{}', ${at(3600)})`;
   await sql`INSERT INTO user_recovery_tickets (id, ticket_hash, user_id, email, expires_at) VALUES
-    (${ulid()}, 'old', ${user.id}, 'a@b.c', now() - interval '2 days'), (${ulid()}, 'live', ${user.id}, 'a@b.c', now() + interval '10 minutes')`;
+    (${ulid()}, 'old', ${user.id}, 'a@b.c', ${at(-2 * DAY)}), (${ulid()}, 'live', ${user.id}, 'a@b.c', ${at(600)})`;
+  // Buckets and jobs are timed by the database's clock (storage/rate-limits.ts, storage/jobs.ts).
+  await sql`INSERT INTO rate_limits (key, tokens, updated_at) VALUES ('old', 1, now() - interval '2 days'), ('live', 1, now())`;
   await sql`INSERT INTO jobs (id, kind, payload, status, finished_at) VALUES
     (${ulid()}, 'x', '{}', 'done', now() - interval '8 days'), (${ulid()}, 'x', '{}', 'done', now()), (${ulid()}, 'x', '{}', 'pending', null)`;
 
-  const counts = await pruneExpired(sql);
+  const counts = await pruneExpired(sql, clock.now());
   assert.equal(counts.oidc_payloads, 1);
   assert.equal(counts.rate_limits, 1);
   assert.equal(counts.user_recovery_tickets, 1);
@@ -32,5 +38,11 @@ test('expired rows are pruned, live ones stay', async () => {
   assert.deepEqual((await sql`SELECT id FROM oidc_payloads`).map((r) => r.id), ['live']);
   assert.deepEqual((await sql`SELECT key FROM rate_limits`).map((r) => r.key), ['live']);
   assert.equal((await sql`SELECT 1 FROM jobs`).length, 2);
-  assert.deepEqual(await pruneExpired(sql).then((c) => Object.values(c).every((n) => n === 0)), true, 'a second run finds nothing');
+  assert.deepEqual(await pruneExpired(sql, clock.now()).then((c) => Object.values(c).every((n) => n === 0)), true, 'a second run finds nothing');
+
+  clock.advance(DAY + 3600 + 1);
+  const later = await pruneExpired(sql, clock.now());
+  assert.equal(later.oidc_payloads, 1, 'a day after it expired');
+  assert.equal(later.user_recovery_tickets, 1);
+  assert.equal((await sql`SELECT 1 FROM oidc_payloads`).length, 0);
 });

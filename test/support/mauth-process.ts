@@ -103,7 +103,7 @@ export async function createMauth(options: {
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
       // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
       rate_limiting: { login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } } },
-      ...(options.extra ?? {}),
+      ...options.extra,
     }),
   );
   const configFiles = [base, overrides];

@@ -69,7 +69,7 @@ export async function authorize(browser: Browser, options: AuthorizeOptions): Pr
     state,
     ...(options.responseMode ? { response_mode: options.responseMode } : {}),
     ...(options.challenge === null ? {} : { code_challenge: options.challenge ?? challenge, code_challenge_method: 'S256' }),
-    ...(options.extra ?? {}),
+    ...options.extra,
   });
   let res = await browser.get(`/authorize?${query}`);
   const pages: string[] = [];

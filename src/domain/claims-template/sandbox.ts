@@ -1,12 +1,12 @@
-// Runs a checked, compiled template (template-compile.ts) against this module's runtime,
+// Runs a checked, compiled template (compile.ts) against this module's runtime,
 // environment, context and frames, never nunjucks' own: nunjucks' context and globals are ordinary
 // objects (`{{ constructor }}` is `Object`), its member lookup returns any property, and its
 // environment loads files. Here a name resolves only to the render's variables and the sandbox's
-// globals, and what a value may do is template-values.ts.
+// globals, and what a value may do is values.ts.
 import { createRequire } from 'node:module';
-import { TemplateError, TemplateFailure, compileToCode, describe } from './template-compile.js';
-import { sizeCost } from './template-limits.js';
-import { SafeString, TemplateValues, type TemplateFunction } from './template-values.js';
+import { TemplateError, TemplateFailure, compileToCode, describe } from './compile.js';
+import { sizeCost } from './limits.js';
+import { SafeString, TemplateValues, type TemplateFunction } from './values.js';
 
 type RenderCallback = (err: unknown, output?: string) => void;
 type RootFunction = (env: object, context: object, frame: SandboxFrame, runtime: object, cb: RenderCallback) => void;

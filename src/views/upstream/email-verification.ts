@@ -6,39 +6,20 @@
 // address is recorded on the upstream session and the browser GETs the link step again, where
 // registration finishes with the answers the user already gave.
 import express, { type Request, type Response, type Router } from 'express';
-import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
-import { parseEmailAddress } from '../domain/email-address.js';
-import { csrfToken, csrfValid } from '../web/browser.js';
-import { RateLimited } from '../accounts/rate-limit.js';
-import * as registrations from '../storage/registrations.js';
-import type { AppContext } from '../context.js';
-import type { Db } from '../storage/db.js';
-import * as upstream from '../storage/upstream.js';
-import type { Renderer } from '../web/render.js';
-import type { ImportedAttribute, ImportProblem } from './claims.js';
-
-/**
- * An imported attribute with its e-mail address in canonical form. A provider value that is not
- * exactly one address (a list, a display name) is dropped with a warning, or is a problem when
- * the address is required: it must never be stored, mailed or sent to the homeserver.
- */
-export function checkImportedEmail<T extends { attribute: ImportedAttribute; problem?: ImportProblem; warning?: string }>(name: string, outcome: T): T {
-  const value = outcome.attribute.value;
-  if (name !== 'email' || value === undefined) return outcome;
-  const parsed = parseEmailAddress(value.trim());
-  if (parsed.ok) return { ...outcome, attribute: { ...outcome.attribute, value: parsed.value.address } };
-  const attribute = { ...outcome.attribute, value: undefined };
-  const operatorMessage = `claims_imports.email: the provider's value is not one e-mail address (${parsed.problem})`;
-  if (outcome.attribute.action !== 'require') return { ...outcome, attribute, warning: operatorMessage };
-  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.' } };
-}
+import { resendCode, startEmailAuthentication, verifyCode } from '../../accounts/email-verification.js';
+import { RateLimited } from '../../accounts/rate-limit.js';
+import type { AppContext } from '../../context.js';
+import * as registrations from '../../storage/registrations.js';
+import * as upstream from '../../storage/upstream.js';
+import { csrfToken, csrfValid } from '../../web/browser.js';
+import type { Renderer } from '../../web/render.js';
 
 export interface EmailVerificationRequest {
   /** The upstream authorization session the registration belongs to. */
   upstreamSessionId: string;
   /** The address to prove (as the provider gave it). */
   email: string;
-  /** GET this after `markUpstreamEmailVerified` succeeded: registration then completes. */
+  /** GET this once the code was right: registration then completes. */
   continueUrl: string;
   /** Where the sign-in goes once the account exists (e.g. `/interaction/{uid}`). */
   next: string;
@@ -120,7 +101,8 @@ export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
     }
     const outcome = await verifyCode(app, auth, typeof req.body?.code === 'string' ? req.body.code : '');
     if (outcome === 'valid') {
-      if (!(await markUpstreamEmailVerified(app.sql, session, auth.email))) {
+      // The session accepts only the address it is waiting for, and only while unused.
+      if (!(await upstream.markEmailVerified(app.sql, session, auth.email))) {
         return renderer.send(res, 400, 'error', { message: 'This sign-in has expired. Start again from the app.', code: 'upstream_session_gone' });
       }
       return res.redirect(303, `/upstream/link/${encodeURIComponent(session)}`);
@@ -133,9 +115,4 @@ export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
   });
 
   return router;
-}
-
-/** Records that the browser proved `email` for this registration; false when the session is gone or used. */
-export async function markUpstreamEmailVerified(db: Db, upstreamSessionId: string, email: string): Promise<boolean> {
-  return upstream.markEmailVerified(db, upstreamSessionId, email);
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { claimsContext, renderTemplate, templateSyntaxError } from './claims.js';
+import { claimsContext, renderTemplate, templateSyntaxError } from './index.js';
 
 const FLAG = '__mauthTemplatePwned';
 const flags = globalThis as unknown as Record<string, unknown>;
@@ -214,7 +214,7 @@ test('expensive templates stop with a template error instead of hanging the serv
       'join', 'sum', 'selectattr("a")', 'dictsort', 'urlencode', 'title', 'lower', 'escape', 'indent', 'wordcount', 'string', 'dump', 'split', 'b64encode']
       .map((filter) => `{{ user.long | ${filter} }}{{ [user.long] | ${filter} }}`),
   ];
-  const claims = fileURLToPath(new URL('./claims.ts', import.meta.url));
+  const claims = fileURLToPath(new URL('./index.ts', import.meta.url));
   const script = `
     import { renderTemplate } from ${JSON.stringify(pathToFileURL(claims).href)};
     const templates = ${JSON.stringify(templates)};

@@ -3,10 +3,10 @@
 // the limits, those that look up an attribute look up own data only), MAS's extra filters, and
 // `range`. nunjucks' `cycler` and `joiner` are left out: claims templates have no use for them.
 import { createRequire } from 'node:module';
-import { TEMPLATE_LIMITS, TemplateLimitError, tooLong, tooMany } from './template-limits.js';
-import { joinTexts, replaceText } from './template-methods.js';
-import type { FilterScope, SandboxDefinitions, SandboxFilter } from './template-sandbox.js';
-import { Bytes, type TemplateFunction, type TemplateValues } from './template-values.js';
+import { TEMPLATE_LIMITS, TemplateLimitError, tooLong, tooMany } from './limits.js';
+import { joinTexts, replaceText } from './methods.js';
+import type { FilterScope, SandboxDefinitions, SandboxFilter } from './sandbox.js';
+import { Bytes, type TemplateFunction, type TemplateValues } from './values.js';
 
 const require = createRequire(import.meta.url);
 const builtinFilters = require('nunjucks/src/filters.js') as Record<string, SandboxFilter>;

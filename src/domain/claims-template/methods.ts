@@ -2,8 +2,8 @@
 // JavaScript method: `user.email.split("@")[0]` keeps working, `"".constructor` does not). Arguments
 // are used as plain text and numbers; results that would exceed the limits are refused before they
 // are built.
-import { TEMPLATE_LIMITS, tooLong } from './template-limits.js';
-import type { TemplateValues } from './template-values.js';
+import { TEMPLATE_LIMITS, tooLong } from './limits.js';
+import type { TemplateValues } from './values.js';
 
 export type Method<T> = (self: T, args: unknown[], values: TemplateValues) => unknown;
 

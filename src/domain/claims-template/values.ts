@@ -4,11 +4,11 @@
 // itself. A member lookup yields only an own data property of such data (plus a few pure string
 // methods), so no prototype, constructor or host object is ever reachable, whatever the names.
 //
-// Every step a template takes is charged to a per-render budget (template-limits.ts): steps, wall
+// Every step a template takes is charged to a per-render budget (limits.ts): steps, wall
 // clock, string and list sizes, output.
 import nunjucks from 'nunjucks';
-import { ARRAY_METHODS, STRING_METHODS } from './template-methods.js';
-import { TEMPLATE_LIMITS, TemplateLimitError, sizeCost, tooLong, tooMany } from './template-limits.js';
+import { ARRAY_METHODS, STRING_METHODS } from './methods.js';
+import { TEMPLATE_LIMITS, TemplateLimitError, sizeCost, tooLong, tooMany } from './limits.js';
 
 export type SafeStringLike = { val: string };
 const SafeString = (nunjucks.runtime as unknown as { SafeString: new (value: string) => SafeStringLike }).SafeString;

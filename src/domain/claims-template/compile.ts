@@ -5,7 +5,7 @@
 // regular expressions, names are identifiers, filters and tests are the sandbox's), literal text is
 // output through the runtime, and operators become `runtime.operate` calls.
 import nunjucks from 'nunjucks';
-import { TemplateLimitError } from './template-limits.js';
+import { TemplateLimitError } from './limits.js';
 
 interface TemplateNode {
   typename: string;

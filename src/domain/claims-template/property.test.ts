@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { TemplateError, claimsContext, renderTemplate } from './claims.js';
+import { TemplateError, claimsContext, renderTemplate } from './index.js';
 
 const FLAG = '__mauthPropertyPwned';
 const flags = globalThis as unknown as Record<string, unknown>;

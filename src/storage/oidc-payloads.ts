@@ -1,0 +1,241 @@
+// oidc-provider's stored models (`oidc_payloads`): every statement on that table lives here. The
+// adapter in oidc/ decides what a model's key is (bearer secrets are stored as their SHA-256) and
+// what the payload holds; this module reads and writes rows by that key.
+//
+// Expiry (`expires_at`) is written and compared with the caller's clock. The refresh-token grace
+// is not: it orders rows written by different instances (a token's `consumed_at` against its
+// successors' `created_at`), so one clock, the database's, stamps and judges all of them.
+import type postgres from 'postgres';
+import type { Db, Sql, Tx } from './db.js';
+
+export interface PayloadRow {
+  payload: Record<string, unknown>;
+  consumed_at: Date | null;
+}
+
+export interface RefreshTokenRow extends PayloadRow {
+  revoked_at: Date | null;
+  /** Consumed, but may be replayed once (see `graceable`). */
+  graceable: boolean;
+}
+
+/** How long after its use a refresh token can still be replayed when the answer was lost. */
+export const REFRESH_GRACE_SECONDS = 300;
+
+export async function upsert(
+  db: Db,
+  row: {
+    model: string;
+    key: string;
+    payload: Record<string, unknown>;
+    grantId: string | null;
+    accountId: string | null;
+    uid: string | null;
+    userCodeHash: string | null;
+    expiresAt: Date | null;
+    /** Tokens take the scope of their grant (see the adapter). */
+    scopeFromGrant: boolean;
+  },
+): Promise<void> {
+  await db`
+    INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at, scope)
+    VALUES (${row.model}, ${row.key}, ${db.json(row.payload as postgres.JSONValue)}, ${row.grantId},
+            ${row.accountId}, ${row.uid}, ${row.userCodeHash}, ${row.expiresAt},
+            (SELECT g.payload -> 'openid' ->> 'scope' FROM oidc_payloads g
+             WHERE ${row.scopeFromGrant} AND g.model = 'Grant' AND g.id = ${row.grantId}))
+    ON CONFLICT (model, id) DO UPDATE SET
+      payload = excluded.payload, grant_id = excluded.grant_id, account_id = excluded.account_id,
+      uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at,
+      scope = excluded.scope`;
+}
+
+/** A row not expired at `now`. */
+export async function find(db: Db, model: string, key: string, now: Date): Promise<PayloadRow | undefined> {
+  const [row] = await db<PayloadRow[]>`
+    SELECT payload, consumed_at FROM oidc_payloads
+    WHERE model = ${model} AND id = ${key} AND (expires_at IS NULL OR expires_at > ${now})`;
+  return row;
+}
+
+/** A refresh token not expired at `now`, with whether its grace replay is open. */
+export async function findRefreshToken(db: Db, key: string, now: Date): Promise<RefreshTokenRow | undefined> {
+  const [row] = await db<RefreshTokenRow[]>`
+    SELECT payload, consumed_at, revoked_at, ${graceable(db)} AS graceable
+    FROM oidc_payloads t
+    WHERE t.model = 'RefreshToken' AND t.id = ${key} AND (t.expires_at IS NULL OR t.expires_at > ${now})`;
+  return row;
+}
+
+export async function findByUid(db: Db, model: string, uid: string, now: Date): Promise<PayloadRow | undefined> {
+  const [row] = await db<PayloadRow[]>`
+    SELECT payload, consumed_at FROM oidc_payloads
+    WHERE model = ${model} AND uid = ${uid} AND (expires_at IS NULL OR expires_at > ${now})`;
+  return row;
+}
+
+export async function findByUserCode(db: Db, model: string, userCodeHash: string, now: Date): Promise<PayloadRow | undefined> {
+  const [row] = await db<PayloadRow[]>`
+    SELECT payload, consumed_at FROM oidc_payloads
+    WHERE model = ${model} AND user_code = ${userCodeHash}
+      AND (expires_at IS NULL OR expires_at > ${now})`;
+  return row;
+}
+
+/** One atomic UPDATE: of concurrent consumers exactly one gets true. */
+export async function consume(db: Db, model: string, key: string): Promise<boolean> {
+  const rows = await db`
+    UPDATE oidc_payloads SET consumed_at = clock_timestamp()
+    WHERE model = ${model} AND id = ${key} AND consumed_at IS NULL
+    RETURNING 1`;
+  return rows.length > 0;
+}
+
+/**
+ * Consumes a refresh token, or replays it once within the grace. Returns undefined when that
+ * worked; otherwise the token was used or revoked already (the grant it belongs to, when the
+ * token exists, is then compromised and must end).
+ */
+export async function consumeRefreshToken(sql: Sql, key: string): Promise<{ refusedGrantId: string | undefined } | undefined> {
+  return sql.begin(async (tx) => {
+    const [token] = await tx<{ grant_id: string }[]>`
+      SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
+    if (!token) return { refusedGrantId: undefined };
+    // One rotation or replay per grant at a time: the grace check and the revoking of
+    // successors must see the same successors.
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-grant:${token.grant_id}`}, 0))`;
+    const [row] = await tx<{ consumed_at: Date | null; revoked_at: Date | null; grant_id: string; graceable: boolean }[]>`
+      SELECT t.consumed_at, t.revoked_at, t.grant_id, ${graceable(tx)} AS graceable
+      FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
+    if (!row) return { refusedGrantId: undefined };
+    if (row.revoked_at || (row.consumed_at && !row.graceable)) return { refusedGrantId: row.grant_id };
+    if (row.consumed_at) {
+      // The lost-response grace: the unused successors are revoked, not deleted, so that
+      // whoever presents one next (the real client, if this replay is a thief's) ends the grant.
+      await tx`
+        UPDATE oidc_payloads SET revoked_at = clock_timestamp()
+        WHERE model = 'RefreshToken' AND grant_id = ${row.grant_id}
+          AND id <> ${key} AND created_at >= ${row.consumed_at} AND revoked_at IS NULL`;
+    }
+    // As MAS does, a refresh revokes the access token it replaces (the grant's only live one;
+    // the new access token is saved after this).
+    await tx`DELETE FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${row.grant_id}`;
+    await tx`
+      UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_used = (consumed_at IS NOT NULL)
+      WHERE model = 'RefreshToken' AND id = ${key}`;
+    return undefined;
+  });
+}
+
+/** A grant and everything issued under it; `ended` runs in the same transaction. */
+export async function destroyGrant(sql: Sql, grantId: string, ended?: (tx: Tx) => Promise<void>): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`DELETE FROM oidc_payloads WHERE grant_id = ${grantId}`;
+    await tx`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId}`;
+    await ended?.(tx);
+  });
+}
+
+export async function destroy(db: Db, model: string, key: string): Promise<void> {
+  await db`DELETE FROM oidc_payloads WHERE model = ${model} AND id = ${key}`;
+}
+
+export async function revokeByGrantId(db: Db, model: string, grantId: string): Promise<void> {
+  await db`DELETE FROM oidc_payloads WHERE model = ${model} AND grant_id = ${grantId}`;
+}
+
+/**
+ * SQL (over the row aliased `t`) telling whether a consumed refresh token may be replayed:
+ * within the grace period, once, only while nothing issued after it was used, and only once its
+ * successor exists (a replay racing the rotation still in flight is not a lost response; granting
+ * it would leave two live chains that never meet).
+ */
+function graceable(db: Db) {
+  return db`(
+    t.consumed_at IS NOT NULL AND NOT t.grace_used AND t.revoked_at IS NULL
+    AND t.consumed_at > now() - make_interval(secs => ${REFRESH_GRACE_SECONDS})
+    AND NOT EXISTS (SELECT 1 FROM oidc_payloads a WHERE a.model = 'AccessToken' AND a.grant_id = t.grant_id
+                    AND a.created_at >= t.consumed_at AND a.used_at IS NOT NULL)
+    AND NOT EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
+                    AND r.id <> t.id AND r.consumed_at > t.consumed_at)
+    AND EXISTS (SELECT 1 FROM oidc_payloads r WHERE r.model = 'RefreshToken' AND r.grant_id = t.grant_id
+                AND r.id <> t.id AND r.created_at >= t.consumed_at)
+  )`;
+}
+
+/** Marks an access token as used by a resource server (first use only; refresh grace needs it). */
+export async function markAccessTokenUsed(db: Db, key: string): Promise<void> {
+  await db`UPDATE oidc_payloads SET used_at = now() WHERE model = 'AccessToken' AND id = ${key} AND used_at IS NULL`;
+}
+
+// --- read outside the adapter ---
+
+export interface IntrospectedToken {
+  model: 'AccessToken' | 'RefreshToken';
+  payload: {
+    accountId?: string;
+    clientId?: string;
+    grantId?: string;
+    scope?: string;
+    iat?: number;
+    exp?: number;
+  };
+  expires_at: Date | null;
+  consumed_at: Date | null;
+  used_at: Date | null;
+  /**
+   * The scope of the grant the token belongs to. oidc-provider drops scopes it cannot list in
+   * advance (the Matrix device scope carries the device id) from the token itself; the grant keeps
+   * exactly what the user consented to.
+   */
+  scope: string | null;
+  username: string;
+  user_active: boolean;
+}
+
+/**
+ * The introspection lookup: one indexed read by token hash, joined to its user. A token is found
+ * only while it has not expired at `now`, is not revoked and its grant exists.
+ */
+export async function findForIntrospection(
+  db: Db,
+  model: 'AccessToken' | 'RefreshToken',
+  key: string,
+  now: Date,
+): Promise<IntrospectedToken | undefined> {
+  const [row] = await db<IntrospectedToken[]>`
+    SELECT p.model, p.payload, p.expires_at, p.consumed_at, p.used_at, u.username,
+           (u.locked_at IS NULL AND u.deactivated_at IS NULL) AS user_active, p.scope
+    FROM oidc_payloads p
+    JOIN users u ON u.id = p.account_id
+    WHERE p.model = ${model} AND p.id = ${key} AND p.revoked_at IS NULL
+      AND (p.expires_at IS NULL OR p.expires_at > ${now})
+      -- A token saved while its grant was being ended (a rotation racing a replay) outlives it.
+      AND EXISTS (SELECT 1 FROM oidc_payloads g WHERE g.model = 'Grant' AND g.id = p.grant_id)`;
+  return row;
+}
+
+/**
+ * Every grant of an account, whatever stage it is at: consented only, an authorization code not
+ * yet exchanged (no OAuth 2.0 session exists for it yet), or tokens issued.
+ */
+export async function grantIdsOfAccount(db: Db, userId: string): Promise<string[]> {
+  const rows = await db<{ grant_id: string }[]>`
+    SELECT DISTINCT CASE WHEN model = 'Grant' THEN id ELSE grant_id END AS grant_id
+    FROM oidc_payloads
+    WHERE account_id = ${userId} AND (model = 'Grant' OR grant_id IS NOT NULL)`;
+  return rows.map((r) => r.grant_id);
+}
+
+/**
+ * Forgets oidc-provider's sign-in sessions of an account: an authorization already under way in
+ * a browser of that account can no longer finish (oidc-provider checks the session it started with).
+ */
+export async function deleteProviderSessionsOfAccount(db: Db, userId: string): Promise<void> {
+  await db`DELETE FROM oidc_payloads WHERE model = 'Session' AND account_id = ${userId}`;
+}
+
+/** Forgets rows that expired more than a day before `now`; returns how many. */
+export async function pruneExpired(db: Db, now: Date): Promise<number> {
+  const rows = await db`DELETE FROM oidc_payloads WHERE expires_at < ${now}::timestamptz - interval '1 day' RETURNING 1`;
+  return rows.length;
+}

@@ -1,0 +1,23 @@
+// The provider a step names, as `config sync` stored it, with its secrets unsealed.
+import type { AppContext } from '../../context.js';
+import type { ClaimsImports } from '../../config/types.js';
+import * as upstream from '../../storage/upstream.js';
+import { providerFromRow, type UpstreamClientProvider } from '../../upstream/stored-provider.js';
+import { StepError, misconfigured } from './errors.js';
+
+export async function loadProvider(app: AppContext, id: string): Promise<UpstreamClientProvider> {
+  const row = /^[0-9A-Za-z]{26}$/.test(id) ? await upstream.findProvider(app.sql, id.toUpperCase()) : undefined;
+  if (!row || row.disabled_at) {
+    throw new StepError(404, 'Unknown sign-in option', 'This sign-in option does not exist or is turned off.', 'unknown_provider');
+  }
+  try {
+    return await providerFromRow(app.config, row);
+  } catch (err) {
+    app.log.error({ err, upstream_provider_id: row.id }, 'cannot decrypt the stored secrets of an upstream provider (did secrets.encryption change? run `mauth config sync`)');
+    throw misconfigured();
+  }
+}
+
+export function claimsImports(provider: UpstreamClientProvider): ClaimsImports {
+  return provider.config.claims_imports as ClaimsImports;
+}
