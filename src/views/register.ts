@@ -74,7 +74,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     const password = field(req, 'password');
     const values = { username, email };
     const errors: Record<string, string> = {};
-    let homeserverDown = false;
+    let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
     for (const v of evaluateRegistration(
       { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver },
@@ -111,7 +111,6 @@ export function registrationRouter(deps: ViewDeps): Router {
     if (Object.keys(errors).length === 0 && !(await verifyCaptcha(config.captcha, req.body ?? {}, req.ip))) {
       errors.captcha = 'The CAPTCHA was not solved. Try again.';
     }
-    // A homeserver away is not the user's mistake: 503 and Retry-After, as the other endpoints answer.
     if (Object.keys(errors).length > 0) return renderForm(req, homeserverDown ? res.set('Retry-After', '5') : res, homeserverDown ? 503 : 400, values, errors);
 
     try {
