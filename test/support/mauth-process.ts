@@ -102,7 +102,10 @@ export async function createMauth(options: {
       database: embedded ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
       // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
-      rate_limiting: { login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } } },
+      rate_limiting: {
+        login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } },
+        username_availability: { burst: 10000, per_second: 1000 },
+      },
       ...options.extra,
     }),
   );
