@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { checkConfig, formatProblem, generateConfig, redactConfig, type Problem } from '../config/load.js';
 import pino from 'pino';
-import { openDatabase } from '../http/server.js';
+import { openDatabase } from '../storage/open.js';
 import { syncProviders } from '../upstream/sync.js';
 import { configFiles } from './options.js';
 

@@ -1,6 +1,6 @@
 // `mauth database migrate`.
 import type { Command } from 'commander';
-import { openDatabase } from '../http/server.js';
+import { openDatabase } from '../storage/open.js';
 import { createLogger, loadCommandConfig } from './options.js';
 
 export function registerDatabaseCommands(program: Command): void {

@@ -1,5 +1,6 @@
 // The `mauth` command line.
 import { Command } from 'commander';
+import { ConfigError, formatProblem } from '../config/problems.js';
 import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands } from './database.js';
 import { registerManageCommands } from './manage.js';
@@ -29,6 +30,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** What a failed command prints: one line per problem, without a stack trace. */
+export function failureLines(err: unknown): string[] {
+  if (err instanceof ConfigError) return err.problems.map((problem) => `mauth: invalid configuration: ${formatProblem(problem)}`);
+  const message = err instanceof Error ? err.message : String(err);
+  return [`mauth: ${message.replace(/\s*\n\s*/g, ' ')}`];
+}
+
+/** How long a failed command may take to let go of what it opened before it is made to exit. */
+const EXIT_GRACE_MS = 2000;
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
@@ -36,7 +47,12 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code?.startsWith('commander.')) return;
-    console.error(`mauth: ${(err as Error).message}`);
+    for (const line of failureLines(err)) process.stderr.write(`${line}\n`);
     process.exitCode = process.exitCode || 1;
+    // Start-up closes what it opened when it fails, so the process normally ends by itself. A
+    // handle left behind (a library's socket or timer) must not keep a failed `mauth server`
+    // running until someone kills it: after a short grace it exits anyway. The error line is out
+    // by then: writes to stderr are synchronous for files and, on Linux, for pipes and terminals.
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
   }
 }

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createAccount } from '../accounts/create-account.js';
 import * as accounts from '../accounts/service.js';
-import { openDatabase } from '../http/server.js';
+import { openDatabase } from '../storage/open.js';
 import type { Config } from '../config/types.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';

@@ -2,7 +2,7 @@
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { createHomeserverConnection } from '../homeserver/index.js';
-import { openDatabase, startServer, startWorker, until } from '../http/server.js';
+import { openDatabase } from '../storage/open.js';
 import { createLogger, loadCommandConfig } from './options.js';
 import { systemClock, systemRandomness } from '../clock.js';
 
@@ -40,6 +40,9 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { migrate: boolean; worker: boolean }, cmd: Command) => {
       const log = createLogger();
       const config = await loadCommandConfig(cmd, { generateIfMissing: true, log });
+      // Loaded here, not at the top: the HTTP stack pulls in oidc-provider, which prints its
+      // runtime warning at import, and only the commands that run it should load it.
+      const { startServer } = await import('../http/server.js');
       const running = await startServer(config, { migrate: opts.migrate, worker: opts.worker, log });
       onSignal(() => running.close(), log);
     });
@@ -52,6 +55,7 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger();
       const config = await loadCommandConfig(cmd);
       const db = await openDatabase(config, log, opts.migrate, { bounded: true });
+      const { startWorker, until } = await import('../http/server.js');
       const ctx = { config, sql: db.sql, homeserver: createHomeserverConnection(config.matrix), log, clock: systemClock, random: systemRandomness };
       const worker = startWorker(ctx, db);
       log.info('worker running');

@@ -16,6 +16,9 @@ const scheme = shape({
   check(value, report) {
     if (value.version === undefined) report.error('is required', 'version');
     if (value.algorithm === undefined) report.error('is required (argon2id, bcrypt or pbkdf2)', 'algorithm');
+    // MAS's names load, but the hasher only speaks argon2id: refused here so that `config check`
+    // says so, not only the server when it starts.
+    else if (value.algorithm !== 'argon2id') report.error(`${value.algorithm} is not supported yet (use argon2id)`, 'algorithm');
     if (value.algorithm === 'bcrypt' && value.cost !== undefined && (value.cost < 4 || value.cost > 31)) {
       report.error('must be from 4 to 31 for bcrypt', 'cost');
     }

@@ -16,10 +16,9 @@ import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
-import { databaseUnavailable } from '../storage/db-errors.js';
 import { healthHandler } from './health.js';
 import { observe, type Metrics } from './observability.js';
-import { errorFormat, unavailableAnswer } from './unavailable.js';
+import { errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
 import type { ViewDeps } from '../views/deps.js';
 
 /** The view routers' dependencies plus what only the assembly uses. */
@@ -90,6 +89,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     const human = express.Router();
     human.use(pages);
     human.use(cookieParser(cookieSecret(config)));
+    // Someone who types the service's address lands on their account (or its login) instead of a 404.
+    human.get('/', (_req, res) => res.redirect(302, '/account/'));
     human.use(interactionRouter(deps));
     human.use(accountRouter(deps));
     human.use(compatSsoRouter(deps));
@@ -138,11 +139,11 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    const unavailable = databaseUnavailable(err);
+    const unavailable = unavailableCause(err);
     if (unavailable) {
-      ctx.log.warn({ reason: unavailable, request_id: res.locals.requestId, path: req.path }, 'database unavailable: answered 503');
+      ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: req.path }, `${unavailable.source} unavailable: answered 503`);
       if (res.headersSent) return;
-      const answer = unavailableAnswer(errorFormat(req.path), renderer);
+      const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source);
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
       return;
     }

@@ -16,8 +16,8 @@ import { ROUTES, createProvider } from '../oidc/provider.js';
 import { grantDestroyer } from '../oidc/grants.js';
 import { endCompatSessions } from '../compat/sessions.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
-import { connect, isEmbedded, type Database } from '../storage/db.js';
-import { migrate } from '../storage/migrate.js';
+import type { Database } from '../storage/db.js';
+import { openDatabase } from '../storage/open.js';
 import { createRenderer } from '../web/render.js';
 import { syncProviders } from '../upstream/sync.js';
 import { answerUnavailable } from '../oidc/errors.js';
@@ -57,36 +57,6 @@ export function bindAddress(bind: { host?: string; port?: number; address?: stri
   return { host: bind.host ?? '::', port: bind.port ?? 8080 };
 }
 
-/**
- * `bounded`: the pool serves requests or jobs, so its statements get `database.statement_timeout`
- * and `lock_timeout`. Migrations still run without them, on a connection of their own: they may
- * take longer, and wait for another instance's migration lock.
- */
-export async function openDatabase(config: Config, log: Logger, runMigrations: boolean, options: { bounded?: boolean } = {}): Promise<Database> {
-  if (runMigrations && options.bounded && !isEmbedded(config.database)) {
-    const migrator = await connect(config.database, { max: 1 });
-    try {
-      const { applied } = await migrate(migrator.sql);
-      if (applied.length) log.info({ applied }, 'database migrated');
-    } finally {
-      await migrator.close();
-    }
-    return connect(config.database, { bounded: true });
-  }
-  const db = await connect(config.database, { bounded: options.bounded });
-  if (db.embedded) {
-    log.warn(
-      { path: config.database.embedded_path },
-      'running on the embedded database (PGlite): single node only; configure database.uri for production',
-    );
-  }
-  if (runMigrations) {
-    const { applied } = await migrate(db.sql);
-    if (applied.length) log.info({ applied }, 'database migrated');
-  }
-  return db;
-}
-
 /** Waits for `task` until `deadline` (epoch ms); whatever is left then goes on unawaited. */
 export async function until<T>(task: Promise<T>, deadline: number): Promise<T | 'late'> {
   let timer: NodeJS.Timeout | undefined;
@@ -109,7 +79,6 @@ async function syncUpstreamProviders(db: Database, config: Config, log: Logger):
       log.warn({ disabled: result.disabled }, 'upstream providers no longer configured were disabled; `mauth config sync --prune` deletes them and their links');
     }
   } catch (err) {
-    await db.close();
     throw new Error(`cannot sync upstream providers to the database: ${(err as Error).message}`, { cause: err });
   }
 }
@@ -152,8 +121,19 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
 }
 
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
+  const db = await openDatabase(config, options.log, options.migrate, { bounded: true });
+  try {
+    return await serve(db, config, options);
+  } catch (err) {
+    // An open pool would keep the process alive after the error is reported: `mauth server`
+    // must exit when start-up fails, not hang until killed.
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function serve(db: Database, config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  const db = await openDatabase(config, log, options.migrate, { bounded: true });
   await syncUpstreamProviders(db, config, log);
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
@@ -198,7 +178,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
         });
         server.keepAliveTimeout = 65_000;
         await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
+          server.once('error', (err) => reject(new Error(`listener ${listener.name}: ${err.message}`, { cause: err })));
           if ('socket' in target) server.listen(target.socket, () => resolve());
           else server.listen(target.port, target.host, () => resolve());
         });
@@ -217,7 +197,7 @@ export async function startServer(config: Config, options: ServerOptions): Promi
     }
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    await db.close();
+    await introspection.close();
     throw err;
   }
 

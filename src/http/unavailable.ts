@@ -1,9 +1,11 @@
 // "Try again shortly" answers: 503 with Retry-After, in the protocol of the endpoint that was
 // called (OAuth error JSON, Matrix errcode JSON, or an HTML page), for a database that is down,
-// stalled or saturated, and for requests that outlive `database.request_deadline`.
+// stalled or saturated, for a homeserver that cannot be reached (as the token endpoint answers
+// in oidc/token-hooks.ts), and for requests that outlive `database.request_deadline`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { HomeserverError } from '../homeserver/index.js';
+import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import type { Renderer } from '../web/render.js';
 
 export type ErrorFormat = 'oauth' | 'matrix' | 'html';
@@ -15,7 +17,27 @@ export function errorFormat(path: string): ErrorFormat {
   return 'html';
 }
 
-const MESSAGE = 'The service is temporarily unavailable; try again shortly.';
+/** What is missing: the answer names it, so that a client (and its user) knows what to wait for. */
+export type UnavailableSource = 'database' | 'homeserver';
+
+const MESSAGES: Record<UnavailableSource, string> = {
+  database: 'The service is temporarily unavailable; try again shortly.',
+  homeserver: 'the homeserver could not be reached; try again',
+};
+
+/** Why an error means "try again shortly" rather than a bug, or undefined. */
+export function unavailableCause(error: unknown): { source: UnavailableSource; reason: string } | undefined {
+  const reason = databaseUnavailable(error);
+  if (reason) return { source: 'database', reason };
+  let current = error;
+  for (let depth = 0; depth < 5 && current; depth += 1) {
+    // Any failed call, not only a refused connection: the step cannot go on without the
+    // homeserver, and the operator finds its answer in the log.
+    if (current instanceof HomeserverError) return { source: 'homeserver', reason: current.message };
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 export interface UnavailableAnswer {
   status: 503;
@@ -24,13 +46,15 @@ export interface UnavailableAnswer {
   body: string;
 }
 
-export function unavailableAnswer(format: ErrorFormat, renderer: Renderer): UnavailableAnswer {
+export function unavailableAnswer(format: ErrorFormat, renderer: Renderer, source: UnavailableSource = 'database'): UnavailableAnswer {
   const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS), 'Cache-Control': 'no-store' };
+  const message = MESSAGES[source];
   if (format === 'oauth') {
-    return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: MESSAGE }) };
+    return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: message }) };
   }
-  if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: MESSAGE }) };
-  return { status: 503, headers, contentType: 'html', body: renderer.render('error', { title: 'Temporarily unavailable', message: MESSAGE, code: 'temporarily_unavailable' }) };
+  if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: message }) };
+  const page = source === 'homeserver' ? 'The homeserver could not be reached. Try again in a moment.' : message;
+  return { status: 503, headers, contentType: 'html', body: renderer.render('error', { title: 'Temporarily unavailable', message: page, code: 'temporarily_unavailable' }) };
 }
 
 /** Writes the 503 for `req`'s path on a raw node:http response. */

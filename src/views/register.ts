@@ -74,6 +74,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     const password = field(req, 'password');
     const values = { username, email };
     const errors: Record<string, string> = {};
+    let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
     for (const v of evaluateRegistration(
       { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver },
@@ -92,7 +93,8 @@ export function registrationRouter(deps: ViewDeps): Router {
       }
       if (await users.findByUsername(app.sql, username)) errors.username = 'This username is taken.';
       else {
-        const available = await app.homeserver.isLocalpartAvailable(username).catch(() => undefined);
+        const available = await app.homeserver.isLocalpartAvailable(username).catch((err: unknown) => void app.log.warn({ err }, 'homeserver unavailable'));
+        homeserverDown = !available;
         if (!available) errors.form = 'The homeserver could not be reached. Try again in a moment.';
         else if (!available.available) {
           errors.username = available.errcode === 'M_USER_IN_USE' ? 'This username is taken.' : 'This username cannot be used.';
@@ -109,7 +111,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     if (Object.keys(errors).length === 0 && !(await verifyCaptcha(config.captcha, req.body ?? {}, req.ip))) {
       errors.captcha = 'The CAPTCHA was not solved. Try again.';
     }
-    if (Object.keys(errors).length > 0) return renderForm(req, res, 400, values, errors);
+    if (Object.keys(errors).length > 0) return renderForm(req, homeserverDown ? res.set('Retry-After', '5') : res, homeserverDown ? 503 : 400, values, errors);
 
     try {
       await limit(app.sql, `registration:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.registration);

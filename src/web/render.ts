@@ -22,6 +22,8 @@ export function createRenderer(config: Config): Renderer {
   const globals = {
     branding: { service_name: config.branding.service_name ?? 'Mauth', ...config.branding },
     server_name: config.matrix.homeserver,
+    // `email.transport: blackhole` drops every message: pages must not promise codes or links.
+    mail_disabled: config.email.transport === 'blackhole',
   };
   const render = (page: string, context: Record<string, unknown> = {}) => env.render(`pages/${page}.njk`, { ...globals, ...context });
   return {

@@ -354,7 +354,7 @@ test('redaction hides every secret', async () => {
     matrix: { secret: marker('matrix') },
     database: { uri: `postgresql://mauth:${marker('db-uri')}@db.example/mauth?password=${marker('db-query')}` },
     email: { transport: 'smtp', mode: 'tls', hostname: 'smtp.example', username: 'u', password: marker('smtp') },
-    passwords: { schemes: [{ version: 1, algorithm: 'bcrypt', secret: marker('pepper') }] },
+    passwords: { schemes: [{ version: 1, algorithm: 'argon2id', secret: marker('pepper') }] },
     captcha: { service: 'hcaptcha', site_key: 'site', secret_key: marker('captcha') },
     clients: [{ client_id: '0000000000000000000SYNAPSE', client_auth_method: 'client_secret_basic', client_secret: marker('client') }],
     upstream_oauth2: {
