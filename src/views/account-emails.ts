@@ -4,17 +4,18 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { parseEmailAddress } from '../domain/email-address.js';
-import { csrfToken, csrfValid, currentSession } from '../web/browser.js';
+import { csrfToken, currentSession } from '../web/browser.js';
 import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateEmail, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
+import { csrfForm } from '../web/forms.js';
 
 export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   const { config } = app;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const page = renderer.send;
 
   async function signedIn(req: Request, res: Response) {
@@ -38,7 +39,6 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   });
 
   router.post('/account/emails', form, async (req, res) => {
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const current = await signedIn(req, res);
     if (!current) return;
     if (!config.account.email_change_allowed) return renderList(req, res, current.user.id, 403, { error: 'E-mail addresses cannot be changed here.' });
@@ -84,7 +84,6 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
   });
 
   router.post('/account/emails/verify/:id', form, async (req, res) => {
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const found = await ownAuthentication(req, res);
     if (!found) return;
     const { auth, current } = found;

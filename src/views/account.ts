@@ -6,14 +6,15 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
-import { SESSION_COOKIE, cookieOptions, csrfToken, csrfValid, currentSession, startSession, safeNext } from '../web/browser.js';
+import { SESSION_COOKIE, cookieOptions, csrfToken, currentSession, startSession, safeNext } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import { loginButtons } from '../upstream/providers.js';
+import { csrfForm } from '../web/forms.js';
 
 export function accountRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const page = renderer.send;
   const mxid = (username: string) => matrixUserId(username, app.config.matrix.homeserver);
 
@@ -37,7 +38,6 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
 
   router.post('/login', form, async (req, res) => {
     const next = safeNext(req.query.next);
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
@@ -56,7 +56,6 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
   });
 
   router.post('/logout', form, async (req, res) => {
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const current = await currentSession(app, req);
     if (current) await browserSessions.finish(app.sql, current.session.id);
     res.clearCookie(SESSION_COOKIE, { ...cookieOptions(app.config), signed: undefined });
@@ -89,7 +88,6 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
   router.get('/account', (_req, res) => res.redirect(301, '/account/'));
 
   router.post('/account/sessions/end', form, async (req, res) => {
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const current = await currentSession(app, req);
     if (!current) return res.redirect(303, '/login?next=/account/');
     const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';

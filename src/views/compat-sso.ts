@@ -5,13 +5,14 @@ import { matrixUserId } from '../domain/usernames.js';
 import express, { type Response, type Router } from 'express';
 import type { AppContext } from '../context.js';
 import { hashSecret } from '../domain/tokens.js';
-import { csrfToken, csrfValid, currentSession } from '../web/browser.js';
+import { csrfToken, currentSession } from '../web/browser.js';
 import * as compat from '../storage/compat.js';
 import type { Renderer } from '../web/render.js';
+import { csrfForm } from '../web/forms.js';
 
 export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const page = renderer.send;
   const unusable = (res: Response) =>
     page(res, 400, 'error', {
@@ -36,7 +37,6 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
   });
 
   router.post('/complete-compat-sso/:id', form, async (req, res) => {
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
     if (req.body?.decision !== 'continue') {

@@ -7,11 +7,12 @@ import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
 import * as users from '../storage/users.js';
-import { csrfToken, csrfValid, currentSession, startSession } from '../web/browser.js';
+import { csrfToken, currentSession, startSession } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 import { loginButtons } from '../upstream/providers.js';
+import { csrfForm } from '../web/forms.js';
 
 export function scopeLabel(scope: string): { label: string; admin: boolean } {
   if (scope === 'openid') return { label: 'See your user ID', admin: false };
@@ -26,7 +27,7 @@ export function scopeLabel(scope: string): { label: string; admin: boolean } {
 
 export function interactionRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
 
   const page = renderer.send;
 
@@ -109,7 +110,6 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const d = await details(req, res);
     if (!d) return;
     const uid = String(req.params.uid);
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
@@ -123,7 +123,6 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
   router.post('/interaction/:uid/abort', form, async (req, res) => {
     const d = await details(req, res);
     if (!d) return;
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     await provider.interactionFinished(
       req,
       res,
@@ -172,7 +171,6 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
   router.post('/interaction/:uid/consent', form, async (req, res) => {
     const d = await details(req, res);
     if (!d) return;
-    if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: 'Nothing to consent to.', code: 'invalid_interaction' });
     const { user, scopes, violations } = await consentState(d);
     if (req.body?.decision !== 'allow' || !user || !users.isActive(user) || violations.length > 0) {

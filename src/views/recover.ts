@@ -13,20 +13,20 @@ import { endGrantsNow, endSessionsWithPassword } from '../accounts/sessions.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { enqueueRecoveryLink } from '../jobs/mail.js';
-import { csrfToken, csrfValid } from '../web/browser.js';
+import { csrfToken } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
+import { csrfForm } from '../web/forms.js';
 
 export function recoveryRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher, provider } = deps;
   const { config } = app;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
     res.status(status).type('html').set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').send(renderer.render(name, context));
   };
-  const formExpired = (res: Response) => page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
   const linkUnusable = (res: Response) =>
     page(res, 400, 'error', {
       title: 'This link cannot be used',
@@ -49,7 +49,6 @@ export function recoveryRouter(deps: ViewDeps): Router {
   router.get('/recover', (req, res) => renderStart(req, res, 200));
 
   router.post('/recover', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
     if (!parsed.ok) return renderStart(req, res, 400, parsed.message);
@@ -85,7 +84,6 @@ export function recoveryRouter(deps: ViewDeps): Router {
   });
 
   router.post('/recover/complete', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const ticket = typeof req.body?.ticket === 'string' ? req.body.ticket : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     const usable = ticket ? await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket), app.clock.now()) : undefined;

@@ -13,11 +13,12 @@ import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/em
 import { checkStrength } from '../accounts/password-strength.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
-import { csrfToken, csrfValid, startSession, safeNext } from '../web/browser.js';
+import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
+import { csrfForm } from '../web/forms.js';
 
 const MAX_DISPLAY_NAME = 256;
 
@@ -32,11 +33,10 @@ export function registrationRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher } = deps;
   const { config } = app;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const policyData = config.policy.data as RegisterPolicyData;
 
   const page = renderer.send;
-  const formExpired = (res: Response) => page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
   const stepGone = (res: Response) =>
     page(res, 404, 'error', {
       title: 'This registration is over',
@@ -68,7 +68,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   router.get('/register', (req, res) => renderForm(req, res, 200, {}));
 
   router.post('/register', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const username = field(req, 'username').trim().toLowerCase();
     const email = field(req, 'email').trim();
     const password = field(req, 'password');
@@ -171,7 +170,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   });
 
   router.post('/register/steps/:secret/token', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const found = await open(req, res);
     if (!found) return;
     const token = field(req, 'token').trim();
@@ -213,7 +211,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   });
 
   router.post('/register/steps/:secret/verify-email', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const found = await open(req, res);
     if (!found) return;
     const { registration, secret } = found;
@@ -255,7 +252,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   });
 
   router.post('/register/steps/:secret/display-name', form, async (req, res) => {
-    if (!csrfValid(req)) return formExpired(res);
     const found = await open(req, res);
     if (!found) return;
     const { secret } = found;

@@ -11,8 +11,9 @@ import { RateLimited } from '../../accounts/rate-limit.js';
 import type { AppContext } from '../../context.js';
 import * as registrations from '../../storage/registrations.js';
 import * as upstream from '../../storage/upstream.js';
-import { csrfToken, csrfValid } from '../../web/browser.js';
+import { csrfToken } from '../../web/browser.js';
 import type { Renderer } from '../../web/render.js';
+import { csrfForm } from '../../web/forms.js';
 
 export interface EmailVerificationRequest {
   /** The upstream authorization session the registration belongs to. */
@@ -58,7 +59,7 @@ export async function emailVerificationStep(
 export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
   const { app, renderer } = deps;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
 
   async function pending(req: Request, res: Response) {
     const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.auth));
@@ -85,7 +86,6 @@ export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
   });
 
   router.post('/upstream/verify-email/:auth', form, async (req, res) => {
-    if (!csrfValid(req)) return renderer.send(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
     const found = await pending(req, res);
     if (!found) return;
     const { auth, session } = found;

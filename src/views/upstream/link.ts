@@ -7,18 +7,19 @@ import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
 import { decideLinkStep } from '../../upstream/link.js';
 import { displayName } from '../../upstream/providers.js';
-import { csrfToken, csrfValid, currentSession } from '../../web/browser.js';
+import { csrfToken, currentSession } from '../../web/browser.js';
 import type { ViewDeps } from '../deps.js';
 import { step } from './errors.js';
 import { showRegistration, submitRegistration } from './register.js';
 import { accountName, loadLinkState, requireActive } from './session.js';
 import { linkCurrentUser, signIn } from './sign-in.js';
+import { csrfForm } from '../../web/forms.js';
 
 export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
   const { app, renderer } = deps;
   const { config } = app;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '64kb' });
+  const form = csrfForm(renderer);
   const page = renderer.send;
   const mxid = (username: string) => matrixUserId(username, config.matrix.homeserver);
 
@@ -62,7 +63,6 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
     '/upstream/link/:session',
     form,
     step(renderer, async (req, res) => {
-      if (!csrfValid(req)) return page(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
       const state = await loadLinkState(app, req);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const link = await upstream.findLink(app.sql, state.provider.id, state.session.subject!);
