@@ -12,48 +12,36 @@ import * as compat from '../storage/compat.js';
 import * as users from '../storage/users.js';
 import { endCompatSessions, generateDeviceId, refreshCompatSession, startCompatSession } from './sessions.js';
 import { authorizePath, idpId, providerForIdp } from '../upstream/providers.js';
+import { RouteError, asMatrix, routeHandler } from '../web/errors.js';
 
 /** How long a login token stays valid once the browser side completed (MAS: 30 s). */
 export const LOGIN_TOKEN_TTL_SECONDS = 30;
 
 const BODY_LIMIT = 64 * 1024;
 
-class MatrixError extends Error {
-  constructor(
-    readonly status: number,
-    readonly errcode: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
+/** A Matrix error, answered as `{ errcode, error, ...fields }`; its errcode is also its machine code. */
+function matrixError(status: number, errcode: string, message: string, fields: Record<string, unknown> = {}): RouteError {
+  return new RouteError(status, errcode, message, { errcode, fields });
 }
 
 const versions = (suffix: string) => ['r0', 'v3'].map((v) => `/_matrix/client/${v}${suffix}`);
-
-function sendError(res: Response, err: MatrixError): void {
-  if (err.errcode === 'M_LIMIT_EXCEEDED' && typeof err.extra.retry_after_ms === 'number') {
-    res.set('Retry-After', String(Math.ceil(err.extra.retry_after_ms / 1000)));
-  }
-  res.status(err.status).json({ errcode: err.errcode, error: err.message, ...err.extra });
-}
 
 /** Reads a JSON object body; anything else is M_NOT_JSON. An empty body is `{}` when allowed. */
 function jsonBody(req: Request, allowEmpty: boolean): Record<string, unknown> {
   const raw = typeof req.body === 'string' ? req.body : '';
   if (raw.trim() === '') {
     if (allowEmpty) return {};
-    throw new MatrixError(400, 'M_NOT_JSON', 'Content not JSON.');
+    throw matrixError(400, 'M_NOT_JSON', 'Content not JSON.');
   }
-  if (!req.is('application/json')) throw new MatrixError(400, 'M_NOT_JSON', 'Content-Type must be application/json.');
+  if (!req.is('application/json')) throw matrixError(400, 'M_NOT_JSON', 'Content-Type must be application/json.');
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new MatrixError(400, 'M_NOT_JSON', 'Content not JSON.');
+    throw matrixError(400, 'M_NOT_JSON', 'Content not JSON.');
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new MatrixError(400, 'M_BAD_JSON', 'Content must be a JSON object.');
+    throw matrixError(400, 'M_BAD_JSON', 'Content must be a JSON object.');
   }
   return parsed as Record<string, unknown>;
 }
@@ -62,13 +50,13 @@ function accessToken(req: Request): string {
   const header = req.get('authorization');
   if (header?.startsWith('Bearer ')) return header.slice(7).trim();
   if (typeof req.query.access_token === 'string') return req.query.access_token;
-  throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+  throw matrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
 }
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new MatrixError(400, 'M_BAD_JSON', `'${key}' must be a string.`);
+  if (typeof value !== 'string') throw matrixError(400, 'M_BAD_JSON', `'${key}' must be a string.`);
   return value;
 }
 
@@ -76,24 +64,24 @@ function loginIdentifier(body: Record<string, unknown>): LoginIdentifier {
   const identifier = body.identifier;
   if (identifier === undefined) {
     const user = optionalString(body, 'user');
-    if (!user) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'identifier'.");
+    if (!user) throw matrixError(400, 'M_BAD_JSON', "Missing 'identifier'.");
     return { kind: 'user', name: user };
   }
   if (!identifier || typeof identifier !== 'object' || Array.isArray(identifier)) {
-    throw new MatrixError(400, 'M_BAD_JSON', "'identifier' must be an object.");
+    throw matrixError(400, 'M_BAD_JSON', "'identifier' must be an object.");
   }
   const id = identifier as Record<string, unknown>;
   if (id.type === 'm.id.user') {
-    if (typeof id.user !== 'string' || !id.user) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'identifier.user'.");
+    if (typeof id.user !== 'string' || !id.user) throw matrixError(400, 'M_BAD_JSON', "Missing 'identifier.user'.");
     return { kind: 'user', name: id.user };
   }
   if (id.type === 'm.id.thirdparty') {
     if (typeof id.medium !== 'string' || typeof id.address !== 'string' || !id.address) {
-      throw new MatrixError(400, 'M_BAD_JSON', "'identifier' needs 'medium' and 'address'.");
+      throw matrixError(400, 'M_BAD_JSON', "'identifier' needs 'medium' and 'address'.");
     }
     return { kind: 'thirdparty', medium: id.medium, address: id.address };
   }
-  throw new MatrixError(400, 'M_UNKNOWN', 'Unknown identifier type.');
+  throw matrixError(400, 'M_UNKNOWN', 'Unknown identifier type.');
 }
 
 interface Deps {
@@ -120,9 +108,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
   });
 
   const body = express.text({ type: () => true, limit: BODY_LIMIT });
-  const handle =
-    (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) =>
-      fn(req, res).catch((err) => (err instanceof MatrixError ? sendError(res, err) : next(err)));
+  const handle = (fn: (req: Request, res: Response) => Promise<void>) => routeHandler(asMatrix, fn);
 
   router.get(versions('/login'), (_req, res) => {
     const providers = config.upstream_oauth2.providers.filter((p) => p.enabled !== false);
@@ -153,47 +139,51 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
     body,
     handle(async (req, res) => {
       const input = jsonBody(req, false);
-      if (typeof input.type !== 'string') throw new MatrixError(400, 'M_BAD_JSON', "Missing 'type'.");
+      if (typeof input.type !== 'string') throw matrixError(400, 'M_BAD_JSON', "Missing 'type'.");
       const deviceId = optionalString(input, 'device_id') || generateDeviceId(app.random);
       if (!isValidCompatDeviceId(deviceId)) {
-        throw new MatrixError(400, 'M_INVALID_PARAM', "'device_id' must be 1 to 255 characters of A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , ; = : @ / -.");
+        throw matrixError(400, 'M_INVALID_PARAM', "'device_id' must be 1 to 255 characters of A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , ; = : @ / -.");
       }
       const displayName = optionalString(input, 'initial_device_display_name');
       if (input.refresh_token !== undefined && typeof input.refresh_token !== 'boolean') {
-        throw new MatrixError(400, 'M_BAD_JSON', "'refresh_token' must be a boolean.");
+        throw matrixError(400, 'M_BAD_JSON', "'refresh_token' must be a boolean.");
       }
       let user: users.User;
       if (input.type === 'm.login.password' && config.passwords.enabled) {
         const identifier = loginIdentifier(input);
         const password = optionalString(input, 'password');
-        if (!password) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'password'.");
+        if (!password) throw matrixError(400, 'M_BAD_JSON', "Missing 'password'.");
         const outcome = await authenticatePassword(app, { hasher, limiter }, identifier, password, req.ip);
         if (!outcome.ok) {
           switch (outcome.reason) {
             case 'rate_limited':
-              throw new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too many login attempts.', { retry_after_ms: outcome.retryAfterMs });
+              throw new RouteError(429, 'M_LIMIT_EXCEEDED', 'Too many login attempts.', {
+                errcode: 'M_LIMIT_EXCEEDED',
+                fields: { retry_after_ms: outcome.retryAfterMs },
+                retryAfterSeconds: Math.ceil(outcome.retryAfterMs / 1000),
+              });
             case 'locked':
-              throw new MatrixError(401, 'M_USER_LOCKED', 'This account is locked.', { soft_logout: false });
+              throw matrixError(401, 'M_USER_LOCKED', 'This account is locked.', { soft_logout: false });
             case 'deactivated':
-              throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
+              throw matrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
             case 'disabled':
-              throw new MatrixError(400, 'M_UNKNOWN', 'Password login is disabled.');
+              throw matrixError(400, 'M_UNKNOWN', 'Password login is disabled.');
             default:
-              throw new MatrixError(403, 'M_FORBIDDEN', 'Invalid username or password.');
+              throw matrixError(403, 'M_FORBIDDEN', 'Invalid username or password.');
           }
         }
         user = outcome.user;
       } else if (input.type === 'm.login.token') {
         const token = optionalString(input, 'token');
-        if (!token) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'token'.");
+        if (!token) throw matrixError(400, 'M_BAD_JSON', "Missing 'token'.");
         const login = await compat.exchangeSsoLogin(app.sql, hashSecret(token), LOGIN_TOKEN_TTL_SECONDS, app.clock.now());
         const found = login?.user_id ? await users.findById(app.sql, login.user_id) : undefined;
-        if (!found) throw new MatrixError(403, 'M_FORBIDDEN', 'Invalid login token.');
-        if (found.deactivated_at) throw new MatrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
-        if (found.locked_at) throw new MatrixError(401, 'M_USER_LOCKED', 'This account is locked.', { soft_logout: false });
+        if (!found) throw matrixError(403, 'M_FORBIDDEN', 'Invalid login token.');
+        if (found.deactivated_at) throw matrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
+        if (found.locked_at) throw matrixError(401, 'M_USER_LOCKED', 'This account is locked.', { soft_logout: false });
         user = found;
       } else {
-        throw new MatrixError(400, 'M_UNKNOWN', `Unsupported login type ${input.type}.`);
+        throw matrixError(400, 'M_UNKNOWN', `Unsupported login type ${input.type}.`);
       }
 
       const issued = await startCompatSession(app, {
@@ -215,7 +205,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
 
   async function authenticated(req: Request) {
     const found = await compat.findByAccessToken(app.sql, hashSecret(accessToken(req)), app.clock.now());
-    if (!found) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token.', { soft_logout: false });
+    if (!found) throw matrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token.', { soft_logout: false });
     return found;
   }
 
@@ -240,7 +230,7 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
       const input = jsonBody(req, true);
       // As MAS: only compatibility sessions end here, and the client must say it knows that.
       if (input['io.element.only_compat_is_fine'] !== true) {
-        throw new MatrixError(400, 'M_UNRECOGNIZED', "Logging out of all sessions ends only legacy sessions here; send 'io.element.only_compat_is_fine': true.");
+        throw matrixError(400, 'M_UNRECOGNIZED', "Logging out of all sessions ends only legacy sessions here; send 'io.element.only_compat_is_fine': true.");
       }
       await endCompatSessions(app, (tx) => compat.finishAllForUser(tx, found.user.id));
       res.json({});
@@ -253,24 +243,24 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
     handle(async (req, res) => {
       const input = jsonBody(req, false);
       const refreshToken = optionalString(input, 'refresh_token');
-      if (!refreshToken) throw new MatrixError(400, 'M_BAD_JSON', "Missing 'refresh_token'.");
+      if (!refreshToken) throw matrixError(400, 'M_BAD_JSON', "Missing 'refresh_token'.");
       const issued = await refreshCompatSession(app, refreshToken);
-      if (!issued) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown or used refresh token.', { soft_logout: false });
+      if (!issued) throw matrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown or used refresh token.', { soft_logout: false });
       res.json({ access_token: issued.accessToken, refresh_token: issued.refreshToken, expires_in_ms: issued.expiresInMs });
     }),
   );
 
   const ssoRedirect = handle(async (req, res) => {
     const redirectUrl = req.query.redirectUrl;
-    if (typeof redirectUrl !== 'string' || !redirectUrl) throw new MatrixError(400, 'M_MISSING_PARAM', "Missing 'redirectUrl'.");
+    if (typeof redirectUrl !== 'string' || !redirectUrl) throw matrixError(400, 'M_MISSING_PARAM', "Missing 'redirectUrl'.");
     let parsed: URL;
     try {
       parsed = new URL(redirectUrl);
     } catch {
-      throw new MatrixError(400, 'M_INVALID_PARAM', "'redirectUrl' is not a URL.");
+      throw matrixError(400, 'M_INVALID_PARAM', "'redirectUrl' is not a URL.");
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      throw new MatrixError(400, 'M_INVALID_PARAM', "'redirectUrl' must be an http(s) URL.");
+      throw matrixError(400, 'M_INVALID_PARAM', "'redirectUrl' must be an http(s) URL.");
     }
     const login = await compat.createSsoLogin(app.sql, parsed.href, app.clock.now());
     // `sso/redirect/{idp}` with an upstream provider's id goes straight to that provider.
@@ -283,13 +273,13 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
 
   // Every other client API path here is not ours.
   router.all('/_matrix/{*rest}', (_req, res) => {
-    res.status(404).json({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+    asMatrix(res, matrixError(404, 'M_UNRECOGNIZED', 'Unrecognized request'));
   });
 
   router.use('/_matrix', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (err as { status?: number }).status;
-    if (status === 413) return sendError(res, new MatrixError(413, 'M_TOO_LARGE', 'Request body too large.'));
-    if (status && status >= 400 && status < 500) return sendError(res, new MatrixError(400, 'M_NOT_JSON', 'Content not JSON.'));
+    if (status === 413) return asMatrix(res, matrixError(413, 'M_TOO_LARGE', 'Request body too large.'));
+    if (status && status >= 400 && status < 500) return asMatrix(res, matrixError(400, 'M_NOT_JSON', 'Content not JSON.'));
     next(err);
   });
 

@@ -18,11 +18,10 @@ import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
+import { RouteError, asPage } from '../web/errors.js';
 import { csrfForm } from '../web/forms.js';
 
 const MAX_DISPLAY_NAME = 256;
-
-class UsedUp extends Error {}
 
 function field(req: Request, name: string): string {
   const value = req.body?.[name];
@@ -155,10 +154,13 @@ export function registrationRouter(deps: ViewDeps): Router {
   }
 
   /** Ends a registration that cannot go on, and says why. */
-  async function abandon(res: Response, id: string, status: number, code: string, title: string, message: string) {
+  /** Ends a registration that cannot go on, and says why. */
+  async function abandon(res: Response, id: string, err: RouteError) {
     await registrations.abandon(app.sql, id);
-    page(res, status, 'error', { title, message, code, link: { href: '/register', label: 'Start again' } });
+    asPage(renderer)(res, err);
   }
+  const stopped = (status: number, code: string, title: string, message: string) =>
+    new RouteError(status, code, message, { title, link: { href: '/register', label: 'Start again' } });
 
   // --- registration token ---
   const renderToken = (req: Request, res: Response, secret: string, status: number, error?: string) =>
@@ -233,8 +235,8 @@ export function registrationRouter(deps: ViewDeps): Router {
       case 'expired':
         return renderVerify(req, res, secret, registration.email, 400, { error: 'This code has expired. Send yourself a new one.', expired: true });
       case 'too_many_attempts':
-        return abandon(res, registration.id, 429, 'too_many_attempts', 'Too many wrong codes',
-          'For your safety this registration was stopped. Start again to get a new code.');
+        return abandon(res, registration.id, stopped(429, 'too_many_attempts', 'Too many wrong codes',
+          'For your safety this registration was stopped. Start again to get a new code.'));
       default:
         return renderVerify(req, res, secret, registration.email, 400, { error: 'That code is not right. Check the e-mail and try again.' });
     }
@@ -272,20 +274,19 @@ export function registrationRouter(deps: ViewDeps): Router {
           emails: registration.email ? [{ address: registration.email, verified: true }] : [],
         });
         if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id, app.clock.now()))) {
-          throw new UsedUp();
+          // Thrown, not returned: the account created above must roll back with it.
+          throw stopped(403, 'registration_token_used_up', 'The registration token can no longer be used',
+            'It reached its usage limit or expired while you registered.');
         }
         if (!(await registrations.complete(tx, registration.id, created.id))) throw new users.UsernameTakenError(registration.username);
         return created;
       });
     } catch (err) {
       if (err instanceof users.UsernameTakenError) {
-        return abandon(res, registration.id, 409, 'username_taken', 'This username was just taken',
-          `Someone registered ${registration.username} a moment ago. Start again with another username.`);
+        return abandon(res, registration.id, stopped(409, 'username_taken', 'This username was just taken',
+          `Someone registered ${registration.username} a moment ago. Start again with another username.`));
       }
-      if (err instanceof UsedUp) {
-        return abandon(res, registration.id, 403, 'registration_token_used_up', 'The registration token can no longer be used',
-          'It reached its usage limit or expired while you registered.');
-      }
+      if (err instanceof RouteError) return abandon(res, registration.id, err);
       throw err;
     }
     await startSession(app.sql, config, req, res, user.id);

@@ -7,7 +7,8 @@ import { startAuthorization } from '../../upstream/client.js';
 import { isUnavailable } from '../../upstream/unavailable.js';
 import { safeNext } from '../../web/browser.js';
 import type { ViewDeps } from '../deps.js';
-import { misconfigured, step, upstreamFailure } from './errors.js';
+import { asPage, routeHandler } from '../../web/errors.js';
+import { misconfigured, upstreamFailure } from './errors.js';
 import { loadProvider } from './provider.js';
 import { readPending, writePending, type Pending } from './state.js';
 
@@ -15,7 +16,7 @@ export function authorizeRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'rende
   const router = express.Router();
   router.get(
     '/upstream/authorize/:id',
-    step(renderer, async (req, res) => {
+    routeHandler(asPage(renderer), async (req, res) => {
       const provider = await loadProvider(app, String(req.params.id));
       const next = safeNext(req.query.next);
       let start;

@@ -12,7 +12,7 @@ import { InvalidLogoutToken, validateLogoutToken } from '../../upstream/backchan
 import type { UpstreamClientProvider } from '../../upstream/stored-provider.js';
 import { isUnavailable } from '../../upstream/unavailable.js';
 import type { ViewDeps } from '../deps.js';
-import { StepError } from './errors.js';
+import { RouteError } from '../../web/errors.js';
 import { loadProvider } from './provider.js';
 
 /**
@@ -34,7 +34,7 @@ async function providerOrStatus(app: AppContext, id: string): Promise<UpstreamCl
   try {
     return await loadProvider(app, id);
   } catch (err) {
-    if (err instanceof StepError) return { status: err.status === 404 ? 404 : 400, message: err.message };
+    if (err instanceof RouteError) return { status: err.status === 404 ? 404 : 400, message: err.message };
     throw err;
   }
 }

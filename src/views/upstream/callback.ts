@@ -8,7 +8,8 @@ import * as upstream from '../../storage/upstream.js';
 import { renderSubject } from '../../upstream/claims.js';
 import { completeAuthorization } from '../../upstream/client.js';
 import type { ViewDeps } from '../deps.js';
-import { StepError, step, upstreamFailure } from './errors.js';
+import { RouteError, asPage, routeHandler } from '../../web/errors.js';
+import { upstreamFailure } from './errors.js';
 import { claimsImports, loadProvider } from './provider.js';
 import { readPending, writePending } from './state.js';
 
@@ -17,7 +18,7 @@ export function callbackRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'render
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '64kb' });
 
-  const callback = step(renderer, async (req: Request, res: Response) => {
+  const callback = routeHandler(asPage(renderer), async (req: Request, res: Response) => {
     const provider = await loadProvider(app, String(req.params.id));
     const params: Record<string, string> = {};
     const source = req.method === 'POST' ? (req.body as Record<string, unknown>) : (req.query as Record<string, unknown>);
@@ -25,26 +26,16 @@ export function callbackRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'render
     const pending = readPending(req);
     const entry = pending.find((e) => e.p === provider.id && typeof params.state === 'string' && e.st === params.state);
     if (!entry) {
-      throw new StepError(
-        400,
-        'This sign-in cannot be completed',
-        'The answer from the identity provider does not belong to a sign-in started in this browser, or it expired. Start signing in again.',
-        'invalid_state',
-      );
+      throw new RouteError(400, 'invalid_state', 'The answer from the identity provider does not belong to a sign-in started in this browser, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
     }
     const session = await upstream.completeSession(app.sql, entry.s, hashSecret(entry.st), app.clock.now());
     if (!session) {
-      throw new StepError(400, 'This sign-in cannot be completed', 'This answer from the identity provider was already used, or it expired. Start signing in again.', 'upstream_session_used');
+      throw new RouteError(400, 'upstream_session_used', 'This answer from the identity provider was already used, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
     }
     if (params.error) {
       log.info({ upstream_provider_id: provider.id, oauth_error: params.error, oauth_error_description: params.error_description }, 'upstream provider returned an error');
       writePending(config, res, pending.filter((e) => e !== entry));
-      throw new StepError(
-        400,
-        'Sign-in cancelled',
-        params.error === 'access_denied' ? 'The identity provider did not sign you in.' : `The identity provider did not sign you in (${params.error}).`,
-        'upstream_error',
-      );
+      throw new RouteError(400, 'upstream_error', params.error === 'access_denied' ? 'The identity provider did not sign you in.' : `The identity provider did not sign you in (${params.error}).`, { title: 'Sign-in cancelled' });
     }
     let outcome;
     try {
@@ -56,7 +47,7 @@ export function callbackRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'render
     const subject = renderSubject(claimsImports(provider), context);
     if (!subject.ok) {
       log.error({ upstream_provider_id: provider.id, problem: subject.error.message }, 'claims_imports.subject cannot be rendered');
-      throw new StepError(400, 'Sign-in failed', 'The identity provider did not tell who you are in a way this server understands. The administrator has been told.', 'subject_unavailable');
+      throw new RouteError(400, 'subject_unavailable', 'The identity provider did not tell who you are in a way this server understands. The administrator has been told.', { title: 'Sign-in failed' });
     }
     const sid = outcome.idTokenClaims?.sid;
     await upstream.recordCallback(app.sql, session.id, {

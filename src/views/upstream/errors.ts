@@ -1,57 +1,29 @@
-// How the upstream pages fail: a StepError stops the sign-in with an error page (its status and
-// code say why), a FormError shows the registration form again with its message.
-import type { Request, Response, NextFunction } from 'express';
+// The ways the upstream sign-in fails that more than one step shares: each a RouteError (web/errors.ts)
+// that stops the sign-in with an error page, its status and code saying why.
 import type { Logger } from 'pino';
 import { isUnavailable } from '../../upstream/unavailable.js';
-import type { Renderer } from '../../web/render.js';
+import { RouteError } from '../../web/errors.js';
 
-export class StepError extends Error {
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
+export function misconfigured(): RouteError {
+  return new RouteError(500, 'provider_misconfigured', 'This sign-in option is misconfigured. Try again later or contact the administrator.', { title: 'Sign-in option unavailable' });
 }
 
-export class FormError extends Error {}
-
-/** An async route whose StepErrors become error pages; anything else goes to the error handler. */
-export function step(renderer: Renderer, fn: (req: Request, res: Response) => Promise<void>) {
-  return (req: Request, res: Response, next: NextFunction) =>
-    fn(req, res).catch((err: unknown) => {
-      if (!(err instanceof StepError)) return next(err);
-      renderer.send(res, err.status, 'error', { title: err.title, message: err.message, code: err.code });
-    });
+export function sessionUsed(): RouteError {
+  return new RouteError(400, 'upstream_session_used', 'This sign-in was already used. Start signing in again.', { title: 'This sign-in cannot be completed' });
 }
 
-export function misconfigured(): StepError {
-  return new StepError(500, 'Sign-in option unavailable', 'This sign-in option is misconfigured. Try again later or contact the administrator.', 'provider_misconfigured');
-}
-
-export function sessionUsed(): StepError {
-  return new StepError(400, 'This sign-in cannot be completed', 'This sign-in was already used. Start signing in again.', 'upstream_session_used');
-}
-
-export function homeserverUnavailable(log: Logger, err: unknown): StepError {
+export function homeserverUnavailable(log: Logger, err: unknown): RouteError {
   log.warn({ err }, 'homeserver unreachable while checking a username');
-  return new StepError(502, 'The homeserver is not reachable', 'Your account cannot be created right now. Try again in a moment.', 'homeserver_unavailable');
+  return new RouteError(502, 'homeserver_unavailable', 'Your account cannot be created right now. Try again in a moment.', { title: 'The homeserver is not reachable' });
 }
 
 /** An error of the provider round trip, logged for the operator, shown plainly to the user. */
-export function upstreamFailure(log: Logger, err: unknown, providerId: string, stage: string): StepError {
+export function upstreamFailure(log: Logger, err: unknown, providerId: string, stage: string): RouteError {
   const e = err as { code?: string; error?: string; error_description?: string; message?: string };
   if (isUnavailable(err)) {
     log.warn({ upstream_provider_id: providerId, stage, error: e.message, code: e.code }, 'upstream provider unreachable');
-    return new StepError(502, 'The identity provider is not reachable', 'The identity provider did not answer. Try again in a moment.', 'upstream_unavailable');
+    return new RouteError(502, 'upstream_unavailable', 'The identity provider did not answer. Try again in a moment.', { title: 'The identity provider is not reachable' });
   }
   log.warn({ upstream_provider_id: providerId, stage, error: e.message, code: e.code, oauth_error: e.error, oauth_error_description: e.error_description }, 'upstream sign-in rejected');
-  return new StepError(
-    400,
-    'Sign-in failed',
-    'The answer from the identity provider could not be verified, so you were not signed in. Start signing in again.',
-    'upstream_response_invalid',
-  );
+  return new RouteError(400, 'upstream_response_invalid', 'The answer from the identity provider could not be verified, so you were not signed in. Start signing in again.', { title: 'Sign-in failed' });
 }

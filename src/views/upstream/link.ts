@@ -9,10 +9,10 @@ import { decideLinkStep } from '../../upstream/link.js';
 import { displayName } from '../../upstream/providers.js';
 import { csrfToken, currentSession } from '../../web/browser.js';
 import type { ViewDeps } from '../deps.js';
-import { step } from './errors.js';
 import { showRegistration, submitRegistration } from './register.js';
 import { accountName, loadLinkState, requireActive } from './session.js';
 import { linkCurrentUser, signIn } from './sign-in.js';
+import { asPage, routeHandler } from '../../web/errors.js';
 import { csrfForm } from '../../web/forms.js';
 
 export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
@@ -25,7 +25,7 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
 
   router.get(
     '/upstream/link/:session',
-    step(renderer, async (req, res) => {
+    routeHandler(asPage(renderer), async (req, res) => {
       const state = await loadLinkState(app, req);
       const link = await upstream.findLink(app.sql, state.provider.id, state.session.subject!);
       const current = await currentSession(app, req);
@@ -62,7 +62,7 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
   router.post(
     '/upstream/link/:session',
     form,
-    step(renderer, async (req, res) => {
+    routeHandler(asPage(renderer), async (req, res) => {
       const state = await loadLinkState(app, req);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const link = await upstream.findLink(app.sql, state.provider.id, state.session.subject!);

@@ -3,12 +3,13 @@ import type { AppContext } from '../../context.js';
 import type { ClaimsImports } from '../../config/types.js';
 import * as upstream from '../../storage/upstream.js';
 import { providerFromRow, type UpstreamClientProvider } from '../../upstream/stored-provider.js';
-import { StepError, misconfigured } from './errors.js';
+import { RouteError } from '../../web/errors.js';
+import { misconfigured } from './errors.js';
 
 export async function loadProvider(app: AppContext, id: string): Promise<UpstreamClientProvider> {
   const row = /^[0-9A-Za-z]{26}$/.test(id) ? await upstream.findProvider(app.sql, id.toUpperCase()) : undefined;
   if (!row || row.disabled_at) {
-    throw new StepError(404, 'Unknown sign-in option', 'This sign-in option does not exist or is turned off.', 'unknown_provider');
+    throw new RouteError(404, 'unknown_provider', 'This sign-in option does not exist or is turned off.', { title: 'Unknown sign-in option' });
   }
   try {
     return await providerFromRow(app.config, row);

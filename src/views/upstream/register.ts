@@ -14,12 +14,19 @@ import { displayName } from '../../upstream/providers.js';
 import { csrfToken } from '../../web/browser.js';
 import type { ViewDeps } from '../deps.js';
 import { emailVerificationStep } from './email-verification.js';
-import { FormError, StepError, homeserverUnavailable } from './errors.js';
+import { RouteError } from '../../web/errors.js';
+import { homeserverUnavailable } from './errors.js';
 import { claimsImports } from './provider.js';
 import { accountName, consume, finish, importedAttribute, isEmailVerified, startBrowserSession, type LinkState } from './session.js';
 import { linkExistingAccount } from './sign-in.js';
 
 type Deps = Pick<ViewDeps, 'app' | 'renderer'>;
+
+/**
+ * Not a route error: the answer is the registration form again, filled in, with this message. It
+ * never leaves this file (registerOrForm turns it into the form), so it stays local.
+ */
+class FormError extends Error {}
 
 /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
 function violations({ app }: Deps, username: string, email?: string) {
@@ -34,7 +41,7 @@ async function homeserverAvailable(deps: Deps, req: Request, res: Response, loca
   } catch (err) {
     if (!(err instanceof RateLimited)) throw err;
     res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-    throw new StepError(429, 'Too many attempts', 'Too many usernames were checked from your network. Try again later.', 'rate_limited');
+    throw new RouteError(429, 'rate_limited', 'Too many usernames were checked from your network. Try again later.', { title: 'Too many attempts' });
   }
   try {
     return (await deps.app.homeserver.isLocalpartAvailable(localpart)).available;
@@ -76,22 +83,17 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
     case 'conflict':
       if (decision.reason === 'case-differs') {
         app.log.warn({ ...logged, user_id: decision.userId }, 'upstream localpart differs in case from the existing account; not linking');
-        throw new StepError(409, 'Username already taken', `The username "${decision.username}" belongs to another account.`, 'username_taken');
+        throw new RouteError(409, 'username_taken', `The username "${decision.username}" belongs to another account.`, { title: 'Username already taken' });
       }
       app.log.warn({ ...logged, user_id: decision.userId, on_conflict: 'fail' }, 'upstream localpart matches an existing account that is not linked; on_conflict is fail');
-      throw new StepError(
-        409,
-        'Username already taken',
-        `Your identity provider gives you the username "${decision.username}", which belongs to an account that is not linked to your identity provider account. This server does not link them automatically: contact the administrator.`,
-        'username_taken',
-      );
+      throw new RouteError(409, 'username_taken', `Your identity provider gives you the username "${decision.username}", which belongs to an account that is not linked to your identity provider account. This server does not link them automatically: contact the administrator.`, { title: 'Username already taken' });
     case 'unavailable': {
       const { localpart: wanted, problem } = decision;
       app.log.warn({ ...logged, localpart: wanted, problem: problem ?? 'not available on the homeserver' }, 'forced localpart cannot be registered');
-      throw new StepError(409, 'Username not available', `Your identity provider gives you the username "${wanted}", which cannot be used here${problem ? ` (${problem})` : ''}.`, 'username_unavailable');
+      throw new RouteError(409, 'username_unavailable', `Your identity provider gives you the username "${wanted}", which cannot be used here${problem ? ` (${problem})` : ''}.`, { title: 'Username not available' });
     }
     case 'missing-localpart':
-      throw new StepError(400, 'Sign-in failed', 'The identity provider did not send a username this server can use.', 'required_claim_missing');
+      throw new RouteError(400, 'required_claim_missing', 'The identity provider did not send a username this server can use.', { title: 'Sign-in failed' });
     case 'ask-homeserver':
       throw new Error('decideRegistration asked the homeserver twice');
   }
@@ -148,7 +150,7 @@ async function register(deps: Deps, req: Request, res: Response, state: LinkStat
   } catch (err) {
     if (err instanceof users.UsernameTakenError) throw new FormError('That username is taken. Choose another one.');
     if (err instanceof SubjectAlreadyLinkedError) {
-      throw new StepError(409, 'Already linked', 'Your identity provider account was linked to an account meanwhile. Start signing in again.', 'already_linked');
+      throw new RouteError(409, 'already_linked', 'Your identity provider account was linked to an account meanwhile. Start signing in again.', { title: 'Already linked' });
     }
     throw err;
   }

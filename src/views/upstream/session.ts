@@ -13,7 +13,8 @@ import type * as users from '../../storage/users.js';
 import { checkImportedEmail, emailVerified, importAttribute, type ImportedAttribute } from '../../upstream/claims.js';
 import type { UpstreamClientProvider } from '../../upstream/stored-provider.js';
 import { SESSION_COOKIE, cookieOptions } from '../../web/browser.js';
-import { StepError, sessionUsed } from './errors.js';
+import { RouteError } from '../../web/errors.js';
+import { sessionUsed } from './errors.js';
 import { claimsImports, loadProvider } from './provider.js';
 import { readPending, writePending, type Pending } from './state.js';
 
@@ -31,7 +32,7 @@ export async function loadLinkState(app: AppContext, req: Request): Promise<Link
   const entry = pending.find((e) => e.s === id);
   const session = entry ? await upstream.findSession(app.sql, id, app.clock.now()) : undefined;
   if (!entry || !session || !session.completed_at || !session.subject) {
-    throw new StepError(400, 'This sign-in cannot be completed', 'This sign-in was not started in this browser, or it expired. Start signing in again.', 'invalid_upstream_session');
+    throw new RouteError(400, 'invalid_upstream_session', 'This sign-in was not started in this browser, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
   }
   if (session.consumed_at) throw sessionUsed();
   const provider = await loadProvider(app, session.provider_id);
@@ -65,7 +66,7 @@ export function importedAttribute(app: AppContext, state: LinkState, name: 'loca
   if (outcome.warning) app.log.warn({ ...logged, problem: outcome.warning }, 'claims template failed; attribute not imported');
   if (outcome.problem) {
     app.log.error({ ...logged, problem: outcome.problem.operatorMessage }, 'required claim cannot be imported');
-    throw new StepError(400, 'Sign-in failed', `${outcome.problem.userMessage} The administrator has been told.`, 'required_claim_missing');
+    throw new RouteError(400, 'required_claim_missing', `${outcome.problem.userMessage} The administrator has been told.`, { title: 'Sign-in failed' });
   }
   return outcome.attribute;
 }
@@ -77,9 +78,9 @@ export function isEmailVerified(state: LinkState, email: string): boolean {
 
 export function requireActive(config: Config, user: users.User | undefined): users.User {
   const mxid = (u: users.User) => matrixUserId(u.username, config.matrix.homeserver);
-  if (!user) throw new StepError(400, 'This sign-in cannot be completed', 'The linked account no longer exists.', 'user_not_found');
-  if (user.deactivated_at) throw new StepError(403, 'Account deactivated', `The account ${mxid(user)} has been deactivated.`, 'user_deactivated');
-  if (user.locked_at) throw new StepError(403, 'Account locked', `The account ${mxid(user)} is locked.`, 'user_locked');
+  if (!user) throw new RouteError(400, 'user_not_found', 'The linked account no longer exists.', { title: 'This sign-in cannot be completed' });
+  if (user.deactivated_at) throw new RouteError(403, 'user_deactivated', `The account ${mxid(user)} has been deactivated.`, { title: 'Account deactivated' });
+  if (user.locked_at) throw new RouteError(403, 'user_locked', `The account ${mxid(user)} is locked.`, { title: 'Account locked' });
   return user;
 }
 

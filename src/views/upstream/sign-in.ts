@@ -9,11 +9,11 @@ import type { Tx } from '../../storage/db.js';
 import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
 import { decideExistingLink, planResync, type OnConflict } from '../../upstream/link.js';
-import { StepError } from './errors.js';
+import { RouteError } from '../../web/errors.js';
 import { accountName, consume, finish, importedAttribute, isEmailVerified, requireActive, startBrowserSession, type LinkState } from './session.js';
 
-function alreadyLinked(message: string): StepError {
-  return new StepError(409, 'Already linked', message, 'already_linked');
+function alreadyLinked(message: string): RouteError {
+  return new RouteError(409, 'already_linked', message, { title: 'Already linked' });
 }
 
 /**
@@ -76,7 +76,7 @@ export async function linkExistingAccount(app: AppContext, req: Request, res: Re
     const decision = decideExistingLink(onConflict, await upstream.countLinksOfUser(tx, state.provider.id, user.id));
     if (decision.kind === 'conflict') {
       app.log.warn(logContext, 'upstream localpart matches an account already linked to another subject of this provider; on_conflict is set');
-      throw new StepError(409, 'Username already taken', `The account "${user.username}" is already linked to another account at your identity provider.`, 'username_taken');
+      throw new RouteError(409, 'username_taken', `The account "${user.username}" is already linked to another account at your identity provider.`, { title: 'Username already taken' });
     }
     if (decision.replaceLinks) {
       const removed = await upstream.deleteLinksOfUser(tx, state.provider.id, user.id);
