@@ -1,6 +1,7 @@
 // The ways the upstream sign-in fails that more than one step shares: each a RouteError (web/errors.ts)
 // that stops the sign-in with an error page, its status and code saying why.
 import type { Logger } from 'pino';
+import { RETRY_AFTER_SECONDS } from '../../storage/db-errors.js';
 import { isUnavailable } from '../../upstream/unavailable.js';
 import { RouteError } from '../../web/errors.js';
 
@@ -12,9 +13,14 @@ export function sessionUsed(): RouteError {
   return new RouteError(400, 'upstream_session_used', 'This sign-in was already used. Start signing in again.', { title: 'This sign-in cannot be completed' });
 }
 
+/** A homeserver outage is "try again shortly", as everywhere else (http/unavailable.ts): 503 with Retry-After. */
 export function homeserverUnavailable(log: Logger, err: unknown): RouteError {
   log.warn({ err }, 'homeserver unreachable while checking a username');
-  return new RouteError(502, 'homeserver_unavailable', 'Your account cannot be created right now. Try again in a moment.', { title: 'The homeserver is not reachable' });
+  return new RouteError(503, 'homeserver_unavailable', 'Your account cannot be created right now. Try again in a moment.', {
+    title: 'The homeserver is not reachable',
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+    headers: { 'Cache-Control': 'no-store' },
+  });
 }
 
 /** An error of the provider round trip, logged for the operator, shown plainly to the user. */
