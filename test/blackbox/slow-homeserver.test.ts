@@ -10,8 +10,11 @@ import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inpr
 const SERVER_NAME = 'slow-hs.test';
 const POOL_SIZE = 2;
 const LOGINS = POOL_SIZE + 2;
-/** Synapse's answer to upsert_device takes this long: far longer than /health's 2 s deadline. */
-const HOMESERVER_DELAY_MS = 8000;
+/**
+ * How long the logins may take to reach the stalled homeserver. Synapse's upsert_device is held
+ * until the test has checked /health and introspection, so the stall outlasts both answers.
+ */
+const REACH_TIMEOUT_MS = 7000;
 
 let hs: HomeserverDouble;
 let mauth: InProcessMauth;
@@ -22,9 +25,9 @@ async function call(path: string, init: RequestInit = {}) {
   return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined };
 }
 
-/** Waits until `count` upsert_device calls are held by the stalled homeserver (before the first is answered). */
+/** Waits until `count` upsert_device calls are held by the stalled homeserver (none is answered before release). */
 async function inFlightAtLeast(count: number, since: number): Promise<void> {
-  const deadline = since + HOMESERVER_DELAY_MS - 1000;
+  const deadline = since + REACH_TIMEOUT_MS;
   while (hs.inFlight('upsert_device') < count) {
     assert.ok(Date.now() < deadline, `only ${hs.inFlight('upsert_device')} of ${count} logins reached the homeserver while it stalled`);
     await new Promise((r) => setTimeout(r, 20));
@@ -71,7 +74,7 @@ test('legacy logins waiting for a stalled homeserver hold no database connection
   assert.equal(first.status, 200, JSON.stringify(first.body));
   const token = first.body.access_token as string;
 
-  hs.delay('upsert_device', HOMESERVER_DELAY_MS);
+  const release = hs.hold('upsert_device');
   const started = Date.now();
   const logins = Array.from({ length: LOGINS }, (_, i) => login(`SLOWDEV${i}`));
   try {
@@ -84,7 +87,7 @@ test('legacy logins waiting for a stalled homeserver hold no database connection
     // Every login reaches the homeserver at once: none waits for another's connection.
     await inFlightAtLeast(LOGINS, started);
   } finally {
-    hs.delay('upsert_device', 0);
+    release();
   }
   for (const answer of await Promise.all(logins)) assert.equal(answer.status, 200, JSON.stringify(answer.body));
   const devices = hs.devices('paula');

@@ -60,7 +60,13 @@ export interface HomeserverDouble {
   failNext(path: string, times: number, status?: number, errcode?: string): void;
   /** Calls to `path` (`upsert_device` or the full path) answer `ms` later, as a stalled Synapse would; 0 ends that. */
   delay(path: string, ms: number): void;
-  /** How many calls to `path` arrived and are not answered yet (delayed ones). */
+  /**
+   * Calls to `path` wait, as at a stalled Synapse, until `release()` is called: then every waiting
+   * call is answered and later ones are answered at once. Lets a test stall the homeserver only as
+   * long as it needs to look around, not for a fixed time.
+   */
+  hold(path: string): () => void;
+  /** How many calls to `path` arrived and are not answered yet (delayed or held ones). */
   inFlight(path: string): number;
   stop(): Promise<void>;
 }
@@ -137,6 +143,7 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
   const devices = new Map<string, Map<string, { displayName: string | null }>>();
   const failures = new Map<string, { times: number; status: number; errcode: string }>();
   const delays = new Map<string, number>();
+  const holds = new Map<string, Promise<void>>();
   const pending = new Map<string, number>();
   const waiters = new Set<{ predicate: (call: RecordedCall) => boolean; resolve: (call: RecordedCall) => void }>();
 
@@ -429,9 +436,10 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
     const url = new URL(req.url ?? '/', 'http://double');
     const query = Object.fromEntries(url.searchParams);
     const delayMs = delays.get(url.pathname) ?? 0;
-    if (delayMs > 0) {
+    const held = holds.get(url.pathname);
+    if (delayMs > 0 || held) {
       pending.set(url.pathname, (pending.get(url.pathname) ?? 0) + 1);
-      await new Promise((r) => setTimeout(r, delayMs));
+      await Promise.all([held, delayMs > 0 ? new Promise((r) => setTimeout(r, delayMs)) : undefined]);
       pending.set(url.pathname, (pending.get(url.pathname) ?? 1) - 1);
     }
     let parsed: { ok: true; value: unknown } | { ok: false } = { ok: false };
@@ -519,6 +527,16 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
     },
     delay(path, ms) {
       delays.set(path.startsWith('/') ? path : `${PREFIX}${path}`, ms);
+    },
+    hold(path) {
+      const full = path.startsWith('/') ? path : `${PREFIX}${path}`;
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      holds.set(full, gate);
+      return () => {
+        if (holds.get(full) === gate) holds.delete(full);
+        open();
+      };
     },
     inFlight: (path) => pending.get(path.startsWith('/') ? path : `${PREFIX}${path}`) ?? 0,
     async stop() {
