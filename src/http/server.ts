@@ -45,6 +45,8 @@ export interface RunningServer {
    * (default `http.shutdown_grace`), then cuts what remains and closes the pool.
    */
   close(graceMs?: number): Promise<void>;
+  /** Ends idle sessions now rather than at the next sweep (tests that move the clock); nothing without a worker. */
+  sweepNow(): Promise<void>;
 }
 
 export function bindAddress(bind: { host?: string; port?: number; address?: string; socket?: string }): { host: string; port: number } | { socket: string } {
@@ -84,7 +86,7 @@ async function syncUpstreamProviders(db: Database, config: Config, log: Logger):
 }
 
 /** The job worker and, beside it, the hourly pruning of expired rows. */
-export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): { stop(): Promise<void> } {
+export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): { stop(): Promise<void>; sweepNow(): Promise<void> } {
   const worker = new Worker({
     sql: db.sql,
     handlers: {
@@ -117,6 +119,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
       await maintenance.stop();
       await worker.stop();
     },
+    sweepNow: () => maintenance.sweepNow(),
   };
 }
 
@@ -206,6 +209,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
 
   return {
     addresses,
+    sweepNow: async () => worker?.sweepNow(),
     async close(graceMs = config.http.shutdown_grace * 1000) {
       const deadline = Date.now() + graceMs;
       log.info({ in_flight: drain.inFlight, grace_seconds: graceMs / 1000 }, 'draining: no new connections, finishing requests in flight');

@@ -16,6 +16,14 @@ export interface MaintenanceOptions {
 interface Periodic {
   /** Stops the timers and waits for a run in progress. */
   stop(): Promise<void>;
+  /** Runs the task now (after a run in progress, which may have read an older clock) and waits for it. */
+  runNow(): Promise<void>;
+}
+
+export interface Maintenance {
+  stop(): Promise<void>;
+  /** Ends idle sessions now rather than at the next sweep: for tests that move the clock. */
+  sweepNow(): Promise<void>;
 }
 
 /** Runs `task` every `intervalMs` (first after `firstMs`), never twice at once. */
@@ -36,10 +44,15 @@ function every(intervalMs: number, firstMs: number, task: () => Promise<void>): 
       clearInterval(timer);
       await running;
     },
+    async runNow() {
+      await running;
+      run();
+      await running;
+    },
   };
 }
 
-export function startMaintenance(sql: Sql, log: Logger, clock: Clock, options: MaintenanceOptions = {}): Periodic {
+export function startMaintenance(sql: Sql, log: Logger, clock: Clock, options: MaintenanceOptions = {}): Maintenance {
   const intervalMs = options.intervalMs ?? 3_600_000;
   const tasks = [
     every(intervalMs, Math.min(60_000, intervalMs), async () => {
@@ -53,22 +66,25 @@ export function startMaintenance(sql: Sql, log: Logger, clock: Clock, options: M
     }),
   ];
   const expiry = options.sessionExpiry;
+  let sweep: Periodic | undefined;
   if (expiry) {
     const sweepMs = expiry.intervalMs ?? SWEEP_INTERVAL_MS;
-    tasks.push(
-      every(sweepMs, sweepMs, async () => {
-        try {
-          const ended = await expireInactiveSessions(sql, expiry.settings, expiry.enders, clock.now());
-          if (ended.oauth + ended.compat + ended.browser > 0) log.info({ ended }, 'inactive sessions ended');
-        } catch (err) {
-          log.warn({ err }, 'ending inactive sessions failed; will try again');
-        }
-      }),
-    );
+    sweep = every(sweepMs, sweepMs, async () => {
+      try {
+        const ended = await expireInactiveSessions(sql, expiry.settings, expiry.enders, clock.now());
+        if (ended.oauth + ended.compat + ended.browser > 0) log.info({ ended }, 'inactive sessions ended');
+      } catch (err) {
+        log.warn({ err }, 'ending inactive sessions failed; will try again');
+      }
+    });
+    tasks.push(sweep);
   }
   return {
     async stop() {
       await Promise.all(tasks.map((task) => task.stop()));
+    },
+    async sweepNow() {
+      await sweep?.runNow();
     },
   };
 }

@@ -1,7 +1,8 @@
 // Black box: experimental.inactive_session_expiration ends legacy sessions that nobody used for
 // longer than `ttl`, and their devices leave the homeserver, while a session in use stays. The
-// server runs in this process and its clock jumps over the ttl; the sweep and the writing of uses
-// still run on their own timers (every 15 s and 5 s), which the test waits for.
+// server runs in this process and its clock jumps over the ttl; each jump also runs the sweep (as
+// its 15 s timer would), while the writing of uses still runs on its own 5 s timer, which the test
+// waits for.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';

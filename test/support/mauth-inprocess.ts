@@ -32,7 +32,10 @@ export class MovableClock implements Clock {
 
 export interface InProcessMauth extends Pick<MauthInstance, 'url' | 'configFiles' | 'databaseUrl' | 'secret' | 'cli'> {
   clock: MovableClock;
-  /** Moves the clock forward and wakes the job worker, as waiting that long would have. */
+  /**
+   * Moves the clock forward and wakes the job worker and the idle-session sweep, as waiting that
+   * long would have; resolves once that sweep is done.
+   */
   advance(seconds: number): Promise<void>;
   /** Resolves once no job is pending or running (retries scheduled later count as pending). */
   jobsSettled(timeoutMs?: number): Promise<void>;
@@ -74,6 +77,7 @@ export async function createInProcessMauth(options: Parameters<typeof createMaut
     async advance(seconds) {
       clock.advance(seconds);
       await sql`SELECT pg_notify(${JOBS_CHANNEL}, 'clock moved')`;
+      await running?.sweepNow();
     },
     async jobsSettled(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
