@@ -76,6 +76,21 @@ describe('the architecture checker', () => {
     assert.deepEqual(rules(tree({ 'oidc/a.ts': "import Provider from 'oidc-provider';" })), []);
   });
 
+  it('is not blinded by comment markers inside strings', () => {
+    const found = tree({
+      'storage/a.ts': [
+        "const route = '/register/*rest';",
+        'const url = `http://${host("//x")}/*`;',
+        "import { app } from '../http/app.js';",
+        'await sql`SELECT 1`;',
+      ].join('\n'),
+      'views/b.ts': ["const glob = \"/a/*\";", 'await db`UPDATE users SET x = 1`;', "const m = require('../cli/main.js');"].join('\n'),
+      'http/app.ts': '',
+      'cli/main.ts': '',
+    });
+    assert.deepEqual(rules(found), ['floor', 'floor', 'sql-outside-storage']);
+  });
+
   it('reports a folder that has no floor', () => {
     assert.deepEqual(rules(tree({ 'utils/a.ts': '' })), ['unknown-folder']);
   });

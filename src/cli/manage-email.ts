@@ -6,7 +6,7 @@ import { hashSecret } from '../domain/tokens.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
-import { requireUser, withDatabase } from './manage.js';
+import { requireUser, withDatabase } from './options.js';
 
 /** The canonical form of an address given on the command line, or a clear error. */
 export function emailArgument(value: string): string {

@@ -4,37 +4,19 @@ import pino from 'pino';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createAccount } from '../accounts/create-account.js';
 import * as accounts from '../accounts/service.js';
-import { openDatabase } from '../storage/open.js';
 import type { Config } from '../config/types.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
 import * as upstream from '../storage/upstream.js';
 import { syncProviders } from '../upstream/sync.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
-import { loadCommandConfig } from './options.js';
+import { requireUser, withDatabase } from './options.js';
 import { emailArgument, registerEmailCommands } from './manage-email.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
 import { matrixUserId } from '../domain/usernames.js';
 import { systemClock, systemRandomness } from '../clock.js';
-
-export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
-  const config = await loadCommandConfig(cmd);
-  const log = pino({ level: 'warn' });
-  const db = await openDatabase(config, log, true);
-  try {
-    return await run(db.sql, config);
-  } finally {
-    await db.close();
-  }
-}
-
-export async function requireUser(sql: Sql, username: string): Promise<users.User> {
-  const user = await users.findByUsername(sql, username);
-  if (!user) throw new Error(`no user named ${username}`);
-  return user;
-}
 
 function collectMappings(value: string, previous: string[] = []): string[] {
   return [...previous, value];

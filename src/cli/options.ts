@@ -8,6 +8,9 @@ import pino, { type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { generateConfig } from '../config/generate.js';
 import type { Config } from '../config/types.js';
+import { openDatabase } from '../storage/open.js';
+import type { Sql } from '../storage/db.js';
+import * as users from '../storage/users.js';
 
 export const DEV_CONFIG_PATH = 'data/config.yaml';
 
@@ -58,4 +61,22 @@ export async function loadCommandConfig(cmd: Command, options: { generateIfMissi
     env: process.env,
     onWarning: (problem) => options.log?.warn({ key: problem.key, file: problem.file }, `configuration: ${problem.key}: ${problem.message}`),
   });
+}
+
+/** Runs `run` with the configured database open (migrated first), closing it afterwards. */
+export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
+  const config = await loadCommandConfig(cmd);
+  const log = pino({ level: 'warn' });
+  const db = await openDatabase(config, log, true);
+  try {
+    return await run(db.sql, config);
+  } finally {
+    await db.close();
+  }
+}
+
+export async function requireUser(sql: Sql, username: string): Promise<users.User> {
+  const user = await users.findByUsername(sql, username);
+  if (!user) throw new Error(`no user named ${username}`);
+  return user;
 }

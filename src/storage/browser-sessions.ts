@@ -15,11 +15,12 @@ export interface BrowserSession {
 
 export async function create(
   db: Db,
-  input: { secret: string; userId: string; userAgent?: string; ipAddress?: string },
+  input: { secret: string; userId: string; userAgent?: string; ipAddress?: string; now: Date },
 ): Promise<BrowserSession> {
+  // Created at the application's clock: idleness is measured from here with the same clock.
   const [row] = await db<BrowserSession[]>`
-    INSERT INTO browser_sessions (id, secret_hash, user_id, user_agent, ip_address)
-    VALUES (${ulid()}, ${hashSecret(input.secret)}, ${input.userId}, ${input.userAgent ?? null}, ${input.ipAddress ?? null})
+    INSERT INTO browser_sessions (id, secret_hash, user_id, user_agent, ip_address, created_at, last_authenticated_at)
+    VALUES (${ulid()}, ${hashSecret(input.secret)}, ${input.userId}, ${input.userAgent ?? null}, ${input.ipAddress ?? null}, ${input.now}, ${input.now})
     RETURNING id, user_id, created_at, last_authenticated_at, finished_at`;
   return row;
 }

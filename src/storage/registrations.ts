@@ -29,12 +29,14 @@ export async function createRegistration(
     next: string | null;
     ipAddress?: string;
     userAgent?: string;
+    /** Its age is judged against the application's clock, so it starts there too. */
+    now: Date;
   },
 ): Promise<Registration> {
   const [row] = await db<Registration[]>`
-    INSERT INTO user_registrations (id, secret_hash, username, hashed_password, password_version, email, next, ip_address, user_agent)
+    INSERT INTO user_registrations (id, secret_hash, username, hashed_password, password_version, email, next, ip_address, user_agent, created_at)
     VALUES (${ulid()}, ${input.secretHash}, ${input.username}, ${input.hashedPassword}, ${input.passwordVersion},
-            ${input.email}, ${input.next}, ${input.ipAddress ?? null}, ${input.userAgent ?? null})
+            ${input.email}, ${input.next}, ${input.ipAddress ?? null}, ${input.userAgent ?? null}, ${input.now})
     RETURNING *`;
   return row;
 }

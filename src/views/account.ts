@@ -43,7 +43,7 @@ export function accountRouter({ app, provider, renderer, hasher, limiter }: View
     if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
     const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginError(outcome), username);
-    await startSession(app.sql, app.config, req, res, outcome.user.id, app.random);
+    await startSession(app, req, res, outcome.user.id);
     res.redirect(303, next);
   });
 

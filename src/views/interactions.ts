@@ -115,7 +115,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
     const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
-    await startSession(app.sql, app.config, req, res, outcome.user.id, app.random);
+    await startSession(app, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   });

@@ -131,6 +131,7 @@ export function registrationRouter(deps: ViewDeps): Router {
       next: safeNext(req.query.next),
       ipAddress: req.ip,
       userAgent: req.get('user-agent')?.slice(0, 512),
+      now: app.clock.now(),
     });
     res.redirect(303, nextStep(secret, registration));
   });
@@ -289,7 +290,7 @@ export function registrationRouter(deps: ViewDeps): Router {
       if (err instanceof RouteError) return abandon(res, registration.id, err);
       throw err;
     }
-    await startSession(app.sql, config, req, res, user.id);
+    await startSession(app, req, res, user.id);
     res.redirect(303, safeNext(registration.next));
   });
 

@@ -54,22 +54,16 @@ export async function currentSession(app: Pick<AppContext, 'sql' | 'clock' | 'co
   return browserSessions.findActive(app.sql, secret, app.clock.now(), browserSessionIdleTtl(app.config));
 }
 
-export async function startSession(
-  sql: Sql,
-  config: Config,
-  req: Request,
-  res: Response,
-  userId: string,
-  random: Randomness = systemRandomness,
-) {
-  const secret = random.bytes(32).toString('base64url');
-  await browserSessions.create(sql, {
+export async function startSession(app: Pick<AppContext, 'sql' | 'config' | 'clock' | 'random'>, req: Request, res: Response, userId: string) {
+  const secret = app.random.bytes(32).toString('base64url');
+  await browserSessions.create(app.sql, {
     secret,
     userId,
     userAgent: req.get('user-agent')?.slice(0, 512),
     ipAddress: req.ip,
+    now: app.clock.now(),
   });
-  res.cookie(SESSION_COOKIE, secret, cookieOptions(config));
+  res.cookie(SESSION_COOKIE, secret, cookieOptions(app.config));
 }
 
 export function csrfToken(config: Config, req: Request, res: Response, random: Randomness = systemRandomness): string {

@@ -151,7 +151,7 @@ describe('recording session activity', () => {
 
   test('using a browser session records it, at most every few seconds', async () => {
     const secret = `browser-${serial}`;
-    const session = await browserSessions.create(db.sql, { secret, userId });
+    const session = await browserSessions.create(db.sql, { secret, userId , now: clock.now() });
     assert.equal((await lastActive('browser_sessions', 'id', session.id)).last_active_at, null);
     const first = clock.now();
     assert.ok(await browserSessions.findActive(db.sql, secret, first));
@@ -196,8 +196,8 @@ describe('the inactivity sweep', () => {
     const activeCompat = await compatSession('DEVACTIVECOMPAT');
     const idleOauthToken = await oauthSession('grant-idle', 'DEVIDLEOAUTH');
     await oauthSession('grant-active', 'DEVACTIVEOAUTH');
-    await browserSessions.create(db.sql, { secret: `idle-${serial}`, userId });
-    await browserSessions.create(db.sql, { secret: `active-${serial}`, userId });
+    await browserSessions.create(db.sql, { secret: `idle-${serial}`, userId, now: clock.now() });
+    await browserSessions.create(db.sql, { secret: `active-${serial}`, userId, now: clock.now() });
     await use({ compat: [idleCompat.id], oauth: ['grant-idle'], browser: [`idle-${serial}`] });
     clock.advance(TTL + 30);
     await use({ compat: [activeCompat.id], oauth: ['grant-active'], browser: [`active-${serial}`] });
@@ -230,7 +230,7 @@ describe('the inactivity sweep', () => {
   test('kinds switched off are left alone', async () => {
     const legacy = await compatSession('DEVKEPTCOMPAT');
     await oauthSession('grant-kept', 'DEVKEPTOAUTH');
-    const browser = await browserSessions.create(db.sql, { secret: `kept-${serial}`, userId });
+    const browser = await browserSessions.create(db.sql, { secret: `kept-${serial}`, userId, now: clock.now() });
     await use({ compat: [legacy.id], oauth: ['grant-kept'], browser: [`kept-${serial}`] });
     clock.advance(TTL + 60);
 

@@ -22,7 +22,7 @@ const lastActive = async (id: string) =>
 test('a session idle past the ttl is refused and left as it was; within the ttl it is found and used', async () => {
   const user = await users.create(db.sql, { username: 'idler' });
   const clock = new FixedClock();
-  const session = await browserSessions.create(db.sql, { secret: 'idle-secret', userId: user.id });
+  const session = await browserSessions.create(db.sql, { secret: 'idle-secret', userId: user.id, now: clock.now() });
 
   const used = secondsAfter(clock.now(), TTL - 60);
   assert.equal((await browserSessions.findActive(db.sql, 'idle-secret', used, TTL))?.session.id, session.id);
@@ -38,8 +38,10 @@ test('a session idle past the ttl is refused and left as it was; within the ttl 
 
 test('a session never used is measured from its creation', async () => {
   const user = await users.create(db.sql, { username: 'unused' });
-  const session = await browserSessions.create(db.sql, { secret: 'unused-secret', userId: user.id });
-  const late = secondsAfter(new Date(), TTL + 5);
-  assert.equal(await browserSessions.findActive(db.sql, 'unused-secret', late, TTL), undefined);
+  const clock = new FixedClock();
+  const session = await browserSessions.create(db.sql, { secret: 'unused-secret', userId: user.id, now: clock.now() });
+  const late = secondsAfter(clock.now(), TTL + 5);
+  assert.equal(await browserSessions.findActive(db.sql, 'unused-secret', late, TTL), undefined, 'idle past the ttl since its creation');
+  assert.equal(await lastActive(session.id), null);
   assert.equal(await lastActive(session.id), null);
 });

@@ -28,14 +28,65 @@ export interface Violation {
   message: string;
 }
 
-const IMPORT = /(?:^|[\s;}])(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT = /(?:^|[\s;}])(import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]|(?:import|require)\(\s*['"`]([^'"`$]+)['"`]\s*\)/g;
 // A tagged template whose text starts with an upper-case SQL verb (how all our SQL is written):
 // `sql\`SELECT …\``, `tx<Row[]>\`UPDATE …\``. Lower-case verbs would match prose in strings.
 const SQL_TEMPLATE = /\b[A-Za-z_$][\w$]*\s*(?:<[^`;]*?>)?\s*`\s*(SELECT|INSERT|UPDATE|DELETE|WITH|LOCK|CREATE|ALTER|DROP|TRUNCATE)\s/;
 const SQL_UNSAFE = /\.unsafe\s*\(/;
 
-function stripComments(text: string): string {
-  return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+/**
+ * Blanks out comments, leaving strings and template literals as they are: a `/*` or `//` inside a
+ * string (a route such as '/register/*rest', a URL) is text, not the start of a comment.
+ */
+export function stripComments(text: string): string {
+  let out = '';
+  let i = 0;
+  // What we are inside of: code, a quoted string, or a template literal (and, for `${ }`
+  // holes, how many braces deep the code inside it is).
+  const stack: { kind: 'code' | "'" | '"' | '`'; braces: number }[] = [{ kind: 'code', braces: 0 }];
+  while (i < text.length) {
+    const top = stack[stack.length - 1]!;
+    const c = text[i]!;
+    const next = text[i + 1];
+    if (top.kind === 'code') {
+      if (c === '/' && next === '/') {
+        const end = text.indexOf('\n', i);
+        i = end < 0 ? text.length : end;
+        continue;
+      }
+      if (c === '/' && next === '*') {
+        const end = text.indexOf('*/', i + 2);
+        const stop = end < 0 ? text.length : end + 2;
+        out += text.slice(i, stop).replace(/[^\n]/g, ' ');
+        i = stop;
+        continue;
+      }
+      if (c === "'" || c === '"' || c === '`') stack.push({ kind: c, braces: 0 });
+      else if (c === '{') top.braces += 1;
+      else if (c === '}') {
+        if (top.braces === 0 && stack.length > 1) stack.pop();
+        else top.braces -= 1;
+      }
+      out += c;
+      i += 1;
+      continue;
+    }
+    if (c === '\\') {
+      out += text.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
+    if (top.kind === '`' && c === '$' && next === '{') {
+      stack.push({ kind: 'code', braces: 0 });
+      out += '${';
+      i += 2;
+      continue;
+    }
+    if (c === top.kind) stack.pop();
+    out += c;
+    i += 1;
+  }
+  return out;
 }
 
 export function importsOf(file: string, text: string): Import[] {

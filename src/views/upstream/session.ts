@@ -87,7 +87,7 @@ export function requireActive(config: Config, user: users.User | undefined): use
 /** Starts a browser session in `tx`; `finish` sets its cookie once the transaction committed. */
 export async function startBrowserSession(app: AppContext, tx: Tx, req: Request, userId: string) {
   const secret = app.random.bytes(32).toString('base64url');
-  const session = await browserSessions.create(tx, { secret, userId, userAgent: req.get('user-agent')?.slice(0, 512), ipAddress: req.ip });
+  const session = await browserSessions.create(tx, { secret, userId, userAgent: req.get('user-agent')?.slice(0, 512), ipAddress: req.ip, now: app.clock.now() });
   return { session, secret };
 }
 
