@@ -39,7 +39,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 # package.json: "type": "module" for bin/ and dist/. templates/ (pages, e-mails, /assets) and
-# migrations/ are read at run time, relative to dist/ (src/views/render.ts, src/storage/migrate.ts).
+# migrations/ are read at run time, relative to dist/ (src/web/render.ts, src/storage/migrate.ts).
 COPY package.json ./
 COPY bin ./bin
 COPY templates ./templates

@@ -8,7 +8,6 @@ import type { Request, Response } from 'express';
 import { systemRandomness, type Randomness } from '../clock.js';
 import type { Config } from '../config/types.js';
 import type { AppContext } from '../context.js';
-import type { Sql } from '../storage/db.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 
 export const SESSION_COOKIE = 'mauth.session';
