@@ -52,34 +52,73 @@ async function issueTokens(app: AppContext, db: Db, sessionId: string, ttlSecond
 }
 
 /**
+ * Where a login stands: the device is held by another live session, or the new session is
+ * committed (on a free device, before its device was confirmed; or replacing the holder, after).
+ */
+type Handover =
+  | { kind: 'held'; holder: compat.CompatSession }
+  | { kind: 'fresh' | 'replaced'; issued: IssuedCompatSession };
+
+/**
  * A new session for `user` on `deviceId`. A live session on the same device is replaced (its
  * tokens stop working; the device itself stays, the new session uses it).
  *
- * The session is committed before the homeserver is asked for the device, and ended again if
- * that fails: a stalled homeserver (up to three calls of 10 s) must not hold a database
- * connection in an open transaction, or a few logins take the whole pool. The tokens only
- * reach the client once the device exists. A `delete_device` job of an earlier session on this
- * device sees the committed session and leaves the device alone, or, if it checked just before,
- * re-creates the device after deleting it (jobs/homeserver-jobs.ts).
+ * No transaction is open while the homeserver is asked for the device: a stalled homeserver (up
+ * to three calls of 10 s) must not hold a database connection, or a few logins take the whole
+ * pool. The tokens only reach the client once the device exists.
+ *
+ * A free device: the session is committed first, then the device created, and the session ended
+ * again (its device deleted by a job) if that fails. A `delete_device` job of an earlier session
+ * on this device sees the committed session and leaves the device alone, or, if it checked just
+ * before, re-creates the device after deleting it (jobs/homeserver-jobs.ts).
+ *
+ * A device held by a live session: the device is confirmed on the homeserver first, and only
+ * then is the holder replaced. Should the homeserver fail, the holder keeps working and the
+ * device (with its encryption keys) stays; replacing it first would lose both.
  */
 export async function startCompatSession(
   app: AppContext,
   input: { user: User; deviceId: string; displayName?: string; refreshable: boolean; admin?: boolean; userAgent?: string },
 ): Promise<IssuedCompatSession> {
+  const { user, deviceId } = input;
   const ttl = input.refreshable ? app.config.experimental.compat_token_ttl : undefined;
-  const issued = await app.sql.begin(async (tx) => {
-    // Concurrent logins on one device replace each other in turn.
-    await compat.lockDevice(tx, input.user.id, input.deviceId);
-    await compat.finishLiveSessionForDevice(tx, input.user.id, input.deviceId);
+  const create = async (tx: Db): Promise<IssuedCompatSession> => {
     const session = await compat.createSession(
       tx,
-      { userId: input.user.id, deviceId: input.deviceId, admin: input.admin ?? false, userAgent: input.userAgent },
+      { userId: user.id, deviceId, admin: input.admin ?? false, userAgent: input.userAgent },
       app.clock.now(),
     );
     return { session, ...(await issueTokens(app, tx, session.id, ttl)) };
+  };
+  // Concurrent logins on one device take its lock in turn, each replacing the one before.
+  const underLock = <T>(work: (tx: Db) => Promise<T>) =>
+    app.sql.begin(async (tx) => {
+      await compat.lockDevice(tx, user.id, deviceId);
+      return work(tx);
+    });
+
+  let step: Handover = await underLock(async (tx): Promise<Handover> => {
+    const holder = await compat.findLiveSessionForDevice(tx, user.id, deviceId);
+    return holder ? { kind: 'held', holder } : { kind: 'fresh', issued: await create(tx) };
   });
+  // Each further round means another login on this device won its round: the loop ends once
+  // the (rate-limited) logins racing for the device have had their turn.
+  while (step.kind === 'held') {
+    // Nothing changed yet: a failure here leaves the holder and its device as they were.
+    await ensureDevice(app, user, deviceId, input.displayName);
+    const holder = step.holder;
+    step = await underLock(async (tx): Promise<Handover> => {
+      // Held from before the call until now, the device was never free to be deleted.
+      if (await compat.finishSession(tx, holder.id)) return { kind: 'replaced', issued: await create(tx) };
+      // Another login replaced the holder meanwhile: confirm the device for its successor.
+      const next = await compat.findLiveSessionForDevice(tx, user.id, deviceId);
+      return next ? { kind: 'held', holder: next } : { kind: 'fresh', issued: await create(tx) };
+    });
+  }
+  const { issued } = step;
+  if (step.kind === 'replaced') return issued;
   try {
-    await ensureDevice(app, input.user, input.deviceId, input.displayName);
+    await ensureDevice(app, user, deviceId, input.displayName);
   } catch (err) {
     // Unusable tokens: end the session; the device, if any part of it exists, goes unless
     // another live session holds it by then.

@@ -38,6 +38,13 @@ export async function finishLiveSessionForDevice(db: Db, userId: string, deviceI
   return row;
 }
 
+/** The live session holding this device, if any. */
+export async function findLiveSessionForDevice(db: Db, userId: string, deviceId: string): Promise<CompatSession | undefined> {
+  const [row] = await db<CompatSession[]>`
+    SELECT * FROM compat_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL`;
+  return row;
+}
+
 /** A session started at `now` (the idle sweep measures from it until the session is used). */
 export async function createSession(
   db: Db,
