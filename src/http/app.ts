@@ -16,6 +16,7 @@ import { compatRouter } from '../compat/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { observe, type Metrics } from './observability.js';
 import { errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
@@ -51,6 +52,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
+  if (has('oauth') || has('discovery') || has('compat')) app.use(cors);
 
   if (has('health')) app.get('/health', healthHandler(ctx.sql));
   if (has('prometheus')) {
