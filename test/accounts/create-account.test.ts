@@ -5,25 +5,14 @@ import { after, before, test } from 'node:test';
 import { InvalidUsernameError, SubjectAlreadyLinkedError, createAccount } from '../../src/accounts/create-account.js';
 import * as upstream from '../../src/storage/upstream.js';
 import * as users from '../../src/storage/users.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, seedUpstreamProvider, type TestDatabase } from '../support/database.js';
 
 const PROVIDER = '01HFVBY12TMNTYTBV8W921M5FA';
 let db: TestDatabase;
 
 before(async () => {
   db = await createTestDatabase('accounts');
-  await upstream.upsertProvider(db.sql, {
-    id: PROVIDER,
-    issuer: 'https://idp.test',
-    humanName: null,
-    brandName: null,
-    synapseIdpId: null,
-    config: {},
-    encryptedClientSecret: null,
-    encryptedPrivateKey: null,
-    uiOrder: 0,
-    enabled: true,
-  });
+  await seedUpstreamProvider(db.sql, PROVIDER);
 });
 after(() => db.close());
 

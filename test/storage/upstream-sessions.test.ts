@@ -4,25 +4,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { FixedClock } from '../../src/clock.js';
 import * as upstream from '../../src/storage/upstream.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, seedUpstreamProvider, type TestDatabase } from '../support/database.js';
 
 const PROVIDER = '01HFVBY12TMNTYTBV8W921M5FA';
 let db: TestDatabase;
 
 before(async () => {
   db = await createTestDatabase('upstream');
-  await upstream.upsertProvider(db.sql, {
-    id: PROVIDER,
-    issuer: 'https://idp.test',
-    humanName: null,
-    brandName: null,
-    synapseIdpId: null,
-    config: {},
-    encryptedClientSecret: null,
-    encryptedPrivateKey: null,
-    uiOrder: 0,
-    enabled: true,
-  });
+  await seedUpstreamProvider(db.sql, PROVIDER);
 });
 after(() => db.close());
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { migrate } from '../../src/storage/migrate.js';
 import type { Sql } from '../../src/storage/db.js';
+import * as upstream from '../../src/storage/upstream.js';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -36,4 +37,20 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
       await sql.end({ timeout: 5 });
     },
   };
+}
+
+/** Stores an enabled upstream provider row with no secrets, for tests that link accounts to it. */
+export async function seedUpstreamProvider(sql: Sql, id: string): Promise<void> {
+  await upstream.upsertProvider(sql, {
+    id,
+    issuer: 'https://idp.test',
+    humanName: null,
+    brandName: null,
+    synapseIdpId: null,
+    config: {},
+    encryptedClientSecret: null,
+    encryptedPrivateKey: null,
+    uiOrder: 0,
+    enabled: true,
+  });
 }
