@@ -35,11 +35,11 @@ function printProblems(io: ConfigCommandsIo, label: string, problems: Problem[])
   for (const problem of problems) io.stderr(`${label}: ${formatProblem(problem)}\n`);
 }
 
-/** Loads the files of `cmd` (global -c, else MAUTH_CONFIG, else ./config.yaml), reporting problems. */
+/** Loads the files of `cmd` (global -c, else MAUTH_CONFIG or MAS_CONFIG, else ./config.yaml), reporting problems. */
 async function check(cmd: Command, io: ConfigCommandsIo) {
   const result = await checkConfig({ files: configFiles(cmd), env: process.env });
   if (result.files.length === 0) {
-    io.stderr('error: no configuration file: pass -c <file>, set MAUTH_CONFIG, or create ./config.yaml (mauth config generate > config.yaml)\n');
+    io.stderr('error: no configuration file: pass -c <file>, set MAUTH_CONFIG (or MAS_CONFIG), or create ./config.yaml (mauth config generate > config.yaml)\n');
     io.setExitCode(1);
     return undefined;
   }

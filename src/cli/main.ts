@@ -13,7 +13,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function buildProgram(): Command {
   const program = new Command('mauth')
     .description('Mauth: authentication service for Matrix homeservers (OAuth 2.0 / OpenID Connect, MSC3861)')
-    .option('-c, --config <file>', 'configuration file; repeat to merge several, later ones win (default: $MAUTH_CONFIG, ./config.yaml)', collect)
+    .option('-c, --config <file>', 'configuration file; repeat to merge several, later ones win (default: $MAUTH_CONFIG, $MAS_CONFIG, ./config.yaml)', collect)
     .showHelpAfterError()
     .exitOverride((err) => {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {

@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
+import { accountJobHandlers } from '../jobs/account-jobs.js';
 import { emailJobHandlers } from '../jobs/mail.js';
 import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
@@ -91,6 +92,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     sql: db.sql,
     handlers: {
       ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+      ...accountJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
       ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
     },
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
