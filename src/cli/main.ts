@@ -5,6 +5,7 @@ import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands } from './database.js';
 import { registerManageCommands } from './manage.js';
 import { registerServerCommands } from './server.js';
+import { registerTemplatesCommands } from './templates.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDatabaseCommands(program);
   registerConfigCommands(program);
   registerManageCommands(program);
+  registerTemplatesCommands(program);
   return program;
 }
 

@@ -32,6 +32,8 @@ import { withDeadline } from './unavailable.js';
 export interface ServerOptions {
   migrate: boolean;
   worker: boolean;
+  /** Write the configured upstream providers to the database at start (default; `--no-sync` turns it off). */
+  sync?: boolean;
   log: Logger;
   /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
   clock?: Clock;
@@ -139,7 +141,8 @@ export async function startServer(config: Config, options: ServerOptions): Promi
 
 async function serve(db: Database, config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  await syncUpstreamProviders(db, config, log);
+  if (options.sync !== false) await syncUpstreamProviders(db, config, log);
+  else log.info('not syncing the configuration with the database (--no-sync)');
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   const provider = await createProvider(ctx);
