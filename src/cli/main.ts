@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ConfigError, formatProblem } from '../config/problems.js';
 import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands } from './database.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerManageCommands } from './manage.js';
 import { registerServerCommands } from './server.js';
 import { registerTemplatesCommands } from './templates.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerManageCommands(program);
   registerTemplatesCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 
