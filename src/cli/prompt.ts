@@ -18,13 +18,16 @@ export function interactive(): boolean {
 /** One line of text; Ctrl-C or Ctrl-D aborts. */
 export async function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
-  const closed = new Promise<never>((_resolve, reject) => rl.once('close', () => reject(new PromptAborted())));
+  let aborted!: () => void;
+  const closed = new Promise<never>((_resolve, reject) => (aborted = () => reject(new PromptAborted())));
   closed.catch(() => {});
+  // Only our own listener goes: readline's own 'close' handler detaches it from stdin.
+  rl.once('close', aborted);
   rl.once('SIGINT', () => rl.close());
   try {
     return (await Promise.race([rl.question(question), closed])).trim();
   } finally {
-    rl.removeAllListeners('close');
+    rl.off('close', aborted);
     rl.close();
   }
 }
@@ -42,10 +45,11 @@ export async function confirm(question: string, fallback: boolean): Promise<bool
 /** A secret typed without echo: the terminal is put in raw mode and shows nothing. */
 export async function askHidden(question: string): Promise<string> {
   const { stdin, stdout } = process;
-  stdout.write(question);
+  // Echo goes off before the question shows: an answer typed ahead must not appear either.
   emitKeypressEvents(stdin);
   stdin.setRawMode(true);
   stdin.resume();
+  stdout.write(question);
   try {
     return await new Promise<string>((resolve, reject) => {
       let value = '';
