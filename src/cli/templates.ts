@@ -63,6 +63,23 @@ export interface TemplateProblem {
   message: string;
 }
 
+/** nunjucks names the file once per template the error passed through; once is enough. */
+function tidy(message: string): string {
+  return message
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/Template render error: /g, '')
+    .replace(/(\([^()]+\) )(?=.*?\1)/g, '')
+    .trim();
+}
+
+/** Adds a problem unless the same template failed the same way with other data. */
+function report(problems: TemplateProblem[], template: string, variant: string, err: unknown): void {
+  const message = tidy((err as Error).message);
+  const same = problems.find((p) => p.template.startsWith(`${template} `) && p.message === message);
+  if (same) same.template = `${template} (every data set)`;
+  else problems.push({ template: `${template} (${variant} data)`, message });
+}
+
 async function names(dir: string, suffix: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
   return (await readdir(dir)).filter((file) => file.endsWith(suffix)).map((file) => file.slice(0, -suffix.length));
@@ -90,7 +107,7 @@ export async function checkTemplates(config: Config): Promise<{ renders: Map<str
       try {
         renders.set(`pages_${page}-${variant}.html`, renderer.render(page, context));
       } catch (err) {
-        problems.push({ template: `pages/${page}.njk (${variant} data)`, message: (err as Error).message });
+        report(problems, `pages/${page}.njk`, variant, err);
       }
     }
   }
@@ -105,7 +122,7 @@ export async function checkTemplates(config: Config): Promise<{ renders: Map<str
         renders.set(`emails_${mail}-${variant}.txt`, rendered.text);
         renders.set(`emails_${mail}-${variant}.html`, rendered.html);
       } catch (err) {
-        problems.push({ template: `emails/${mail}.*.njk (${variant} data)`, message: (err as Error).message });
+        report(problems, `emails/${mail}.*.njk`, variant, err);
       }
     }
   }
@@ -127,14 +144,14 @@ export function registerTemplatesCommands(program: Command): void {
     .action(async (opts: { outDir?: string }, cmd: Command) => {
       const config = await loadCommandConfig(cmd);
       const { renders, problems } = await checkTemplates(config);
-      for (const problem of problems) process.stderr.write(`error: ${problem.template}: ${problem.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      for (const problem of problems) process.stderr.write(`error: ${problem.template}: ${problem.message}\n`);
       if (opts.outDir !== undefined) await writeRenders(opts.outDir, renders);
       const where = config.templates.path ? ` (${config.templates.path} over the built-in templates)` : '';
       if (problems.length > 0) {
-        process.stderr.write(`${problems.length} template render${problems.length === 1 ? '' : 's'} failed${where}\n`);
+        process.stderr.write(`${problems.length} template problem${problems.length === 1 ? '' : 's'}${where}\n`);
         process.exitCode = 1;
         return;
       }
-      console.log(`${renders.size} renders of every page and e-mail succeeded${where}`);
+      console.log(`every page and e-mail renders (${renders.size} renders with sample and with empty data)${where}`);
     });
 }
