@@ -152,5 +152,5 @@ test('the homeserver down: ❌ homeserver and auth metadata lines with hints, ex
   assert.match(homeserver.hint, /^ {3}hint: is Synapse running\?.*matrix\.endpoint/);
   const metadata = finding(lines, /^❌ homeserver auth metadata: /);
   assert.match(metadata.hint, /^ {3}hint: /);
-  assert.ok(lines.some((line) => /^✅ public_base:/.test(line)), 'what does not need the homeserver still passes');
+  assert.ok(lines.some((line) => line.startsWith('✅ public_base:')), 'what does not need the homeserver still passes');
 });
