@@ -39,6 +39,7 @@ const KNOWN_ROUTES: [RegExp, string][] = [
   [/^\/account\//, '/account/*'],
   [/^\/assets\//, '/assets/*'],
   [/^\/_matrix\/client\//, '/_matrix/client/*'],
+  [/^\/_synapse\/client\/rendezvous\//, '/_synapse/client/rendezvous/:id'],
   [/^\/api\/admin\//, '/api/admin/*'],
 ];
 

@@ -13,7 +13,7 @@ export type ErrorFormat = 'oauth' | 'matrix' | 'html';
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
-  if (path.startsWith('/_matrix/')) return 'matrix';
+  if (path.startsWith('/_matrix/') || path.startsWith('/_synapse/client/rendezvous/')) return 'matrix';
   return 'html';
 }
 
