@@ -20,7 +20,7 @@ import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
-import { observe, type Metrics } from './observability.js';
+import { loggedPath, observe, type Metrics } from './observability.js';
 import { errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
 import type { ViewDeps } from '../views/deps.js';
 
@@ -147,7 +147,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const unavailable = unavailableCause(err);
     if (unavailable) {
-      ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: req.path }, `${unavailable.source} unavailable: answered 503`);
+      ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: loggedPath(req.path) }, `${unavailable.source} unavailable: answered 503`);
       if (res.headersSent) return;
       const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source);
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);

@@ -49,6 +49,11 @@ export function routeLabel(path: string): string {
   return ['/health', '/metrics', '/login', '/logout', '/account'].includes(path) ? path : 'other';
 }
 
+/** The path as logged: a rendezvous session's id is the only credential its URL needs. */
+export function loggedPath(path: string): string {
+  return path.replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/, '$1…');
+}
+
 export function observe(log: Logger, metrics: Metrics) {
   return function requestObserver(req: Request, res: Response, next: NextFunction): void {
     const start = process.hrtime.bigint();
@@ -61,7 +66,7 @@ export function observe(log: Logger, metrics: Metrics) {
       metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.duration.observe({ method: req.method, route }, seconds);
       if (res.statusCode < 500 && !log.isLevelEnabled('debug')) return;
-      const entry = { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
+      const entry = { request_id: id, method: req.method, path: loggedPath(req.path), status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
       if (res.statusCode >= 500) log.error(entry, 'request failed');
       else log.debug(entry, 'request');
     });

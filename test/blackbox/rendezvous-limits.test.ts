@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
+import { lockTable } from '../support/table-lock.js';
 
 const MSC4108 = '/_matrix/client/unstable/org.matrix.msc4108/rendezvous';
 const MSC4388 = '/_matrix/client/unstable/io.element.msc4388/rendezvous';
@@ -23,6 +24,8 @@ before(async () => {
     homeserverUrl: hs.url,
     serverName: 'rendezvous-limits.test',
     secret,
+    // A locked table answers 503 after a second rather than five.
+    database: { lock_timeout: 1 },
     extra: {
       rendezvous: { max_sessions: MAX_SESSIONS },
       rate_limiting: { rendezvous: { burst: 1000, per_second: 1000 } },
@@ -91,4 +94,21 @@ test('once max_sessions are open, creation answers 503 with Retry-After until on
   assert.equal(await rows(), MAX_SESSIONS);
   assert.equal((await createMsc4108()).status, 201);
   assert.equal(await rows(), 1);
+});
+
+test('a stalled database gives 503 in Matrix form, with the CORS headers and Retry-After', async () => {
+  const created = await createMsc4108();
+  assert.equal(created.status, 201);
+  const { url } = (await created.json()) as { url: string };
+  const lock = await lockTable(mauth.databaseUrl, 'rendezvous_sessions');
+  try {
+    const res = await fetch(url, { headers: { origin: 'https://app.element.io' } });
+    assert.equal(res.status, 503);
+    assert.ok(res.headers.get('retry-after'));
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(((await res.json()) as { errcode: string }).errcode, 'M_UNKNOWN');
+  } finally {
+    await lock.release();
+  }
+  assert.doesNotMatch(mauth.output(), new RegExp(new URL(url).pathname.split('/').pop()!));
 });
