@@ -191,6 +191,21 @@ test('DELETE answers 204, then the session is gone; unknown and malformed ids ar
   assert.equal((await fetch(`${a.url}${s.path}`, { method: 'DELETE' })).status, 404);
 });
 
+test('other methods get 405 and other paths under the rendezvous 400, both M_UNRECOGNIZED', { skip: embedded }, async () => {
+  const s = await session(a.url);
+  for (const [method, path, status] of [
+    ['GET', CREATE, 405],
+    ['POST', s.path, 405],
+    ['GET', `${s.path}/more`, 400],
+    ['GET', '/_synapse/client/rendezvous', 400],
+  ] as const) {
+    const res = await fetch(`${a.url}${path}`, { method });
+    assert.equal(res.status, status, `${method} ${path}`);
+    assert.equal(((await res.json()) as { errcode: string }).errcode, 'M_UNRECOGNIZED');
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+  }
+});
+
 test('a burst of creations from one address is limited across both instances: 429 M_LIMIT_EXCEEDED with retry_after_ms', { skip: embedded }, async () => {
   const ip = freshIp();
   const statuses: number[] = [];
