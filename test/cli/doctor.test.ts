@@ -56,7 +56,7 @@ async function doctor(override?: Record<string, unknown>) {
     await writeFile(file, YAML.stringify(override));
     extra.push('-c', file);
   }
-  const result = await mauth.cli(...extra, 'doctor', '--timeout', '5');
+  const result = await mauth.cli(...extra, 'doctor', '--timeout', '30');
   return { ...result, lines: result.stdout.split('\n').filter((line) => line !== '') };
 }
 
