@@ -90,6 +90,11 @@ export async function authenticatePassword(
     await limiter.perIp(ip);
     // An empty password proves nothing (to a directory it is an anonymous bind, which succeeds).
     if (password === '') return { ok: false, reason: 'invalid' };
+    // PostgreSQL text cannot hold NUL, so no account (local or directory) has it in its name.
+    if (Object.values(identifier).some((value) => value.includes('\u0000'))) {
+      await hasher.verifyDummy(password);
+      return { ok: false, reason: 'invalid' };
+    }
     const user = await findLoginUser(app, identifier);
     if (directory && user?.password_source !== 'local') return await directory.authenticate({ identifier, password, hasher, limiter, account: user });
     if (user) await limiter.perAccount(user.id);
