@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { renderTemplate, type ClaimsContext } from '../domain/claims-template/index.js';
 import type { Entry } from 'ldapts';
+import type { Logger } from 'pino';
 import { localpartFromLogin } from '../domain/usernames.js';
 import * as directoryAccounts from '../storage/directory-accounts.js';
 import type * as users from '../storage/users.js';
@@ -20,7 +21,7 @@ import { mapProfile } from './profile.js';
 export type Lookup = { attributes: string[]; value: string } | { dn: string };
 
 /** The entry to bind as; `entry` is known before the bind in search_bind, read after it in direct_bind. */
-interface Candidate {
+export interface Candidate {
   dn: string;
   entry?: DirectoryEntry;
 }
@@ -35,7 +36,8 @@ function mediumAttributes(config: Config, medium: string): string[] | undefined 
 
 /**
  * The lookups a login identifier means, in order: `username_rewrite` rules whose medium maps to
- * directory attributes, then the name itself (a full MXID of this server counts as its localpart).
+ * directory attributes, an e-mail address, then the name itself in `login_attributes` (a full
+ * MXID of this server counts as its localpart).
  */
 export function lookupsFor(config: Config, identifier: LoginIdentifier): Lookup[] {
   if (identifier.kind === 'thirdparty') {
@@ -51,6 +53,10 @@ export function lookupsFor(config: Config, identifier: LoginIdentifier): Lookup[
     const attributes = mediumAttributes(config, rule.medium);
     if (attributes) lookups.push({ attributes, value: name });
   }
+  // As for local accounts, a name with an @ that is not an MXID may be an e-mail address (or a
+  // userPrincipalName, which the login attributes below find).
+  const email = !name.startsWith('@') && name.includes('@') ? mediumAttributes(config, 'email') : undefined;
+  if (email) lookups.push({ attributes: email, value: name });
   const login = name.startsWith('@') ? localpartFromLogin(name, config.matrix.homeserver) : name;
   if (!login) return lookups;
   const { ldap } = config;
@@ -61,8 +67,8 @@ export function lookupsFor(config: Config, identifier: LoginIdentifier): Lookup[
   return rendered.ok && rendered.value ? [...lookups, { dn: rendered.value }] : lookups;
 }
 
-export function directoryPasswords(app: AppContext, connections: DirectoryConnections): PasswordDirectory {
-  const { config, log } = app;
+/** Finds entries as logins and ldap-check need them (search_bind lookups, subjects, direct_bind DNs). */
+export function entryFinder(config: Config, connections: DirectoryConnections, log: Logger) {
   const ldap = config.ldap;
   const attributes = loginAttributes(ldap);
 
@@ -91,11 +97,29 @@ export function directoryPasswords(app: AppContext, connections: DirectoryConnec
     return undefined;
   }
 
+  return {
+    attributes,
+    resolve,
+    /** The entry of a directory account, found again by its subject. */
+    bySubject: (subject: string) => resolve([{ attributes: [ldap.attributes.localpart], value: subject }]),
+    /** A direct_bind DN read with the service account (ldap-check). */
+    async read(dn: string): Promise<DirectoryEntry | undefined> {
+      const [raw, ...more] = await connections.search(dn, { scope: 'base', filter: userFilter(ldap), attributes });
+      return raw && more.length === 0 ? DirectoryEntry.from(raw) : undefined;
+    },
+  };
+}
+
+export function directoryPasswords(app: AppContext, connections: DirectoryConnections): PasswordDirectory {
+  const { config, log } = app;
+  const ldap = config.ldap;
+  const finder = entryFinder(config, connections, log);
+  const { attributes, resolve } = finder;
+
   /** The entry a directory account is linked to, found again by its subject. */
   async function linkedEntry(account: users.User): Promise<Candidate | undefined> {
     const link = await directoryAccounts.findByUser(app.sql, account.id);
-    if (!link) return undefined;
-    return resolve([{ attributes: [ldap.attributes.localpart], value: link.subject }]);
+    return link ? finder.bySubject(link.subject) : undefined;
   }
 
   /** The entry as read after a direct bind: one, within the base DNs (user_filter applied by the read). */
