@@ -132,7 +132,9 @@ export function directoryPasswords(app: AppContext, connections: DirectoryConnec
   async function attempt(login: DirectoryLogin, account: users.User | undefined, claim: boolean): Promise<LoginOutcome | undefined> {
     const { password, hasher, limiter } = login;
     const invalid = claim ? undefined : INVALID;
-    const candidate = account && !claim ? await linkedEntry(account) : await resolve(lookupsFor(config, login.identifier));
+    // What the user typed first (in direct_bind the only way to the entry); then the entry the
+    // account is linked to, which a name found only locally (a verified address) leads to.
+    const candidate = (await resolve(lookupsFor(config, login.identifier))) ?? (account && !claim ? await linkedEntry(account) : undefined);
     if (!candidate || (candidate.entry && isDisabled(candidate.entry))) {
       if (!claim) await hasher.verifyDummy(password);
       return invalid;
