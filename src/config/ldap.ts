@@ -36,9 +36,18 @@ export const ldapSchema = {
   on_conflict: oneOf('A directory user whose localpart is taken by a local account: fail (refuse) or add (link the account to the entry)', ['fail', 'add'], 'fail'),
 };
 
+/** RFC 4515: one parenthesised filter, parentheses balanced (values escape theirs as \28 and \29), which ldapts parses. */
 function parsesAsFilter(filter: string): boolean {
+  const text = filter.trim();
+  let depth = 0;
+  for (const [i, c] of [...text].entries()) {
+    if (c === '(') depth += 1;
+    if (c === ')') depth -= 1;
+    if (depth < 0 || (depth === 0 && i < text.length - 1)) return false;
+  }
+  if (depth !== 0 || !text.startsWith('(')) return false;
   try {
-    FilterParser.parseString(filter);
+    FilterParser.parseString(text);
     return true;
   } catch {
     return false;
