@@ -65,6 +65,11 @@ export const ldap: Section<'ldap'> = {
     'the account (localpart from `attributes.localpart` or `localpart_template`), and display',
     'name and e-mails follow the directory at every login. `mauth manage ldap-check <login>`',
     'shows what a login resolves to; `mauth manage ldap-sync` locks accounts gone from it.',
+    'Also: `uri` (ldap://host or ldaps://host), `ca_file`, `bind_dn` with `bind_password` or',
+    '`bind_password_file` (both left out: anonymous searches), `mode: direct_bind` with',
+    '`dn_template: "uid={{ login }},ou=people,dc=example,dc=org"`, `attributes.threepids`',
+    '(e.g. {employee_id: [employeeNumber]}) for username_rewrite rules and third-party logins,',
+    '`on_conflict: add` to link a local account of the same name instead of refusing the login.',
   ],
   schema: ldapSchema,
   async check(config, report) {
