@@ -11,27 +11,11 @@ import { isIP, connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Client, ResultCodeError, type Entry, type SearchOptions } from 'ldapts';
 import type { Config } from '../config/types.js';
+import { DirectoryUnavailableError, INVALID_CREDENTIALS, NO_SUCH_OBJECT, connectionFailure, isTransient } from './unavailable.js';
+
+export { DirectoryUnavailableError } from './unavailable.js';
 
 export type LdapConfig = Config['ldap'];
-
-/** Why the directory could not answer: the login says "directory unavailable", the operator reads this. */
-export type UnavailableKind = 'unreachable' | 'tls' | 'service_bind' | 'timeout' | 'busy' | 'error';
-
-export class DirectoryUnavailableError extends Error {
-  override readonly name = 'DirectoryUnavailableError';
-  constructor(
-    readonly kind: UnavailableKind,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-// LDAP result codes of a server that cannot answer now (RFC 4511 appendix A): timeLimitExceeded,
-// adminLimitExceeded, busy, unavailable, other.
-const TRANSIENT_RESULT_CODES = new Set([3, 11, 51, 52, 80]);
-const INVALID_CREDENTIALS = 49;
-const NO_SUCH_OBJECT = 32;
 
 interface Slot {
   client: Client;
@@ -47,20 +31,6 @@ interface Waiter {
   resolve(slot: Slot): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** A failure of the connection itself (anything but an LDAP result) as the kind the operator should look at. */
-function connectionFailure(err: unknown, what: string): DirectoryUnavailableError {
-  if (err instanceof DirectoryUnavailableError) return err;
-  const code = (err as { code?: unknown }).code;
-  const message = describe(err);
-  if (typeof code === 'string' && /CERT|SELF_SIGNED|TLS|SSL|HOSTNAME|ALTNAME/i.test(code)) return new DirectoryUnavailableError('tls', `${what}: certificate not trusted (${message})`);
-  if (/timed? ?out/i.test(message)) return new DirectoryUnavailableError('timeout', `${what}: ${message}`);
-  return new DirectoryUnavailableError('unreachable', `${what}: ${message}`);
 }
 
 export class DirectoryConnections {
@@ -121,7 +91,7 @@ export class DirectoryConnections {
       try {
         await this.#within(slot, 'bind', slot.client.bind(dn, password));
       } catch (err) {
-        if (err instanceof ResultCodeError && !TRANSIENT_RESULT_CODES.has(err.code)) {
+        if (err instanceof ResultCodeError && !isTransient(err)) {
           // Invalid credentials, or a DN the server refuses (bad syntax, unwilling): not this user.
           slot.identity = 'none';
           return { ok: false };
@@ -134,7 +104,7 @@ export class DirectoryConnections {
         const result = await this.#within(slot, 'search', slot.client.search(dn, { scope: 'base', filter: read.filter, attributes: read.attributes, timeLimit: Math.ceil(this.#config.timeout) }));
         return { ok: true, entries: result.searchEntries };
       } catch (err) {
-        if (err instanceof ResultCodeError && !TRANSIENT_RESULT_CODES.has(err.code)) return { ok: true, entries: [] };
+        if (err instanceof ResultCodeError && !isTransient(err)) return { ok: true, entries: [] };
         throw err;
       }
     });
@@ -154,8 +124,11 @@ export class DirectoryConnections {
     for (const slot of this.#idle.splice(0)) this.#destroy(slot);
   }
 
-  async #withSlot<T>(want: 'none' | 'service', run: (slot: Slot) => Promise<T>): Promise<T> {
+  async #withSlot<T>(want: 'none' | 'service', run: (slot: Slot) => Promise<T>, retried = false): Promise<T> {
     const slot = await this.#acquire();
+    // A connection from the pool may have been closed by the server just now (restart, idle
+    // timeout) without us having heard yet: such a failure is tried once more on a new one.
+    const reused = slot.opened();
     let healthy = false;
     try {
       await this.#prepare(slot, want);
@@ -163,14 +136,16 @@ export class DirectoryConnections {
       healthy = true;
       return result;
     } catch (err) {
-      if (err instanceof ResultCodeError && !TRANSIENT_RESULT_CODES.has(err.code)) {
+      if (err instanceof ResultCodeError && !isTransient(err)) {
         healthy = slot.client.isConnected;
         throw err;
       }
-      throw err instanceof ResultCodeError ? new DirectoryUnavailableError('busy', `the directory refused to serve: ${err.message}`) : connectionFailure(err, 'directory');
+      const failure = err instanceof ResultCodeError ? new DirectoryUnavailableError('busy', `the directory refused to serve: ${err.message}`) : connectionFailure(err, 'directory');
+      if (failure.kind !== 'unreachable' || !reused || retried) throw failure;
     } finally {
       this.#release(slot, healthy);
     }
+    return this.#withSlot(want, run, true);
   }
 
   #newSlot(): Slot {
@@ -266,7 +241,7 @@ export class DirectoryConnections {
       if (bindDn !== undefined && bindPassword !== undefined) await this.#within(slot, 'service bind', slot.client.bind(bindDn, bindPassword));
       else if (slot.identity === 'user' || !slot.client.isConnected) await this.#within(slot, 'anonymous bind', slot.client.bind('', ''));
     } catch (err) {
-      if (err instanceof ResultCodeError && !TRANSIENT_RESULT_CODES.has(err.code)) {
+      if (err instanceof ResultCodeError && !isTransient(err)) {
         const what = err.code === INVALID_CREDENTIALS ? 'wrong bind_dn or bind_password' : err.message;
         throw new DirectoryUnavailableError('service_bind', `the directory refused the service account (${what})`);
       }
