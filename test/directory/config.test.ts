@@ -89,7 +89,7 @@ describe('ldap configuration', () => {
 
   test('warnings: passwords in clear text over the network, certificates not checked', async () => {
     const { warnings } = await check({ ...VALID, uri: 'ldap://ldap.example.org' });
-    assert.ok(warnings.some((w) => /^ldap\.uri: is ldap:\/\/ without start_tls/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => w.startsWith('ldap.uri: is ldap:// without start_tls')), warnings.join('\n'));
     const loopback = await check({ ...VALID, uri: 'ldap://127.0.0.1:3389' });
     assert.ok(!loopback.warnings.some((w) => w.startsWith('ldap.uri')), 'a directory on the same machine is fine');
     const skip = await check({ ...VALID, insecure_skip_verify: true });
