@@ -152,17 +152,23 @@ describe('directory login over StartTLS', { skip }, () => {
     assert.deepEqual((bob.body as any).set_emails, ['bob@example.org']);
   });
 
-  test('browser: a directory user signs in with the login form, the account named by the template', async () => {
+  async function browserSignIn(username: string, password: string): Promise<string> {
     const browser = new Browser(mauth.url);
     const page = await browser.get('/login');
     const form = parseForms(await page.text()).find((f) => f.action.startsWith('/login'))!;
-    const res = await browser.postForm(form.action, { ...form.fields, username: 'carmen', password: PASSWORDS.carmen });
+    const res = await browser.postForm(form.action, { ...form.fields, username, password });
     assert.equal(res.status, 303, await res.text());
     const account = await browser.get('/account/');
     assert.equal(account.status, 200);
-    assert.match(await account.text(), new RegExp(`@carmen:${SERVER_NAME.replace('.', '\\.')}`));
+    return account.text();
+  }
+
+  test('browser: a directory user signs in with the login form by uid (the account named by the template), e-mail or employee number', async () => {
+    assert.match(await browserSignIn('carmen', PASSWORDS.carmen), new RegExp(`@carmen:${SERVER_NAME.replace('.', '\\.')}`));
     const provisioned = await hs.waitFor((c) => c.path.endsWith('/provision_user') && (c.body as any)?.localpart === 'carmen');
     assert.deepEqual((provisioned.body as any).set_emails, ['carmen@example.org']);
+    assert.match(await browserSignIn('Carmen@Example.org', PASSWORDS.carmen), /@carmen:/);
+    assert.match(await browserSignIn('4712', PASSWORDS.bob), /@bob:/);
   });
 
   test('a later login brings a changed display name and e-mail from the directory to the homeserver', async () => {

@@ -30,11 +30,11 @@ async function login(identifier: Record<string, unknown>, password: string) {
 }
 const byUser = (user: string, password: string) => login({ type: 'm.id.user', user }, password);
 
-/** Changes the `ldap` section of the test's configuration and restarts the server with it. */
-async function restartWithLdap(changes: Record<string, unknown>) {
+/** Changes the `ldap` section (and others) of the test's configuration and restarts the server with it. */
+async function restartWith(ldap: Record<string, unknown>, other: Record<string, unknown> = {}) {
   const file = mauth.configFiles[1]!;
-  const config = YAML.parse(await readFile(file, 'utf8'));
-  config.ldap = { ...config.ldap, ...changes };
+  const config = { ...YAML.parse(await readFile(file, 'utf8')), ...other };
+  config.ldap = { ...config.ldap, ...ldap };
   await writeFile(file, YAML.stringify(config));
   await mauth.stop();
   await mauth.start();
@@ -158,7 +158,8 @@ describe('a local account and a directory entry with the same name', { skip }, (
   });
 
   test('linked with on_conflict: add; from then on only the directory password works', async () => {
-    await restartWithLdap({ on_conflict: 'add' });
+    // (A per-account limit of 3 for the next test.)
+    await restartWith({ on_conflict: 'add' }, { rate_limiting: { login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 3, per_second: 0.001 } } } });
     const res = await byUser('carol', PW.carol);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.user_id, `@carol:${SERVER_NAME}`);
@@ -166,5 +167,17 @@ describe('a local account and a directory entry with the same name', { skip }, (
     await hs.waitFor((c) => c.path.endsWith('/provision_user') && (c.body as any)?.localpart === 'carol' && (c.body as any)?.set_displayname === 'Carol from the directory');
     const check = await mauth.cli('manage', 'ldap-check', 'carol');
     assert.match(check.stdout, new RegExp(`account: @carol:${SERVER_NAME}, linked to this entry`));
+  });
+});
+
+describe('rate limits', { skip }, () => {
+  test('search_bind: failed binds count against the account the entry belongs to', async () => {
+    // alice's account has a full bucket of 3 (buckets are clamped to the new burst): by name, in
+    // another case and by e-mail, every failed bind takes from it.
+    for (const name of ['alice', 'ALICE']) assert.equal((await byUser(name, 'wrong')).status, 403);
+    assert.equal((await login({ type: 'm.id.thirdparty', medium: 'email', address: 'alice@example.org' }, 'wrong')).status, 403);
+    const limited = await byUser('alice', PW.alice);
+    assert.equal(limited.status, 429, JSON.stringify(limited.body));
+    assert.equal(limited.body.errcode, 'M_LIMIT_EXCEEDED');
   });
 });
