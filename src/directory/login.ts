@@ -3,12 +3,12 @@
 // their local password was wrong (`claim`), so a directory that is down or hung changes nothing
 // for them. Whatever the directory says, the user hears only "wrong username or password",
 // "directory unavailable" or why their account cannot be theirs.
+import type { Entry } from 'ldapts';
+import type { Logger } from 'pino';
 import type { DirectoryLogin, LoginIdentifier, LoginOutcome, PasswordDirectory } from '../accounts/authenticate.js';
 import type { Config } from '../config/types.js';
 import type { AppContext } from '../context.js';
 import { renderTemplate, type ClaimsContext } from '../domain/claims-template/index.js';
-import type { Entry } from 'ldapts';
-import type { Logger } from 'pino';
 import { localpartFromLogin } from '../domain/usernames.js';
 import * as directoryAccounts from '../storage/directory-accounts.js';
 import type * as users from '../storage/users.js';
