@@ -9,6 +9,7 @@ import { email, emailSchema } from './email.js';
 import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
 import { matrix, matrixSchema } from './matrix.js';
+import { oauth, oauthSchema } from './oauth.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
 import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
@@ -35,6 +36,7 @@ export const ROOT_SCHEMA = {
   captcha: captchaSchema,
   clients: clientsSchema,
   upstream_oauth2: upstreamOauth2Schema,
+  oauth: oauthSchema,
   experimental: experimentalSchema,
   username_rewrite: usernameRewriteSchema,
   templates: templatesSchema,
@@ -60,6 +62,7 @@ export const SECTIONS: readonly Section[] = [
   captcha,
   clients,
   upstreamOauth2,
+  oauth,
   experimental,
   usernameRewrite,
   templates,
