@@ -294,7 +294,7 @@ describe('signing in a device', () => {
   });
 
   test('a device code is good only for the client it was issued to; an unknown one is invalid_grant', async () => {
-    const session = await sdkClient().startDeviceAuthorizationGrant();
+    const session = await sdkClient().startDeviceAuthorizationGrant(`openid ${generateScope(device())}`);
     const other = await OAuth2.registerClient(metadata, { client_uri: 'https://other.example.org/', redirect_uris: ['org.example.other:/cb'], application_type: 'native' });
     await decideOnLink(new Browser(mauth.url), session.user_code);
     const foreign = await poll(session, other);
@@ -303,7 +303,13 @@ describe('signing in a device', () => {
     assert.deepEqual([unknown.status, unknown.body.error], [400, 'invalid_grant']);
     const missing = await tokenRequest(mauth.url, { grant_type: DEVICE_GRANT, client_id: clientId });
     assert.deepEqual([missing.status, missing.body.error], [400, 'invalid_request']);
-    assert.equal((await poll(session)).status, 200, 'its own client still gets the tokens');
+    const tokens = await poll(session);
+    assert.equal(tokens.status, 200, 'its own client still gets the tokens');
+    // With openid, an ID token as from the code grant.
+    const claims = JSON.parse(Buffer.from(tokens.body.id_token.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims.aud, clientId);
+    assert.equal(claims.iss, `${mauth.url}/`);
+    assert.equal(typeof claims.sub, 'string');
   });
 
   test('an approval whose account was locked before the exchange gives no tokens', async () => {
