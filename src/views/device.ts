@@ -33,8 +33,9 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   const form = csrfForm(renderer);
   const html = asPage(renderer);
 
-  const renderLink = (req: Request, res: Response, status: number, code = '', error?: string) =>
-    renderer.send(res, status, 'link', { action: LINK_ROUTE, csrf: csrfToken(config, req, res, app.random), code, error });
+  /** `error` names the problem; the template says it. */
+  const renderLink = (req: Request, res: Response, status: number, code = '', error?: 'missing' | 'invalid' | 'rate_limited', retryAfter?: number) =>
+    renderer.send(res, status, 'link', { action: LINK_ROUTE, csrf: csrfToken(config, req, res, app.random), code, error, retry_after: retryAfter });
 
   /** Looks the typed code up (each attempt counts against the address) and moves on to its consent page. */
   async function enterCode(req: Request, res: Response, typed: string): Promise<void> {
@@ -44,10 +45,10 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
       if (!(err instanceof RateLimited)) throw err;
       const seconds = Math.ceil(err.retryAfterMs / 1000);
       res.set('Retry-After', String(seconds));
-      return renderLink(req, res, 429, typed, `Too many codes entered. Try again in ${seconds} seconds.`);
+      return renderLink(req, res, 429, typed, 'rate_limited', seconds);
     }
     const grant = await findPendingByUserCode(app, typed);
-    if (!grant) return renderLink(req, res, 400, typed, 'This code is not valid or has expired. Check it on your device and try again.');
+    if (!grant) return renderLink(req, res, 400, typed, 'invalid');
     res.redirect(303, `${CONSENT_PREFIX}${grant.id}`);
   }
 
@@ -60,7 +61,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
 
   router.post(LINK_ROUTE, form, async (req, res) => {
     const typed = typeof req.body?.code === 'string' ? req.body.code.trim() : '';
-    if (!typed) return renderLink(req, res, 400, '', 'Enter the code shown on your device.');
+    if (!typed) return renderLink(req, res, 400, '', 'missing');
     await enterCode(req, res, typed);
   });
 
@@ -90,7 +91,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     });
   }
 
-  async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: string) {
+  async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
     const scopes = parseScope(grant.scope);
     const refused = violations(grant, user);
     const adminRefused = refused.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
@@ -103,11 +104,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
       device: { id: deviceOf(scopes), ip_address: grant.ip_address, user_agent: grant.user_agent, requested_at: grant.created_at.toISOString() },
       scopes: scopes.map(scopeLabel),
       error,
-      refusal: refused.length
-        ? adminRefused
-          ? 'This device asks for administrator access, which your account does not have.'
-          : `This request cannot be allowed: ${refused.map((v) => v.msg).join('; ')}.`
-        : undefined,
+      refusal: refused.length ? { admin: adminRefused, reasons: refused.map((v) => v.msg).join('; ') } : undefined,
     });
   }
 
@@ -135,7 +132,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
         throw new RouteError(403, 'access_denied', 'Your account cannot allow this request.', { title: 'This request cannot be allowed' });
       }
       if (req.body?.confirm_device === undefined) {
-        return renderConsent(req, res, grant, user, 400, 'Confirm that you started this sign-in on your device.');
+        return renderConsent(req, res, grant, user, 400, 'confirm_required');
       }
       await approveDeviceGrant(app, provider, grant, decider);
     } else {

@@ -208,7 +208,7 @@ describe('signing in a device', () => {
     const browser = new Browser(mauth.url);
     const decided = await decideOnLink(browser, session.user_code);
     assert.equal(decided.status, 200);
-    assert.match(decided.html, /Device signed in/);
+    assert.match(decided.html, /Device allowed/);
 
     // Synapse stalls on upsert_device: the token answer must wait for it.
     const release = hs.hold('upsert_device');
