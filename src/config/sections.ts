@@ -13,6 +13,7 @@ import { oauth, oauthSchema } from './oauth.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
 import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
+import { rendezvous, rendezvousSchema } from './rendezvous.js';
 import type { Infer } from './schema.js';
 import { secrets, secretsSchema } from './secrets.js';
 import type { Section } from './section.js';
@@ -42,6 +43,7 @@ export const ROOT_SCHEMA = {
   templates: templatesSchema,
   policy: policySchema,
   telemetry: telemetrySchema,
+  rendezvous: rendezvousSchema,
 };
 
 export type RootSchema = typeof ROOT_SCHEMA;
@@ -68,4 +70,5 @@ export const SECTIONS: readonly Section[] = [
   templates,
   policy,
   telemetry,
+  rendezvous,
 ];
