@@ -8,6 +8,7 @@ import { database, databaseSchema } from './database.js';
 import { email, emailSchema } from './email.js';
 import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
+import { ldap, ldapSchema } from './ldap.js';
 import { matrix, matrixSchema } from './matrix.js';
 import { oauth, oauthSchema } from './oauth.js';
 import { passwords, passwordsSchema } from './passwords.js';
@@ -40,6 +41,7 @@ export const ROOT_SCHEMA = {
   oauth: oauthSchema,
   experimental: experimentalSchema,
   username_rewrite: usernameRewriteSchema,
+  ldap: ldapSchema,
   templates: templatesSchema,
   policy: policySchema,
   telemetry: telemetrySchema,
@@ -67,6 +69,7 @@ export const SECTIONS: readonly Section[] = [
   oauth,
   experimental,
   usernameRewrite,
+  ldap,
   templates,
   policy,
   telemetry,

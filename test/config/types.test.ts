@@ -107,6 +107,7 @@ export function typeLevel(): void {
     | 'oauth'
     | 'experimental'
     | 'username_rewrite'
+    | 'ldap'
     | 'templates'
     | 'policy'
     | 'telemetry'
