@@ -5,6 +5,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
 import { registrationPolicy } from '../oidc/registration.js';
+import { DEVICE_AUTHORIZATION_ROUTE, deviceAuthorizationRequest } from '../oidc/device-grant.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
@@ -16,6 +17,7 @@ import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
+import { deviceRouter } from '../views/device.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
 import { cors } from './cors.js';
@@ -104,6 +106,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(upstreamRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
+    human.use(deviceRouter(deps));
     app.use(human);
   }
 
@@ -125,6 +128,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   if (has('oauth')) {
     app.post(ROUTES.registration, express.json({ limit: BODY_LIMIT, type: () => true }), registrationPolicy(ctx), toProvider);
+    // Answered by the token endpoint, which authenticates the client (see oidc/device-grant.ts).
+    app.post(DEVICE_AUTHORIZATION_ROUTE, ...deviceAuthorizationRequest(ctx), toProvider);
   }
   app.use((req, res, next) => {
     const discovery = has('discovery') && DISCOVERY_PATHS.includes(req.path);

@@ -1,14 +1,16 @@
 // Dynamic client registration (MSC2966) goes through MAS's registration policy before
-// oidc-provider sees it; grant types Mauth does not offer are dropped silently, as MAS does,
-// so clients that list the device code grant can still register.
+// oidc-provider sees it; grant types Mauth does not offer are dropped silently, as MAS does, so
+// clients that list the device code grant can still register while that grant is off.
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context.js';
 import { evaluateClientRegistration, type ClientRegistrationData } from '../policy/client-registration.js';
+import { DEVICE_CODE_GRANT } from './device-codes.js';
 
-const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const SUPPORTED_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
 
 export function registrationPolicy(app: AppContext) {
   const data = (app.config.policy.data.client_registration ?? {}) as ClientRegistrationData;
+  const supported = new Set([...SUPPORTED_GRANTS, ...(app.config.oauth.device_code_grant_enabled ? [DEVICE_CODE_GRANT] : [])]);
   return function checkRegistration(req: Request, res: Response, next: NextFunction): void {
     const body = req.body as Record<string, unknown> | undefined;
     if (!req.is('application/json') || !body || typeof body !== 'object' || Array.isArray(body)) {
@@ -16,7 +18,7 @@ export function registrationPolicy(app: AppContext) {
       return;
     }
     if (Array.isArray(body.grant_types)) {
-      body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && SUPPORTED_GRANTS.has(g));
+      body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && supported.has(g));
     }
     const violations = evaluateClientRegistration(body, data);
     if (violations.length > 0) {
