@@ -17,6 +17,7 @@ import { createAdapterClass } from './adapter.js';
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
+import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
 import { SESSION_COOKIE, browserSessionIdleTtl, cookieSecret, readSignedCookie } from '../web/browser.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -103,7 +104,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       client_name: c.client_name,
       token_endpoint_auth_method: c.client_auth_method,
       redirect_uris: c.redirect_uris,
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: staticClientGrantTypes(c.client_auth_method),
       response_types: ['code'],
       ...(c.jwks ? { jwks: c.jwks as never } : {}),
       ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
@@ -139,6 +140,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       devInteractions: { enabled: false },
       registration: { enabled: true, idFactory: () => ulid() },
       revocation: { enabled: true },
+      clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: { enabled: false },
       rpInitiatedLogout: { enabled: false },
@@ -157,6 +159,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     },
     ttl: {
       AccessToken: config.experimental.access_token_ttl,
+      ClientCredentials: config.experimental.access_token_ttl,
       AuthorizationCode: 600,
       RefreshToken: 90 * 24 * 3600,
       Grant: 365 * 24 * 3600,
@@ -204,8 +207,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   // (the HTTP layer rewrites it); trust the forwarded protocol set there.
   provider.proxy = true;
 
-  for (const model of [provider.AccessToken, provider.RefreshToken]) {
-    const kind = model === provider.AccessToken ? 'accessToken' : 'refreshToken';
+  for (const model of [provider.AccessToken, provider.RefreshToken, provider.ClientCredentials]) {
+    const kind = model === provider.RefreshToken ? 'refreshToken' : 'accessToken';
     // oidc-provider's opaque ids become MAS-format tokens (mat_…/mar_…).
     (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = function opaqueMasToken(
       this: { format?: string },
@@ -216,6 +219,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   }
 
   provider.use(tokenEndpointHooks(ctx));
+  provider.use(clientCredentialsPolicy(ctx));
   // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
   for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {
     provider.on(event as 'server_error', (_koa: unknown, err: { error?: string; error_detail?: string; message?: string; status?: number }) => {

@@ -155,3 +155,37 @@ export async function addThreepid(db: Db, input: { userId: string; medium: strin
     INSERT INTO user_threepids (id, user_id, medium, address)
     VALUES (${ulid()}, ${input.userId}, ${input.medium}, ${input.address})`;
 }
+
+/** Marks the account deactivated at `now` (once); undefined for an unknown user. */
+export async function setDeactivated(db: Db, userId: string, now: Date): Promise<User | undefined> {
+  const [user] = await db<User[]>`
+    UPDATE users SET deactivated_at = coalesce(deactivated_at, ${now}::timestamptz) WHERE id = ${userId} RETURNING *`;
+  return user;
+}
+
+export async function clearDeactivated(db: Db, userId: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`UPDATE users SET deactivated_at = NULL WHERE id = ${userId} RETURNING *`;
+  return user;
+}
+
+export async function findEmailById(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`SELECT * FROM user_emails WHERE id = ${id}`;
+  return row;
+}
+
+/** Whether any account holds this address (by its key). */
+export async function emailInUse(db: Db, emailKey: string): Promise<boolean> {
+  const [row] = await db<{ used: boolean }[]>`SELECT EXISTS (SELECT 1 FROM user_emails WHERE email_key = ${emailKey}) AS used`;
+  return row.used;
+}
+
+export async function deleteEmail(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${id} RETURNING *`;
+  return row;
+}
+
+/** Removes every address and other identifier of the account (deactivation). */
+export async function deleteAllIdentifiers(db: Db, userId: string): Promise<void> {
+  await db`DELETE FROM user_emails WHERE user_id = ${userId}`;
+  await db`DELETE FROM user_threepids WHERE user_id = ${userId}`;
+}
