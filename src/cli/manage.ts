@@ -12,6 +12,7 @@ import { syncProviders } from '../upstream/sync.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { requireUser, withDatabase } from './options.js';
 import { emailArgument, registerEmailCommands } from './manage-email.js';
+import { registerPersonalTokenCommands } from './manage-personal.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
@@ -47,6 +48,7 @@ async function upstreamMappings(sql: Sql, config: Config, raw: string[]): Promis
 export function registerManageCommands(program: Command): void {
   const manage = program.command('manage').description('Manage accounts');
   registerEmailCommands(manage);
+  registerPersonalTokenCommands(manage);
 
   manage
     .command('register-user')

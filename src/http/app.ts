@@ -13,6 +13,7 @@ import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
+import { adminRouter } from '../admin/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
@@ -104,6 +105,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   }
 
   if (has('compat')) app.use(compatRouter(deps));
+  if (has('adminapi')) app.use(adminRouter(deps));
 
   // oidc-provider builds every URL from the request: make the request look like it reached
   // http.public_base, whatever Host the reverse proxy or Synapse used.

@@ -8,12 +8,14 @@ import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import type { Renderer } from '../web/render.js';
 
-export type ErrorFormat = 'oauth' | 'matrix' | 'html';
+export type ErrorFormat = 'oauth' | 'matrix' | 'html' | 'admin';
 
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
   if (path.startsWith('/_matrix/')) return 'matrix';
+  // The admin API's shape: {errors: [{title}]}.
+  if (path.startsWith('/api/')) return 'admin';
   return 'html';
 }
 
@@ -53,6 +55,7 @@ export function unavailableAnswer(format: ErrorFormat, renderer: Renderer, sourc
     return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: message }) };
   }
   if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: message }) };
+  if (format === 'admin') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: message }] }) };
   const page = source === 'homeserver' ? 'The homeserver could not be reached. Try again in a moment.' : message;
   return { status: 503, headers, contentType: 'html', body: renderer.render('error', { title: 'Temporarily unavailable', message: page, code: 'temporarily_unavailable' }) };
 }
