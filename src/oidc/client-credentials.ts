@@ -19,9 +19,13 @@ type Next = () => Promise<void>;
 
 export const CLIENT_CREDENTIALS = 'client_credentials';
 
-/** The grant types of a static client: client_credentials for those that can authenticate. */
-export function staticClientGrantTypes(authMethod: string): string[] {
-  return authMethod === 'none' ? ['authorization_code', 'refresh_token'] : ['authorization_code', 'refresh_token', CLIENT_CREDENTIALS];
+/**
+ * The grant types of a static client: the authorization code (and refresh) for those with redirect
+ * URIs, client_credentials for those that can authenticate.
+ */
+export function staticClientGrantTypes(client: { client_auth_method: string; redirect_uris: string[] }): string[] {
+  const interactive = client.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : [];
+  return client.client_auth_method === 'none' ? interactive : [...interactive, CLIENT_CREDENTIALS];
 }
 
 function strings(value: unknown): string[] {

@@ -72,6 +72,8 @@ export async function createMauth(options: {
   database?: Record<string, unknown>;
   /** Keys added to the `http` section beside the test listener (e.g. the shutdown grace). */
   http?: Record<string, unknown>;
+  /** Resources the test listener serves beside the usual ones (e.g. `adminapi`). */
+  resources?: string[];
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -93,7 +95,7 @@ export async function createMauth(options: {
         listeners: [
           {
             name: 'web',
-            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus'].map((name) => ({ name })),
+            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', ...(options.resources ?? [])].map((name) => ({ name })),
             binds: [{ host: '127.0.0.1', port }],
           },
         ],

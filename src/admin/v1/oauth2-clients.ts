@@ -49,7 +49,7 @@ function staticClients(app: AppContext): Record<string, unknown>[] {
     client_id: c.client_id,
     client_name: c.client_name ?? null,
     redirect_uris: c.redirect_uris,
-    grant_types: staticClientGrantTypes(c.client_auth_method),
+    grant_types: staticClientGrantTypes(c),
     token_endpoint_auth_method: c.client_auth_method,
   }));
 }
