@@ -27,7 +27,8 @@ function kind(value: unknown): string {
 function mergeValue(base: unknown, overlay: unknown, path: string): unknown {
   if (overlay === null || base === null || base === undefined) return overlay;
   const [b, o] = [kind(base), kind(overlay)];
-  if (b !== o) throw new PolicyDataMergeError(`cannot merge ${o === 'list' ? 'a list' : `a ${o}`} into ${b === 'list' ? 'a list' : `a ${b}`} at ${path || 'the top'}`);
+  const named = (k: string) => (k === 'object' ? 'an object' : `a ${k}`);
+  if (b !== o) throw new PolicyDataMergeError(`cannot merge ${named(o)} into ${named(b)} at ${path || 'the top'}`);
   if (b === 'list') return [...(base as unknown[]), ...(overlay as unknown[])];
   if (b === 'object') {
     const out: PolicyDataObject = { ...(base as PolicyDataObject) };
