@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import postgres from 'postgres';
 import { Browser } from '../support/http-client.js';
+import { lockTable } from '../support/table-lock.js';
 import type { InProcessMauth } from '../support/mauth-inprocess.js';
 import { authorize, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 import { AdminApi, OTHER_CLIENT, STRONG_PASSWORD, adminToken, compatLogin, errorTitle, startAdminMauth, startHomeserver, type SharedHomeserver } from './support.js';
@@ -20,7 +21,8 @@ const SOME_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 
 before(async () => {
   hs = await startHomeserver('access.test');
-  mauth = await startAdminMauth(hs);
+  // Short lock waits, so that a stalled database answers quickly in the test below.
+  mauth = await startAdminMauth(hs, {}, { lock_timeout: 2 });
   api = new AdminApi(mauth.url, await adminToken(mauth.url));
   spec = (await (await fetch(`${mauth.url}/api/spec.json`)).json()) as typeof spec;
 });
@@ -228,6 +230,19 @@ describe('input it did not expect', () => {
     }
     const clients = (await api.get('/oauth2-clients?filter[client-kind]=static')).body.data.map((c: { attributes: { grant_types: string[] } }) => c.attributes.grant_types);
     assert.deepEqual(clients, [['client_credentials'], ['client_credentials']]);
+  });
+
+  test('a stalled database gives 503 in the error shape with Retry-After, and recovers', async () => {
+    const lock = await lockTable(mauth.databaseUrl, 'users');
+    try {
+      const answer = await api.get('/users');
+      assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      assert.ok(answer.headers.get('retry-after'));
+      errorTitle(answer);
+    } finally {
+      await lock.release();
+    }
+    assert.equal((await api.get('/users')).status, 200);
   });
 
   test('browsers on other origins may call it (CORS), as MAS allows', async () => {

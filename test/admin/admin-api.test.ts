@@ -181,6 +181,22 @@ describe('users', () => {
     assert.deepEqual(keep.body, { localpart: 'keeper', erase: false });
   });
 
+  test('a homeserver that cannot answer gives 503 in the error shape, and nothing is half done', async () => {
+    hs.failNext('is_localpart_available', 1, 500);
+    const create = await api.post('/users', { username: 'unlucky' });
+    assert.equal(create.status, 503, JSON.stringify(create.body));
+    assert.ok(create.headers.get('retry-after'));
+    errorTitle(create);
+    assert.equal((await api.get('/users/by-username/unlucky')).status, 404);
+
+    const id = await createUser('comeback');
+    await api.post(`/users/${id}/deactivate`);
+    hs.failNext('reactivate_user', 1, 500);
+    const reactivate = await api.post(`/users/${id}/reactivate`);
+    assert.equal(reactivate.status, 503);
+    assert.ok((await api.get(`/users/${id}`)).body.data.attributes.deactivated_at, 'still deactivated');
+  });
+
   test('set-admin lets a user request admin scopes', async () => {
     const id = await createUser('promoted');
     const set = await api.post(`/users/${id}/set-admin`, { admin: true });
