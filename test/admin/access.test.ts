@@ -22,7 +22,7 @@ const SOME_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 before(async () => {
   hs = await startHomeserver('access.test');
   // Short lock waits, so that a stalled database answers quickly in the test below.
-  mauth = await startAdminMauth(hs, {}, { lock_timeout: 2 });
+  mauth = await startAdminMauth(hs, {}, { database: { lock_timeout: 2 } });
   api = new AdminApi(mauth.url, await adminToken(mauth.url));
   spec = (await (await fetch(`${mauth.url}/api/spec.json`)).json()) as typeof spec;
 });

@@ -21,7 +21,7 @@ const settings = {
 before(async () => {
   hs = await startHomeserver('policy.test');
   first = await startAdminMauth(hs, settings);
-  second = await startAdminMauth(hs, settings, { uri: first.databaseUrl });
+  second = await startAdminMauth(hs, settings, { databaseUrl: first.databaseUrl });
 });
 
 after(async () => {

@@ -36,14 +36,18 @@ export async function startHomeserver(serverName: string): Promise<SharedHomeser
   return Object.assign(await startHomeserverDouble({ secret, serverName }), { secret });
 }
 
-export async function startAdminMauth(hs: SharedHomeserver, extra: Record<string, unknown> = {}, database?: Record<string, unknown>): Promise<InProcessMauth> {
+export async function startAdminMauth(
+  hs: SharedHomeserver,
+  extra: Record<string, unknown> = {},
+  options: { database?: Record<string, unknown>; databaseUrl?: string } = {},
+): Promise<InProcessMauth> {
   const mauth = await createInProcessMauth({
     homeserverUrl: hs.url,
     serverName: hs.serverName,
     secret: hs.secret,
     resources: ['adminapi'],
     extra: adminConfig(extra),
-    database,
+    ...options,
   });
   await mauth.start();
   return mauth;
