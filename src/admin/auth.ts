@@ -48,7 +48,7 @@ async function personalCaller(app: AppContext, key: string, now: Date): Promise<
   const found = await personalSessions.findByToken(app.sql, key, now);
   if (!found) throw refuse('Unknown access token');
   if (found.actor.locked_at || found.actor.deactivated_at || !found.owner_active) throw refuse('User locked');
-  await personalSessions.touch(app.sql, found.session.id, now);
+  if (personalSessions.staleActivity(found.session, now)) await personalSessions.touch(app.sql, found.session.id, now);
   return { kind: 'personal', sessionId: found.session.id, actorUserId: found.actor.id, scope: parseScope(found.session.scope) };
 }
 

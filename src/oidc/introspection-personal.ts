@@ -11,7 +11,7 @@ export async function introspectPersonalToken(db: Db, clock: Clock, tokenHash: s
   const at = clock.now();
   const found = await personalSessions.findByToken(db, tokenHash, at);
   if (!found || found.actor.locked_at || found.actor.deactivated_at || !found.owner_active) return { active: false };
-  await personalSessions.touch(db, found.session.id, at);
+  if (personalSessions.staleActivity(found.session, at)) await personalSessions.touch(db, found.session.id, at);
   const now = Math.floor(at.getTime() / 1000);
   const exp = found.token.expires_at ? Math.floor(found.token.expires_at.getTime() / 1000) : undefined;
   const iat = Math.floor(found.token.created_at.getTime() / 1000);

@@ -114,6 +114,14 @@ export async function findByToken(db: Db, tokenHash: string, now: Date): Promise
   };
 }
 
+/** How often a session's `last_active_at` is written at most. */
+export const ACTIVITY_RESOLUTION_SECONDS = 60;
+
+/** Whether a use at `now` is worth writing down (see `touch`). */
+export function staleActivity(session: Pick<PersonalSession, 'last_active_at'>, now: Date): boolean {
+  return !session.last_active_at || now.getTime() - session.last_active_at.getTime() >= ACTIVITY_RESOLUTION_SECONDS * 1000;
+}
+
 /** Records a use; written at most once a minute per session. */
 export async function touch(db: Db, id: string, now: Date): Promise<void> {
   await db`
