@@ -25,12 +25,28 @@ function pathPattern(path: string): RegExp {
   return new RegExp(`^${path.replace(/\{\w+\}/g, '[^/]+')}/?$`);
 }
 
+/** PostgreSQL stores no NUL character in text or JSON: such input is refused before it gets there. */
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object') return false;
+  if (depth > 64) throw new AdminError(400, 'The input is nested too deeply');
+  for (const [key, item] of Object.entries(value)) if (key.includes('\u0000') || containsNul(item, depth + 1)) return true;
+  return false;
+}
+
+function refuseNul(value: unknown, where: string): void {
+  if (containsNul(value)) throw new AdminError(400, `Invalid ${where}: NUL characters are not allowed`);
+}
+
 function handle(deps: AdminDeps, route: AdminRoute): RequestHandler {
   return async (req, res, next) => {
     try {
       // The caller first: without a valid admin token nothing else is looked at (as MAS).
       const caller = await authenticate(deps.app, req.headers.authorization);
       const search = new URL(req.originalUrl, 'http://placeholder').searchParams;
+      refuseNul(req.params, 'path parameter');
+      refuseNul([...search.values()], 'query parameter');
+      refuseNul(req.body, 'body');
       const params = validated(route.checks.params!, { ...req.params }, 'path parameter');
       const query = validated(route.checks.query!, readQuery(route.query, search), 'query parameter');
       let body: unknown;
@@ -95,10 +111,10 @@ export function adminRouter(deps: AdminDeps): Router {
       res.set('Retry-After', String(RETRY_AFTER_SECONDS));
       return sendError(res, new AdminError(503, unavailable.source === 'homeserver' ? 'The homeserver could not be reached; try again' : 'The service is temporarily unavailable; try again shortly'));
     }
-    // body-parser: malformed JSON (400), too large (413).
+    // body-parser: malformed JSON (400), too large (413); the router: an undecodable path (400).
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 413) return sendError(res, new AdminError(413, 'The request body is too large'));
-    if (status < 500) return sendError(res, new AdminError(status, 'The request body is not valid JSON'));
+    if (status < 500) return sendError(res, new AdminError(status, err?.type === 'entity.parse.failed' ? 'The request body is not valid JSON' : 'The request is malformed'));
     app.log.error({ err, request_id: res.locals.requestId, path: req.path }, 'admin API: unhandled error');
     sendError(res, new AdminError(500, 'Internal error'));
   };

@@ -155,6 +155,10 @@ describe('input it did not expect', () => {
       '/user-registration-tokens?filter[valid]=%00',
       '/upstream-oauth-links?filter[provider]=%22%3B',
       '/policy-data/latest%27--',
+      '/users?filter[search]=a%00b',
+      '/users/%00',
+      '/users/%E0%A4%A',
+      '/user-emails?filter[email]=a%00@example.org',
     ];
     for (const path of bad) {
       const answer = await api.get(path);
@@ -188,6 +192,9 @@ describe('input it did not expect', () => {
       ['POST', '/policy-data', { data: 'not an object' }, 400],
       ['POST', '/policy-data', { data: { admin_clients: 'not a list' } }, 400],
       ['POST', '/upstream-oauth-links', { user_id: id, provider_id: SOME_ID, subject: 7 }, 400],
+      ['POST', '/personal-sessions', { actor_user_id: id, human_name: 'nul\u0000name', scope: 'urn:mas:admin' }, 400],
+      ['POST', '/policy-data', { data: { 'key\u0000': 1 } }, 400],
+      ['POST', '/policy-data', { data: { registration: { banned_usernames: { literals: ['a\u0000b'] } } } }, 400],
       ['POST', '/users', JSON.stringify({ username: 'big', displayname: 'x'.repeat(2 * 1024 * 1024) }), 413],
     ];
     for (const [method, path, body, status] of cases) {
