@@ -17,7 +17,6 @@ export const JOB_KINDS = {
   deleteDevice: 'delete_device',
   syncDevices: 'sync_devices',
   endUserSessions: 'end_user_sessions',
-  deleteUser: 'delete_user',
 } as const;
 
 export interface ProvisionUserPayload {
@@ -29,10 +28,6 @@ export interface DeleteDevicePayload {
 }
 export interface SyncDevicesPayload {
   user_id: string;
-}
-export interface DeleteUserPayload {
-  user_id: string;
-  erase: boolean;
 }
 export interface EndUserSessionsPayload {
   user_id: string;
@@ -57,11 +52,6 @@ export function enqueueSyncDevices(db: Db, userId: string): Promise<string> {
 /** Ends these OAuth 2.0 grants of the user (after a password reset), should the request not get to it. */
 export function enqueueEndUserSessions(db: Db, userId: string, grantIds: string[]): Promise<string> {
   return enqueue(db, JOB_KINDS.endUserSessions, { user_id: userId, grant_ids: grantIds } satisfies EndUserSessionsPayload);
-}
-
-/** Deactivates the account on the homeserver (`erase`: its data is erased too), unless reactivated meanwhile. */
-export function enqueueDeleteUser(db: Db, userId: string, erase: boolean): Promise<string> {
-  return enqueue(db, JOB_KINDS.deleteUser, { user_id: userId, erase } satisfies DeleteUserPayload);
 }
 
 /**
@@ -156,18 +146,6 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
       for (const deviceId of await activeDeviceIds(sql, user.id)) {
         if (!sent.has(deviceId)) await homeserver.upsertDevice(user.username, deviceId);
       }
-    },
-
-    async [JOB_KINDS.deleteUser](payload: unknown) {
-      const userId = requireString(payload, 'user_id');
-      const erase = (payload as { erase?: unknown }).erase === true;
-      const user = await userOrSkip(userId, JOB_KINDS.deleteUser);
-      if (!user) return;
-      if (!user.deactivated_at) {
-        log.info({ user_id: user.id }, 'account reactivated since; not deactivated on the homeserver');
-        return;
-      }
-      await homeserver.deleteUser(user.username, erase);
     },
 
     async [JOB_KINDS.endUserSessions](payload: unknown) {

@@ -69,8 +69,12 @@ export async function revoke(db: Db, id: string, now: Date): Promise<PersonalSes
   return find(db, id);
 }
 
-/** Revokes every live session acting as the user or owned by them (deactivation); returns how many. */
-export async function revokeAllOfUser(db: Db, userId: string, now: Date): Promise<number> {
+/**
+ * Revokes every live session acting as the user or owned by them (deactivation); returns how many.
+ * Without `now`, the database's clock stamps them (callers without an application clock).
+ */
+export async function revokeAllOfUser(db: Db, userId: string, at?: Date): Promise<number> {
+  const [{ now }] = await db<{ now: Date }[]>`SELECT coalesce(${at ?? null}::timestamptz, now()) AS now`;
   const rows = await db<{ id: string }[]>`
     UPDATE personal_sessions SET revoked_at = ${now}
     WHERE (actor_user_id = ${userId} OR owner_user_id = ${userId}) AND revoked_at IS NULL

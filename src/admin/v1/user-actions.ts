@@ -2,7 +2,7 @@
 // deactivate and reactivate. Each goes through the same account services as the pages and the
 // CLI, with the homeserver jobs they queue.
 import { Type } from '@sinclair/typebox';
-import { deactivateUser, reactivateUser, setCanRequestAdmin } from '../../accounts/account-status.js';
+import { deactivateAccount, reactivateAccount } from '../../accounts/deactivation.js';
 import { checkStrength } from '../../accounts/password-strength.js';
 import * as accounts from '../../accounts/service.js';
 import type { User } from '../../storage/users.js';
@@ -87,7 +87,7 @@ export const userActionRoutes = [
     ),
     responses: { 200: { description: 'User had admin privileges set', schema: UserResponse }, 404: { description: 'User ID not found' } },
     async handler({ app }, { params, body }) {
-      return answer(found(params.id, await setCanRequestAdmin(app, params.id, body.admin)), 'set-admin');
+      return answer(found(params.id, await accounts.setCanRequestAdmin(app.sql, params.id, body.admin)), 'set-admin');
     },
   }),
   defineRoute({
@@ -105,8 +105,11 @@ export const userActionRoutes = [
     ),
     bodyRequired: false,
     responses: { 200: { description: 'User was deactivated', schema: UserResponse }, 404: { description: 'User ID not found' } },
-    async handler({ app, deps }, { params, body }) {
-      return answer(found(params.id, await deactivateUser(app, deps.provider, params.id, !body.skip_erase)), 'deactivate');
+    async handler({ app }, { params, body }) {
+      await requireUser(app.sql, params.id);
+      // MAS's admin API: the lock is left as it is; the homeserver erases the account unless told not to.
+      await deactivateAccount(app.sql, params.id, { erase: !body.skip_erase, lock: false, now: app.clock.now() });
+      return answer(await requireUser(app.sql, params.id), 'deactivate');
     },
   }),
   userAction({
@@ -115,7 +118,8 @@ export const userActionRoutes = [
     summary: 'Reactivate a user',
     description:
       'Calling this endpoint will reactivate a deactivated user.\nThis DOES NOT unlock a locked user, which is still prevented from doing any action until it is explicitly unlocked.',
-    run: ({ app }, id) => reactivateUser(app, id),
+    // The homeserver hears of it through the reactivate_user job; a lock stays (MAS).
+    run: ({ app }, id) => reactivateAccount(app.sql, id, { unlock: false }),
   }),
   userAction({
     action: 'lock',
