@@ -8,6 +8,7 @@ import { registerEmailCommands } from './manage-email.js';
 import { registerPersonalTokenCommands } from './manage-personal.js';
 import { registerRegisterUserCommand } from './manage-register.js';
 import { registerUserCommands } from './manage-users.js';
+import { registerLdapCommands } from './manage-ldap.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
@@ -20,6 +21,7 @@ export function registerManageCommands(program: Command): void {
   registerPersonalTokenCommands(manage);
   registerRegisterUserCommand(manage);
   registerUserCommands(manage);
+  registerLdapCommands(manage);
 
   manage
     .command('issue-compatibility-token')
