@@ -213,4 +213,3 @@ export async function deleteEmail(db: Db, id: string): Promise<UserEmail | undef
   const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${id} RETURNING *`;
   return row;
 }
-
