@@ -15,6 +15,7 @@ import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
+import { adminRouter } from '../admin/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { deviceRouter } from '../views/device.js';
@@ -111,6 +112,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   }
 
   if (has('compat')) app.use(compatRouter(deps));
+  if (has('adminapi')) app.use(adminRouter(deps));
 
   // oidc-provider builds every URL from the request: make the request look like it reached
   // http.public_base, whatever Host the reverse proxy or Synapse used.
