@@ -17,6 +17,7 @@ import {
 } from '../oidc/device-codes.js';
 import { LINK_ROUTE } from '../oidc/device-grant.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import type { User } from '../storage/users.js';
 import { csrfToken, currentSession } from '../web/browser.js';
 import { RouteError, asPage, routeHandler } from '../web/errors.js';
@@ -82,18 +83,19 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     return grant;
   }
 
-  function violations(grant: DeviceGrant, user: User) {
+  /** As at the authorization code grant's consent: the policy data in force (set through the admin API too). */
+  async function violations(grant: DeviceGrant, user: User) {
     return evaluateGrant({
       scopes: parseScope(grant.scope),
       grantType: DEVICE_CODE_GRANT,
       user,
-      adminUsers: (config.policy.data.admin_users as string[] | undefined) ?? [],
+      adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
     });
   }
 
   async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
     const scopes = parseScope(grant.scope);
-    const refused = violations(grant, user);
+    const refused = await violations(grant, user);
     const adminRefused = refused.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     renderer.send(res, status, 'device_consent', {
       action: `${CONSENT_PREFIX}${grant.id}`,
@@ -128,7 +130,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     if (action === 'reject') {
       await rejectDeviceGrant(app, grant, decider);
     } else if (action === 'consent') {
-      if (violations(grant, user).length > 0) {
+      if ((await violations(grant, user)).length > 0) {
         throw new RouteError(403, 'access_denied', 'Your account cannot allow this request.', { title: 'This request cannot be allowed' });
       }
       if (req.body?.confirm_device === undefined) {
