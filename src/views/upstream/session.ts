@@ -67,7 +67,7 @@ export function importedAttribute(app: AppContext, state: LinkState, name: 'loca
   if (outcome.warning) app.log.warn({ ...logged, problem: outcome.warning }, 'claims template failed; attribute not imported');
   if (outcome.problem) {
     app.log.error({ ...logged, problem: outcome.problem.operatorMessage }, 'required claim cannot be imported');
-    throw new RouteError(400, 'required_claim_missing', msg('errors.upstream.claim_missing', { attribute: msg(`errors.upstream.attribute.${name}`) }), { title: msg('errors.upstream.failed_title') });
+    throw new RouteError(400, 'required_claim_missing', msg(outcome.problem.kind === 'missing' ? 'errors.upstream.claim_missing' : 'errors.upstream.claim_unusable', { attribute: msg(`errors.upstream.attribute.${name}`) }), { title: msg('errors.upstream.failed_title') });
   }
   return outcome.attribute;
 }
