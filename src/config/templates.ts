@@ -13,8 +13,9 @@ export const templatesSchema = {
 export const templates: Section<'templates'> = {
   key: 'templates',
   description: [
-    'Template overrides: `path` (pages and e-mails), `assets_manifest`, `translations_path` (message',
-    "catalogues in Mauth's format, see docs/i18n.md); relative to the working directory. Absent: the built-in ones.",
+    'Template overrides: `path` (pages and e-mails), `assets_manifest`, `translations_path`',
+    "(message catalogues in Mauth's format, see docs/i18n.md); relative to the working directory.",
+    'Absent: the built-in ones.',
   ],
   schema: templatesSchema,
   check(config, report) {
