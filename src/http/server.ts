@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
+import { accountJobHandlers } from '../jobs/account-jobs.js';
 import { emailJobHandlers } from '../jobs/mail.js';
 import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
@@ -31,6 +32,8 @@ import { withDeadline } from './unavailable.js';
 export interface ServerOptions {
   migrate: boolean;
   worker: boolean;
+  /** Write the configured upstream providers to the database at start (default; `--no-sync` turns it off). */
+  sync?: boolean;
   log: Logger;
   /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
   clock?: Clock;
@@ -91,6 +94,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     sql: db.sql,
     handlers: {
       ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+      ...accountJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
       ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
     },
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
@@ -137,7 +141,8 @@ export async function startServer(config: Config, options: ServerOptions): Promi
 
 async function serve(db: Database, config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  await syncUpstreamProviders(db, config, log);
+  if (options.sync !== false) await syncUpstreamProviders(db, config, log);
+  else log.info('not syncing the configuration with the database (--no-sync)');
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   const provider = await createProvider(ctx);

@@ -155,3 +155,31 @@ export async function addThreepid(db: Db, input: { userId: string; medium: strin
     INSERT INTO user_threepids (id, user_id, medium, address)
     VALUES (${ulid()}, ${input.userId}, ${input.medium}, ${input.address})`;
 }
+
+// --- account administration (`mauth manage`, deactivation) ---
+
+/** Sets or clears the deactivation mark (kept if already set, so the first time stays). */
+export async function setDeactivated(db: Db, userId: string, deactivated: boolean): Promise<User | undefined> {
+  const [user] = deactivated
+    ? await db<User[]>`UPDATE users SET deactivated_at = coalesce(deactivated_at, now()) WHERE id = ${userId} RETURNING *`
+    : await db<User[]>`UPDATE users SET deactivated_at = NULL WHERE id = ${userId} RETURNING *`;
+  return user;
+}
+
+/** Forgets every e-mail address and other identifier of the user (deactivation); returns how many. */
+export async function removeAllIdentifiers(db: Db, userId: string): Promise<number> {
+  const emails = await db`DELETE FROM user_emails WHERE user_id = ${userId} RETURNING 1`;
+  const threepids = await db`DELETE FROM user_threepids WHERE user_id = ${userId} RETURNING 1`;
+  return emails.length + threepids.length;
+}
+
+/** Users who may request admin scopes, by username. */
+export async function listAdmins(db: Db): Promise<User[]> {
+  return db<User[]>`SELECT * FROM users WHERE can_request_admin ORDER BY username`;
+}
+
+/** Up to `limit` user ids after `afterId` in id order: a walk over every user in pages. */
+export async function idsAfter(db: Db, afterId: string, limit: number): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`SELECT id FROM users WHERE id > ${afterId} ORDER BY id LIMIT ${limit}`;
+  return rows.map((r) => r.id);
+}
