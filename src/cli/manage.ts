@@ -7,6 +7,7 @@ import { requireUser, withDatabase } from './options.js';
 import { registerEmailCommands } from './manage-email.js';
 import { registerRegisterUserCommand } from './manage-register.js';
 import { registerUserCommands } from './manage-users.js';
+import { registerLdapCommands } from './manage-ldap.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { generateDeviceId, startCompatSession } from '../compat/sessions.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
@@ -18,6 +19,7 @@ export function registerManageCommands(program: Command): void {
   registerEmailCommands(manage);
   registerRegisterUserCommand(manage);
   registerUserCommands(manage);
+  registerLdapCommands(manage);
 
   manage
     .command('issue-compatibility-token')

@@ -26,6 +26,8 @@ import { createHttpApp } from './app.js';
 import { Drain } from './drain.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
+import { DirectoryConnections } from '../directory/connections.js';
+import { directoryPasswords } from '../directory/login.js';
 import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
 
@@ -148,6 +150,8 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   const provider = await createProvider(ctx);
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();
+  // Directory (LDAP) passwords: one connection pool per process, closed with the server.
+  const directory = config.ldap.enabled ? new DirectoryConnections(config.ldap) : undefined;
   const deps = {
     app: ctx,
     provider,
@@ -155,6 +159,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     hasher: new PasswordHasher(config.passwords),
     metrics,
     limiter: loginLimiter(db.sql, config.rate_limiting),
+    directory: directory && directoryPasswords(ctx, directory),
   };
 
   const introspection = introspectionEndpoint(ctx, (status, startedAt) => {
@@ -206,6 +211,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     await introspection.close();
+    await directory?.close();
     throw err;
   }
 
@@ -225,6 +231,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
       if (jobs === 'late') log.warn('grace period over: running jobs were left to their lease');
       // Session activity recorded by introspection is written before the pool goes.
       await introspection.close();
+      await directory?.close();
       await db.close();
     },
   };

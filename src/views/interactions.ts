@@ -26,7 +26,7 @@ export function scopeLabel(scope: string): { label: Message; admin: boolean } {
   return { label: msg('scope.other', { scope }), admin: false };
 }
 
-export function interactionRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter, directory }: ViewDeps): Router {
   const router = express.Router();
   const form = csrfForm(renderer);
 
@@ -55,7 +55,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     }
   }
 
-  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: Message, username?: string) {
+  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: Message | string, username?: string) {
     const interaction = await provider.Interaction.find(uid);
     const params = (interaction?.params ?? {}) as Record<string, string | undefined>;
     const hint = params.login_hint?.startsWith('mxid:') ? params.login_hint.slice(5) : undefined;
@@ -114,7 +114,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, uid, 400, msg('errors.login.missing'), username);
-    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
+    const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginErrorMessage(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
