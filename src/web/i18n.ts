@@ -6,9 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Config } from '../config/types.js';
 import { DEFAULT_LANGUAGE, loadCatalogues, type Catalogues } from '../config/translations.js';
-import { matchLanguage, negotiateLanguage, type Message, type Translator } from '../domain/messages.js';
+import { matchLanguage, msg as message, negotiateLanguage, type Message, type MessageParam, type Translator } from '../domain/messages.js';
 
-export { msg, isMessage, type Message, type MessageParam, type Translator } from '../domain/messages.js';
+export { isMessage, type Message, type MessageParam, type Translator } from '../domain/messages.js';
 
 export const LANGUAGE_COOKIE = 'mauth.lang';
 const LANGUAGE_COOKIE_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
@@ -54,6 +54,15 @@ export function createI18n(config: Pick<Config, 'templates'>): I18n {
 /** English from the built-in catalogue: the text of errors answered as JSON, and of logs. */
 export function englishText(message: string | Message): string {
   return typeof message === 'string' ? message : loadCatalogues().translator(DEFAULT_LANGUAGE).text(message);
+}
+
+/**
+ * A Message for a page to translate. It prints as its English text, so that an operator's template
+ * override written before the catalogues (`{{ error }}` rather than `{{ t(error) }}`) still reads.
+ */
+export function msg(key: string, params?: Record<string, MessageParam>): Message {
+  const built = message(key, params);
+  return Object.defineProperty(built, 'toString', { value: () => englishText(built), enumerable: false });
 }
 
 /** A `?lang=` naming an available language is remembered for the next pages (one year). */

@@ -15,6 +15,8 @@ import { placeholders } from '../../src/domain/messages.js';
 import { usernameProblem } from '../../src/domain/usernames.js';
 import { Mailer } from '../../src/email/mailer.js';
 import type { Config } from '../../src/config/types.js';
+import { msg } from '../../src/web/i18n.js';
+import { createRenderer } from '../../src/web/render.js';
 import { englishFinder } from '../support/english-left.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -185,5 +187,19 @@ describe('templates.translations_path', () => {
 
   test('the built-in directory is where the catalogues are read from', () => {
     assert.ok(BUILTIN_TRANSLATIONS.endsWith('templates/translations/'));
+  });
+});
+
+describe('operator template overrides', () => {
+  test('a page written before the catalogues (`{{ error }}`, not `{{ t(error) }}`) still shows the message, in English', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mauth-old-templates-'));
+    try {
+      await mkdir(join(dir, 'pages'));
+      await writeFile(join(dir, 'pages/login.njk'), '<p class="error">{{ error }}</p>');
+      const renderer = createRenderer({ templates: { path: dir }, branding: {}, matrix: { homeserver: 'old.test' }, email: { transport: 'smtp' } } as unknown as Config);
+      assert.equal(renderer.render('login', { error: msg('errors.login.rate_limited', { seconds: 1 }) }), '<p class="error">Too many attempts. Try again in 1 second.</p>');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
