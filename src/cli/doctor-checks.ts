@@ -12,6 +12,7 @@ import { loadSigningKeys } from '../oidc/keys.js';
 import { databaseNow, isEmbedded } from '../storage/db.js';
 import { migrationState } from '../storage/migrate.js';
 import type { DoctorCheck, DoctorContext, Finding } from './doctor.js';
+import { DIRECTORY_CHECK } from './doctor-directory.js';
 import { AUTH_METADATA_CHECK, DISCOVERY_CHECK, HOMESERVER_CHECK, ISSUER_CHECK, PUBLISHED_KEYS_CHECK } from './doctor-http.js';
 
 const DATABASE_CHECK: DoctorCheck = {
@@ -174,5 +175,6 @@ export const DOCTOR_CHECKS: DoctorCheck[] = [
   PUBLISHED_KEYS_CHECK,
   HOMESERVER_CHECK,
   AUTH_METADATA_CHECK,
+  DIRECTORY_CHECK,
   CLOCK_CHECK,
 ];

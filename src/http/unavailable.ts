@@ -13,12 +13,14 @@ import { loggedPath } from './observability.js';
 /** What these answers need of the page renderer. */
 type PageRenderer = Pick<Renderer, 'render'>;
 
-export type ErrorFormat = 'oauth' | 'matrix' | 'html';
+export type ErrorFormat = 'oauth' | 'matrix' | 'html' | 'admin';
 
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
   if (path.startsWith('/_matrix/') || path.startsWith('/_synapse/client/rendezvous/')) return 'matrix';
+  // The admin API's shape: {errors: [{title}]}.
+  if (path.startsWith('/api/')) return 'admin';
   return 'html';
 }
 
@@ -59,6 +61,7 @@ export function unavailableAnswer(format: ErrorFormat, renderer: PageRenderer, s
     return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: message }) };
   }
   if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: message }) };
+  if (format === 'admin') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: message }] }) };
   const page = msg(source === 'homeserver' ? 'errors.homeserver_unavailable' : 'errors.unavailable');
   const body = renderer.render('error', { title: msg('errors.unavailable_title'), message: page, code: 'temporarily_unavailable' }, request);
   return { status: 503, headers, contentType: 'html', body };

@@ -15,6 +15,7 @@ import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { RouteError, asPage } from '../web/errors.js';
@@ -34,7 +35,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   const { config } = app;
   const router = express.Router();
   const form = csrfForm(renderer);
-  const policyData = config.policy.data as RegisterPolicyData;
 
   const page = renderer.send;
   const stepGone = (res: Response) =>
@@ -76,7 +76,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
     const input = { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver };
-    for (const v of evaluateRegistration(input, policyData)) {
+    for (const v of evaluateRegistration(input, (await currentPolicyData(app)) as RegisterPolicyData)) {
       errors[v.field ?? 'form'] ??= violationMessage(v, input);
     }
     if (!errors.username) {
