@@ -18,6 +18,7 @@ import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { trustProxy } from '../domain/client-address.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { loggedPath, observe, type Metrics } from './observability.js';
@@ -50,7 +51,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
+  app.set('trust proxy', trustProxy(config.http.trusted_proxies));
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
