@@ -136,7 +136,7 @@ test('data that is not a string is 400 M_INVALID_PARAM; over 4 KiB is 413 M_TOO_
 });
 
 test('data is stored exactly or refused: bytes that are not UTF-8 and lone surrogates are 400 M_INVALID_PARAM', async () => {
-  const post = (body: Buffer) => fetch(`${mauth.url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const post = (body: Buffer) => fetch(`${mauth.url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array(body) });
   for (const body of [Buffer.from('{"data":"\xff\xfe"}', 'latin1'), Buffer.from('{"data":"a\\ud800b"}'), Buffer.from('{"data":"\\udfff"}')]) {
     const res = await post(body);
     assert.equal(res.status, 400, body.toString('latin1'));
