@@ -237,6 +237,25 @@ describe('input it did not expect', () => {
     assert.equal((await api.get(`/users/${SOME_ID}`)).status, 404);
   });
 
+  test('filters naming a user or client that does not exist are a 404, as in MAS, not an empty page', async () => {
+    const paths = [
+      `/users?filter[active-oauth2-client]=${SOME_ID}`,
+      `/oauth2-sessions?filter[client]=${SOME_ID}`,
+      `/oauth2-sessions?filter[user]=${SOME_ID}`,
+      `/personal-sessions?filter[owner_user]=${SOME_ID}`,
+      `/personal-sessions?filter[owner_client]=${SOME_ID}`,
+      `/personal-sessions?filter[actor_user]=${SOME_ID}`,
+      `/user-emails?filter[user]=${SOME_ID}`,
+    ];
+    for (const path of paths) {
+      const answer = await api.get(path);
+      assert.equal(answer.status, 404, `${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      assert.match(errorTitle(answer), new RegExp(`^(User|Client) ID ${SOME_ID} not found$`), path);
+    }
+    const staticClient = `/oauth2-sessions?filter[client]=${OTHER_CLIENT.id}`;
+    assert.equal((await api.get(staticClient)).status, 200, 'a configured client exists');
+  });
+
   test('answers match the schemas the document publishes', async () => {
     for (const path of ['/site-config', '/version', '/users', '/users?count=only', '/oauth2-clients', '/user-registration-tokens', '/personal-sessions', '/upstream-oauth-providers']) {
       const answer = await api.get(path);
