@@ -9,7 +9,7 @@ import { openDatabase } from '../storage/open.js';
 import { syncStaticClients, type StaticClientsResult } from '../oidc/static-clients.js';
 import { systemClock } from '../clock.js';
 import { syncProviders, type SyncResult } from '../upstream/sync.js';
-import { configFiles } from './options.js';
+import { configFiles, requireMigrated } from './options.js';
 
 /** Where the commands write; tests pass their own. */
 export interface ConfigCommandsIo {
@@ -118,9 +118,10 @@ export function registerConfigCommands(program: Command, io: ConfigCommandsIo = 
     .action(async (flags: { prune?: boolean; dryRun?: boolean }, cmd: Command) => {
       const loaded = await check(cmd, io);
       if (!loaded) return;
-      const db = await openDatabase(loaded, pino({ level: 'warn' }), true);
+      const options = { prune: flags.prune === true, dryRun: flags.dryRun === true };
+      const db = await openDatabase(loaded, pino({ level: 'warn' }), !options.dryRun);
       try {
-        const options = { prune: flags.prune === true, dryRun: flags.dryRun === true };
+        if (options.dryRun) await requireMigrated(db.sql);
         const result = await syncProviders(db.sql, loaded, options);
         const clients = await syncStaticClients(db.sql, loaded, { ...options, now: systemClock.now() });
         io.stdout(`${[...providerLines(result, options.dryRun), ...clientLines(clients, options)].join('\n')}\n`);

@@ -45,7 +45,7 @@ export function registerUserCommands(manage: Command): void {
           return;
         }
         console.log(`ended ${describeSessions(await endAllSessions(sql, user.id))} of ${user.username}`);
-      });
+      }, { dryRun: opts.dryRun });
     });
 
   manage
