@@ -125,12 +125,12 @@ test('config sync counts the sessions of static clients; --prune ends those of a
   assert.doesNotMatch(after.stdout, new RegExp(STATIC_CLIENT), 'nothing left to report');
 });
 
-test('dry runs apply no pending migration: config sync --prune --dry-run and kill-sessions --dry-run refuse an unmigrated database', { skip: embedded && 'needs PostgreSQL' }, async () => {
+test('dry runs apply no pending migration: config sync --prune --dry-run, kill-sessions --dry-run and ldap-sync --dry-run refuse an unmigrated database', { skip: embedded && 'needs PostgreSQL' }, async () => {
   const fresh = await createDatabase();
   try {
     const other = join(dir, 'fresh-database.yaml');
     await writeFile(other, YAML.stringify({ database: { uri: fresh.url } }));
-    for (const args of [['config', 'sync', '--prune', '--dry-run'], ['manage', 'kill-sessions', 'carla', '--dry-run']]) {
+    for (const args of [['config', 'sync', '--prune', '--dry-run'], ['manage', 'kill-sessions', 'carla', '--dry-run'], ['manage', 'ldap-sync', '--dry-run']]) {
       const run = await mauth.cli('-c', other, ...args);
       assert.equal(run.code, 1, `${args.join(' ')}: ${run.stdout}`);
       assert.match(run.stderr, /not migrated.*mauth database migrate/, args.join(' '));
