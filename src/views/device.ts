@@ -9,6 +9,7 @@ import { matrixUserId } from '../domain/usernames.js';
 import {
   DEVICE_CODE_GRANT,
   approveDeviceGrant,
+  confirmedUserCode,
   findDeviceGrant,
   findPendingByUserCode,
   isExpired,
@@ -25,6 +26,8 @@ import type { ViewDeps } from './deps.js';
 import { scopeLabel } from './interactions.js';
 
 const CONSENT_PREFIX = '/device/';
+
+const consentPath = (grant: DeviceGrant, userCode?: string) => `${CONSENT_PREFIX}${grant.id}${userCode ? `?code=${userCode}` : ''}`;
 
 export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   const router = express.Router();
@@ -49,7 +52,8 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     }
     const grant = await findPendingByUserCode(app, typed);
     if (!grant) return renderLink(req, res, 400, typed, 'invalid');
-    res.redirect(303, `${CONSENT_PREFIX}${grant.id}`);
+    // The code goes along, so that the consent page can show it next to the device's (RFC 8628 §5.4).
+    res.redirect(303, consentPath(grant, confirmedUserCode(app, grant, typed)));
   }
 
   router.get(LINK_ROUTE, async (req, res) => {
@@ -92,12 +96,18 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   }
 
   async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
+    // The outcome page says whose account the device signs in to: only its decider may see it.
+    if (grant.state !== 'pending' && grant.user_id !== user.id) {
+      throw new RouteError(409, 'device_grant_decided', 'This sign-in request has already been answered.', { title: 'Request already answered', link: { href: LINK_ROUTE, label: 'Enter another code' } });
+    }
     const scopes = parseScope(grant.scope);
+    const userCode = confirmedUserCode(app, grant, req.query.code);
     const refused = violations(grant, user);
     const adminRefused = refused.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     renderer.send(res, status, 'device_consent', {
-      action: `${CONSENT_PREFIX}${grant.id}`,
+      action: consentPath(grant, userCode),
       csrf: csrfToken(config, req, res, app.random),
+      user_code: userCode,
       state: grant.state,
       client: await clientView(grant.client_id),
       user: { username: user.username, mxid: matrixUserId(user.username, config.matrix.homeserver) },
