@@ -18,6 +18,7 @@ import { DEVICE_AUTHORIZATION_ROUTE, DEVICE_CODE_GRANT, installDeviceGrant, isPo
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
+import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
 import { SESSION_COOKIE, browserSessionIdleTtl, cookieSecret, readSignedCookie } from '../web/browser.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -107,8 +108,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       client_name: c.client_name,
       token_endpoint_auth_method: c.client_auth_method,
       redirect_uris: c.redirect_uris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
+      grant_types: staticClientGrantTypes(c),
+      response_types: c.redirect_uris.length > 0 ? ['code'] : [],
       ...(c.jwks ? { jwks: c.jwks as never } : {}),
       ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
     })),
@@ -129,6 +130,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       devInteractions: { enabled: false },
       registration: { enabled: true, idFactory: () => ulid() },
       revocation: { enabled: true },
+      clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: { enabled: false },
       rpInitiatedLogout: { enabled: false },
@@ -147,6 +149,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     },
     ttl: {
       AccessToken: config.experimental.access_token_ttl,
+      ClientCredentials: config.experimental.access_token_ttl,
       AuthorizationCode: 600,
       RefreshToken: 90 * 24 * 3600,
       Grant: 365 * 24 * 3600,
@@ -195,8 +198,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   // (the HTTP layer rewrites it); trust the forwarded protocol set there.
   provider.proxy = true;
 
-  for (const model of [provider.AccessToken, provider.RefreshToken]) {
-    const kind = model === provider.AccessToken ? 'accessToken' : 'refreshToken';
+  for (const model of [provider.AccessToken, provider.RefreshToken, provider.ClientCredentials]) {
+    const kind = model === provider.RefreshToken ? 'refreshToken' : 'accessToken';
     // oidc-provider's opaque ids become MAS-format tokens (mat_…/mar_…).
     (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = function opaqueMasToken(
       this: { format?: string },
@@ -208,6 +211,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
 
   if (deviceGrant) installDeviceGrant(provider, ctx);
   provider.use(tokenEndpointHooks(ctx));
+  provider.use(clientCredentialsPolicy(ctx));
   // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
   for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {
     provider.on(event as 'server_error', (_koa: unknown, err: { error?: string; error_detail?: string; message?: string; status?: number }) => {

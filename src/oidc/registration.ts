@@ -4,14 +4,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context.js';
 import { evaluateClientRegistration, type ClientRegistrationData } from '../policy/client-registration.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import { DEVICE_CODE_GRANT } from './device-codes.js';
 
 const SUPPORTED_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
 
 export function registrationPolicy(app: AppContext) {
-  const data = (app.config.policy.data.client_registration ?? {}) as ClientRegistrationData;
   const supported = new Set([...SUPPORTED_GRANTS, ...(app.config.oauth.device_code_grant_enabled ? [DEVICE_CODE_GRANT] : [])]);
-  return function checkRegistration(req: Request, res: Response, next: NextFunction): void {
+  return async function checkRegistration(req: Request, res: Response, next: NextFunction): Promise<void> {
     const body = req.body as Record<string, unknown> | undefined;
     if (!req.is('application/json') || !body || typeof body !== 'object' || Array.isArray(body)) {
       res.status(400).json({ error: 'invalid_request', error_description: 'the body must be a JSON object' });
@@ -20,6 +20,7 @@ export function registrationPolicy(app: AppContext) {
     if (Array.isArray(body.grant_types)) {
       body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && supported.has(g));
     }
+    const data = ((await currentPolicyData(app)).client_registration ?? {}) as ClientRegistrationData;
     const violations = evaluateClientRegistration(body, data);
     if (violations.length > 0) {
       const redirect = violations.find((v) => v.field === 'redirect_uris');
