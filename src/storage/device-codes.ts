@@ -129,8 +129,19 @@ export async function reopen(db: Db, id: string, exchangedGrantId: string, grant
   return rows.length > 0;
 }
 
-/** Forgets grants that expired more than a day before `now`; returns how many. */
+/**
+ * Forgets grants that expired more than a day before `now`; returns how many. An approval that
+ * was never exchanged takes its oidc-provider grant along (nothing was issued under it), which
+ * would otherwise outlive it by a year.
+ */
 export async function pruneExpired(db: Db, now: Date): Promise<number> {
-  const rows = await db`DELETE FROM oauth2_device_code_grants WHERE expires_at < ${now}::timestamptz - interval '1 day' RETURNING 1`;
-  return rows.length;
+  const [row] = await db<{ pruned: number }[]>`
+    WITH gone AS (
+      DELETE FROM oauth2_device_code_grants WHERE expires_at < ${now}::timestamptz - interval '1 day'
+      RETURNING state, grant_id
+    ), unused AS (
+      DELETE FROM oidc_payloads WHERE model = 'Grant' AND id IN (SELECT grant_id FROM gone WHERE state = 'fulfilled')
+    )
+    SELECT count(*)::int AS pruned FROM gone`;
+  return row?.pruned ?? 0;
 }
