@@ -4,6 +4,7 @@
 // to their account, with the new device named. Mounted only while the grant is enabled.
 import express, { type Request, type Response, type Router } from 'express';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
+import { addressBucket } from '../domain/client-address.js';
 import { MAS_ADMIN_SCOPE, SYNAPSE_ADMIN_SCOPE, deviceOf, parseScope } from '../domain/scopes.js';
 import { matrixUserId } from '../domain/usernames.js';
 import {
@@ -43,7 +44,8 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   /** Looks the typed code up (each attempt counts against the address) and moves on to its consent page. */
   async function enterCode(req: Request, res: Response, typed: string): Promise<void> {
     try {
-      await limit(app.sql, `device-link:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.device_code_link);
+      // Per /64 for IPv6: a client holding a whole network would otherwise guess without limit.
+      await limit(app.sql, `device-link:ip:${addressBucket(req.ip)}`, config.rate_limiting.device_code_link);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       const seconds = Math.ceil(err.retryAfterMs / 1000);

@@ -113,4 +113,19 @@ describe('with the code filled in by the link and a tight limit on code entries'
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     assert.match(await limited.text(), /Too many codes entered/);
   });
+
+  test('an IPv6 client is counted per /64: other addresses of its network share its allowance', async () => {
+    const browser = new Browser(mauth.url);
+    const form = parseForms(await (await browser.get('/link')).text())[0]!;
+    // From loopback, a trusted proxy by default: X-Forwarded-For names the client.
+    const enter = (ip: string) =>
+      browser.request('/link', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+        body: new URLSearchParams({ ...form.fields, code: 'AAAAAA' }).toString(),
+      });
+    for (let i = 1; i <= 3; i += 1) assert.equal((await enter(`2001:db8:5:6::${i}`)).status, 400);
+    assert.equal((await enter('2001:db8:5:6:ffff::9')).status, 429, 'a fourth address of the same /64');
+    assert.equal((await enter('2001:db8:5:7::1')).status, 400, 'another /64 has its own allowance');
+  });
 });
