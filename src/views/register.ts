@@ -15,7 +15,8 @@ import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
-import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
+import { evaluateRegistration } from '../policy/register.js';
+import { requesterOf } from '../policy/requester.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
@@ -75,8 +76,8 @@ export function registrationRouter(deps: ViewDeps): Router {
     let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
     for (const v of evaluateRegistration(
-      { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver },
-      (await currentPolicyData(app)) as RegisterPolicyData,
+      { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, requester: requesterOf(req) },
+      await currentPolicyData(app),
     )) {
       errors[v.field ?? 'form'] ??= v.msg;
     }
