@@ -220,8 +220,9 @@ export const POLICY_DATA_KEYS = [
 /** Reads the merged data; problems name the path of each unusable value. */
 export function readPolicyData(merged: PolicyDataObject): { data: PolicyData; problems: [] } | { data?: undefined; problems: PolicyDataProblem[] } {
   const r = new Reader();
-  const top = r.object(merged, '', ['server_name', ...POLICY_DATA_KEYS]) ?? {};
-  const serverName = typeof top.server_name === 'string' ? top.server_name : (r.problem('server_name', 'must be a string') ?? '');
+  const { server_name: name, ...rest } = merged;
+  const top = r.object(rest, '', POLICY_DATA_KEYS) ?? {};
+  const serverName = typeof name === 'string' ? name : (r.problem('server_name', 'must be a string') ?? '');
   const clients = r.object(top.client_registration, 'client_registration', ['allow_host_mismatch', 'allow_insecure_uris', 'allow_missing_client_uri']) ?? {};
   const registration = r.object(top.registration, 'registration', ['allowed_usernames', 'banned_usernames']) ?? {};
   const emails = r.object(top.emails, 'emails', ['allowed_addresses', 'banned_addresses']) ?? {};
