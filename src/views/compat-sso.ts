@@ -15,6 +15,7 @@ import { requesterOf } from '../policy/requester.js';
 import { countSessions } from '../policy/session-limit.js';
 import type { User } from '../storage/users.js';
 import { policyStop, sendPolicyStop } from './policy-violation.js';
+import { msg } from '../web/i18n.js';
 
 export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
   const router = express.Router();
@@ -22,8 +23,8 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
   const page = renderer.send;
   const unusable = (res: Response) =>
     page(res, 400, 'error', {
-      title: 'This sign-in link cannot be used',
-      message: 'It has expired or was already used. Go back to the app and start signing in again.',
+      title: msg('errors.compat_sso.unusable_title'),
+      message: msg('errors.compat_sso.unusable'),
       code: 'invalid_sso_login',
     });
 
@@ -61,7 +62,7 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
     const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
     if (req.body?.decision !== 'continue') {
-      return page(res, 200, 'error', { title: 'Cancelled', message: 'Nothing was sent to the app.', code: 'cancelled' });
+      return page(res, 200, 'error', { title: msg('errors.compat_sso.cancelled_title'), message: msg('errors.compat_sso.cancelled'), code: 'cancelled' });
     }
     if (await stopped(req, res, current.user, String(req.params.id))) return;
     const token = app.random.bytes(24).toString('base64url');

@@ -52,7 +52,7 @@ test('registration is refused from a banned address or user agent, and allowed o
 
 test('compat password login is refused with 403 M_FORBIDDEN for a banned requester, before any device is made', async () => {
   const devicesBefore = hs.devices('alice').size;
-  for (const headers of [{ 'x-forwarded-for': BANNED_IP }, { 'user-agent': BANNED_AGENT }]) {
+  for (const headers of [{ 'x-forwarded-for': BANNED_IP }, { 'user-agent': BANNED_AGENT }] as Record<string, string>[]) {
     const refused = await compatPasswordLogin(mauth.url, 'alice', STRONG_PASSWORD, {}, headers);
     assert.equal(refused.status, 403, JSON.stringify(headers));
     assert.equal(refused.body.errcode, 'M_FORBIDDEN');
