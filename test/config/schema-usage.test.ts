@@ -216,6 +216,11 @@ describe('refused keys', () => {
     assert.deepEqual(await errors({ soft_limit: 3 }), ['experimental.session_limit.hard_limit']);
     assert.deepEqual(await errors({ soft_limit: 6, hard_limit: 5 }), ['experimental.session_limit.soft_limit']);
     assert.deepEqual(await errors({ soft_limit: 1, hard_limit: 1, dangerous_hard_limit_eviction: true }), ['experimental.session_limit.dangerous_hard_limit_eviction']);
+    // policy.data.session_limit is merged over it, as MAS merges its data.
+    const merged = await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5 } }, policy: { data: { session_limit: { soft_limit: 4 } } } });
+    assert.deepEqual(merged, []);
+    const over = await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5 } }, policy: { data: { session_limit: { soft_limit: 6 } } } });
+    assert.deepEqual(over.map((e) => e.key), ['policy.data.session_limit.hard_limit']);
   });
 
   test('experimental.inactive_session_expiration is accepted with a ttl in MAS’s range', async () => {
