@@ -21,6 +21,7 @@ import { interactionRouter } from '../views/interactions.js';
 import { deviceRouter } from '../views/device.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { trustProxy } from '../domain/client-address.js';
 import { brandingStylesheet } from '../web/branding.js';
 import { msg, rememberLanguage } from '../web/i18n.js';
 import { cors } from './cors.js';
@@ -55,7 +56,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
+  app.set('trust proxy', trustProxy(config.http.trusted_proxies));
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
