@@ -16,13 +16,17 @@ import {
   type DeviceGrant,
 } from '../oidc/device-codes.js';
 import { LINK_ROUTE } from '../oidc/device-grant.js';
-import { evaluateGrant } from '../policy/authorization-grant.js';
+import { evaluateGrant, type GrantInput } from '../policy/authorization-grant.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterOf } from '../policy/requester.js';
+import { countSessions } from '../policy/session-limit.js';
 import type { User } from '../storage/users.js';
 import { csrfToken, currentSession } from '../web/browser.js';
 import { RouteError, asPage, routeHandler } from '../web/errors.js';
 import { csrfForm } from '../web/forms.js';
 import type { ViewDeps } from './deps.js';
 import { scopeLabel } from './interactions.js';
+import { policyStop, sendPolicyStop } from './policy-violation.js';
 
 const CONSENT_PREFIX = '/device/';
 
@@ -82,18 +86,26 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     return grant;
   }
 
-  function violations(grant: DeviceGrant, user: User) {
-    return evaluateGrant({
-      scopes: parseScope(grant.scope),
-      grantType: DEVICE_CODE_GRANT,
-      user,
-      adminUsers: (config.policy.data.admin_users as string[] | undefined) ?? [],
-    });
+  /** The authorization grant policy, for the user deciding in this browser (its requester and sessions). */
+  async function violations(req: Request, grant: DeviceGrant, user: User) {
+    const data = await currentPolicyData(app);
+    const input: GrantInput = { scopes: parseScope(grant.scope), grantType: DEVICE_CODE_GRANT, user, requester: requesterOf(req), sessionCounts: await countSessions(app.sql, user.id, data) };
+    return evaluateGrant(input, data);
   }
 
   async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
     const scopes = parseScope(grant.scope);
-    const refused = violations(grant, user);
+    const refused = grant.state === 'pending' ? await violations(req, grant, user) : [];
+    const stop = policyStop(refused);
+    if (stop) {
+      const client = await clientView(grant.client_id);
+      return sendPolicyStop(renderer, res, status, stop, {
+        client,
+        user: { mxid: matrixUserId(user.username, config.matrix.homeserver) },
+        cancel: { action: `${CONSENT_PREFIX}${grant.id}`, csrf: csrfToken(config, req, res, app.random), kind: 'device' },
+        retryUrl: `${CONSENT_PREFIX}${grant.id}`,
+      });
+    }
     const adminRefused = refused.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     renderer.send(res, status, 'device_consent', {
       action: `${CONSENT_PREFIX}${grant.id}`,
@@ -128,7 +140,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     if (action === 'reject') {
       await rejectDeviceGrant(app, grant, decider);
     } else if (action === 'consent') {
-      if (violations(grant, user).length > 0) {
+      if ((await violations(req, grant, user)).length > 0) {
         throw new RouteError(403, 'access_denied', 'Your account cannot allow this request.', { title: 'This request cannot be allowed' });
       }
       if (req.body?.confirm_device === undefined) {
