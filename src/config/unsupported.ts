@@ -32,8 +32,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'upstream_oauth2.providers[].forward_login_hint', reason: 'login hints are not passed to upstream providers', accept: [false] },
   { key: 'http.listeners[].resources[].path', reason: 'Mauth serves its own assets', accept: masShare('assets') },
   { key: 'experimental.plan_management_iframe_uri', reason: 'the account pages have no plan management tab' },
-  // Part of the policy work (its own issue); refused until then rather than ignored.
-  { key: 'experimental.session_limit', reason: 'session limits come with the policy work; remove the key' },
   { key: 'templates.assets_manifest', reason: 'Mauth serves its own assets', accept: masShare('manifest.json') },
   { key: 'policy.wasm_module', reason: POLICY, accept: masShare('policy.wasm') },
   masEntrypoint('client_registration'),

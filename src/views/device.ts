@@ -4,11 +4,13 @@
 // to their account, with the new device named. Mounted only while the grant is enabled.
 import express, { type Request, type Response, type Router } from 'express';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
+import { addressBucket } from '../domain/client-address.js';
 import { MAS_ADMIN_SCOPE, SYNAPSE_ADMIN_SCOPE, deviceOf, parseScope } from '../domain/scopes.js';
 import { matrixUserId } from '../domain/usernames.js';
 import {
   DEVICE_CODE_GRANT,
   approveDeviceGrant,
+  confirmedUserCode,
   findDeviceGrant,
   findPendingByUserCode,
   isExpired,
@@ -16,16 +18,21 @@ import {
   type DeviceGrant,
 } from '../oidc/device-codes.js';
 import { LINK_ROUTE } from '../oidc/device-grant.js';
-import { evaluateGrant } from '../policy/authorization-grant.js';
+import { evaluateGrant, type GrantInput } from '../policy/authorization-grant.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterOf } from '../policy/requester.js';
+import { countSessions } from '../policy/session-limit.js';
 import type { User } from '../storage/users.js';
 import { csrfToken, currentSession } from '../web/browser.js';
 import { RouteError, asPage, routeHandler } from '../web/errors.js';
 import { csrfForm } from '../web/forms.js';
 import type { ViewDeps } from './deps.js';
 import { scopeLabel } from './interactions.js';
+import { policyStop, sendPolicyStop } from './policy-violation.js';
 
 const CONSENT_PREFIX = '/device/';
+
+const consentPath = (grant: DeviceGrant, userCode?: string) => `${CONSENT_PREFIX}${grant.id}${userCode ? `?code=${userCode}` : ''}`;
 
 export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   const router = express.Router();
@@ -41,7 +48,8 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   /** Looks the typed code up (each attempt counts against the address) and moves on to its consent page. */
   async function enterCode(req: Request, res: Response, typed: string): Promise<void> {
     try {
-      await limit(app.sql, `device-link:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.device_code_link);
+      // Per /64 for IPv6: a client holding a whole network would otherwise guess without limit.
+      await limit(app.sql, `device-link:ip:${addressBucket(req.ip)}`, config.rate_limiting.device_code_link);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       const seconds = Math.ceil(err.retryAfterMs / 1000);
@@ -50,7 +58,8 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     }
     const grant = await findPendingByUserCode(app, typed);
     if (!grant) return renderLink(req, res, 400, typed, 'invalid');
-    res.redirect(303, `${CONSENT_PREFIX}${grant.id}`);
+    // The code goes along, so that the consent page can show it next to the device's (RFC 8628 §5.4).
+    res.redirect(303, consentPath(grant, confirmedUserCode(app, grant, typed)));
   }
 
   router.get(LINK_ROUTE, async (req, res) => {
@@ -83,23 +92,36 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     return grant;
   }
 
-  /** As at the authorization code grant's consent: the policy data in force (set through the admin API too). */
-  async function violations(grant: DeviceGrant, user: User) {
-    return evaluateGrant({
-      scopes: parseScope(grant.scope),
-      grantType: DEVICE_CODE_GRANT,
-      user,
-      adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
-    });
+  /** The authorization grant policy, for the user deciding in this browser (its requester and sessions). */
+  async function violations(req: Request, grant: DeviceGrant, user: User) {
+    const data = await currentPolicyData(app);
+    const input: GrantInput = { scopes: parseScope(grant.scope), grantType: DEVICE_CODE_GRANT, user, requester: requesterOf(req), sessionCounts: await countSessions(app.sql, user.id, data) };
+    return evaluateGrant(input, data);
   }
 
   async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
+    // The outcome page says whose account the device signs in to: only its decider may see it.
+    if (grant.state !== 'pending' && grant.user_id !== user.id) {
+      throw new RouteError(409, 'device_grant_decided', 'This sign-in request has already been answered.', { title: 'Request already answered', link: { href: LINK_ROUTE, label: 'Enter another code' } });
+    }
     const scopes = parseScope(grant.scope);
-    const refused = await violations(grant, user);
+    const userCode = confirmedUserCode(app, grant, req.query.code);
+    const refused = grant.state === 'pending' ? await violations(req, grant, user) : [];
+    const stop = policyStop(refused);
+    if (stop) {
+      const client = await clientView(grant.client_id);
+      return sendPolicyStop(renderer, res, status, stop, {
+        client,
+        user: { mxid: matrixUserId(user.username, config.matrix.homeserver) },
+        cancel: { action: `${CONSENT_PREFIX}${grant.id}`, csrf: csrfToken(config, req, res, app.random), kind: 'device' },
+        retryUrl: `${CONSENT_PREFIX}${grant.id}`,
+      });
+    }
     const adminRefused = refused.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     renderer.send(res, status, 'device_consent', {
-      action: `${CONSENT_PREFIX}${grant.id}`,
+      action: consentPath(grant, userCode),
       csrf: csrfToken(config, req, res, app.random),
+      user_code: userCode,
       state: grant.state,
       client: await clientView(grant.client_id),
       user: { username: user.username, mxid: matrixUserId(user.username, config.matrix.homeserver) },
@@ -130,7 +152,7 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     if (action === 'reject') {
       await rejectDeviceGrant(app, grant, decider);
     } else if (action === 'consent') {
-      if ((await violations(grant, user)).length > 0) {
+      if ((await violations(req, grant, user)).length > 0) {
         throw new RouteError(403, 'access_denied', 'Your account cannot allow this request.', { title: 'This request cannot be allowed' });
       }
       if (req.body?.confirm_device === undefined) {
