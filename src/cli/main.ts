@@ -5,6 +5,8 @@ import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands } from './database.js';
 import { registerManageCommands } from './manage.js';
 import { registerServerCommands } from './server.js';
+import { registerSyn2masCommands } from './syn2mas.js';
+import { registerImportMasCommand } from './import-mas.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerDatabaseCommands(program);
   registerConfigCommands(program);
   registerManageCommands(program);
+  registerSyn2masCommands(program);
+  registerImportMasCommand(program);
   return program;
 }
 
