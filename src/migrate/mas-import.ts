@@ -19,6 +19,7 @@ import { decryptMasSecret } from './mas-secrets.js';
 import { counted, importCompatSessions, importOAuthSessions, importOAuthTokens, type ImportState } from './mas-sessions.js';
 import type { PhaseResult, Progress } from './progress.js';
 import type { Staging } from './staging.js';
+import { prefetch } from './prefetch.js';
 
 export interface ImportMasInput {
   config: Config;
@@ -34,7 +35,7 @@ export interface ImportMasInput {
 async function importUsers(state: ImportState, tx: Tx): Promise<void> {
   const phase = state.progress.start('users', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readUsers(tx, state.batch)) {
+    for await (const batch of prefetch(source.readUsers(tx, state.batch))) {
       for (const user of batch) {
         if (user.is_guest) phase.skip('guests');
         else if (user.username !== user.username.toLowerCase()) phase.skip('with upper-case names');
@@ -57,7 +58,7 @@ async function importUsers(state: ImportState, tx: Tx): Promise<void> {
 async function importCredentials(state: ImportState, tx: Tx): Promise<void> {
   const passwords = state.progress.start('passwords', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readPasswords(tx, state.batch)) {
+    for await (const batch of prefetch(source.readPasswords(tx, state.batch))) {
       for (const p of batch) {
         const user = state.users.get(p.user_id);
         if (!user) passwords.skip('of users not imported');
@@ -72,7 +73,7 @@ async function importCredentials(state: ImportState, tx: Tx): Promise<void> {
   const emails = state.progress.start('e-mail addresses', 0);
   const seen = new Set<string>();
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readEmails(tx, state.batch)) {
+    for await (const batch of prefetch(source.readEmails(tx, state.batch))) {
       for (const e of batch) {
         const user = state.users.get(e.user_id);
         const parsed = parseEmailAddress(e.email);
@@ -87,7 +88,7 @@ async function importCredentials(state: ImportState, tx: Tx): Promise<void> {
         }
       }
     }
-    for await (const batch of source.readThreepids(tx, state.batch)) {
+    for await (const batch of prefetch(source.readThreepids(tx, state.batch))) {
       for (const t of batch) {
         const user = state.users.get(t.user_id);
         if (!user) emails.skip('third-party ids of users not imported');
@@ -101,7 +102,7 @@ async function importCredentials(state: ImportState, tx: Tx): Promise<void> {
   const links = state.progress.start('upstream links', 0);
   const providers = new Set(state.config.upstream_oauth2.providers.map((p) => p.id));
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readLinks(tx, state.batch)) {
+    for await (const batch of prefetch(source.readLinks(tx, state.batch))) {
       for (const link of batch) {
         const user = state.users.get(link.user_id);
         const providerId = fromUuid(link.upstream_oauth_provider_id);
@@ -145,7 +146,7 @@ async function importClients(state: ImportState, tx: Tx): Promise<void> {
 async function importBrowserSessionsAndTokens(state: ImportState, tx: Tx): Promise<void> {
   const phase = state.progress.start('browser sessions', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readBrowserSessions(tx, state.batch)) {
+    for await (const batch of prefetch(source.readBrowserSessions(tx, state.batch))) {
       for (const s of batch) {
         const user = state.users.get(s.user_id);
         if (!user) phase.skip('of users not imported');

@@ -13,6 +13,7 @@ import * as source from '../storage/mas-source.js';
 import { fromUuid, type IdFactory } from './ids.js';
 import type { Progress } from './progress.js';
 import type { Staging } from './staging.js';
+import { prefetch } from './prefetch.js';
 
 export interface ImportState {
   config: Config;
@@ -47,7 +48,7 @@ function liveUser(state: ImportState, userUuid: string): { id: string } | 'missi
 export async function importOAuthSessions(state: ImportState, tx: Tx): Promise<void> {
   const phase = state.progress.start('OAuth 2.0 sessions', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readOAuthSessions(tx, state.batch)) {
+    for await (const batch of prefetch(source.readOAuthSessions(tx, state.batch))) {
       for (const session of batch) {
         const user = liveUser(state, session.user_id);
         const clientId = fromUuid(session.oauth2_client_id);
@@ -83,7 +84,7 @@ export async function importOAuthTokens(state: ImportState, tx: Tx): Promise<voi
     const phase = state.progress.start(model === 'AccessToken' ? 'OAuth 2.0 access tokens' : 'OAuth 2.0 refresh tokens', 0);
     const rows = model === 'AccessToken' ? source.readOAuthAccessTokens(tx, state.batch, state.now) : source.readOAuthRefreshTokens(tx, state.batch);
     await state.staging.phase(async (writer) => {
-      for await (const batch of rows) {
+      for await (const batch of prefetch(rows)) {
         for (const token of batch) {
           const grant = state.grants.get(token.oauth2_session_id);
           if (!grant) {
@@ -107,7 +108,7 @@ export async function importOAuthTokens(state: ImportState, tx: Tx): Promise<voi
 export async function importCompatSessions(state: ImportState, tx: Tx): Promise<void> {
   const sessions = state.progress.start('compat sessions', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readCompatSessions(tx, state.batch)) {
+    for await (const batch of prefetch(source.readCompatSessions(tx, state.batch))) {
       for (const session of batch) {
         const user = liveUser(state, session.user_id);
         if (user === 'missing') sessions.skip('of users not imported');
@@ -127,7 +128,7 @@ export async function importCompatSessions(state: ImportState, tx: Tx): Promise<
   });
   const access = state.progress.start('compat access tokens', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readCompatAccessTokens(tx, state.batch)) {
+    for await (const batch of prefetch(source.readCompatAccessTokens(tx, state.batch))) {
       for (const token of batch) {
         const sessionId = state.compatSessions.get(token.compat_session_id);
         if (!sessionId) access.skip('of sessions not imported');
@@ -145,7 +146,7 @@ export async function importCompatSessions(state: ImportState, tx: Tx): Promise<
   });
   const refresh = state.progress.start('compat refresh tokens', 0);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readCompatRefreshTokens(tx, state.batch)) {
+    for await (const batch of prefetch(source.readCompatRefreshTokens(tx, state.batch))) {
       for (const token of batch) {
         const accessToken = state.compatAccessTokens.get(token.compat_access_token_id);
         if (!accessToken) refresh.skip('of sessions not imported');

@@ -19,6 +19,8 @@ class DryRunRollback extends Error {
 
 export class StageWriter {
   private readonly buffers = new Map<bulk.StagedTable, unknown[]>();
+  /** The COPY in flight: the next batch is prepared meanwhile; one at a time on the connection. */
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly tx: Tx) {}
 
@@ -26,19 +28,22 @@ export class StageWriter {
     let buffer = this.buffers.get(table);
     if (!buffer) this.buffers.set(table, (buffer = []));
     buffer.push(row);
-    if (buffer.length >= bulk.rowsPerStatement(table)) await this.flush(table);
+    if (buffer.length >= bulk.ROWS_PER_COPY) await this.flush(table);
   }
 
   private async flush(table: bulk.StagedTable): Promise<void> {
     const rows = this.buffers.get(table);
     if (!rows?.length) return;
     this.buffers.set(table, []);
-    await bulk.stageRows(this.tx, table, rows as bulk.StagedRow<typeof table>[]);
+    await this.inFlight;
+    this.inFlight = bulk.stageRows(this.tx, table, rows as bulk.StagedRow<typeof table>[]);
+    // Awaited by the next flush; until then a failure must not count as unhandled.
+    this.inFlight.catch(() => undefined);
   }
 
   async flushAll(): Promise<void> {
-    // Parents first is not needed here (staging tables have no keys), but keeps the order stable.
     for (const table of bulk.STAGED_TABLES) await this.flush(table);
+    await this.inFlight;
   }
 }
 

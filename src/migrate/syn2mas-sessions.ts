@@ -10,6 +10,7 @@ import * as source from '../storage/synapse-source.js';
 import type { IdFactory } from './ids.js';
 import type { Progress } from './progress.js';
 import type { Staging } from './staging.js';
+import { prefetch } from './prefetch.js';
 
 export interface MigratedUser {
   id: string;
@@ -39,7 +40,7 @@ export function counted(state: MigrationState, table: StagedTable): void {
 export async function migrateDevices(state: MigrationState, tx: Tx, estimate: number): Promise<void> {
   const phase = state.progress.start('devices', estimate);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readDevices(tx, state.batch)) {
+    for await (const batch of prefetch(source.readDevices(tx, state.batch))) {
       for (const device of batch) {
         const user = state.users.get(device.user_id);
         if (!user) phase.skip('of users not migrated');
@@ -76,7 +77,7 @@ function sessionOf(state: MigrationState, userId: string, deviceId: string | nul
 export async function migrateAccessTokens(state: MigrationState, tx: Tx, estimate: number): Promise<void> {
   const phase = state.progress.start('access tokens', estimate);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readAccessTokens(tx, state.batch)) {
+    for await (const batch of prefetch(source.readAccessTokens(tx, state.batch))) {
       for (const token of batch) {
         const sessionId = sessionOf(state, token.user_id, token.device_id);
         if (token.device_id === null) phase.skip('without a device');
@@ -102,7 +103,7 @@ export async function migrateAccessTokens(state: MigrationState, tx: Tx, estimat
 export async function migrateTokenPairs(state: MigrationState, tx: Tx, estimate: number): Promise<void> {
   const phase = state.progress.start('refresh tokens', estimate);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readTokenPairs(tx, state.batch)) {
+    for await (const batch of prefetch(source.readTokenPairs(tx, state.batch))) {
       for (const pair of batch) {
         const sessionId = sessionOf(state, pair.user_id, pair.device_id);
         if (!sessionId) {

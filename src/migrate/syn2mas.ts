@@ -18,6 +18,7 @@ import type { PhaseResult, Progress } from './progress.js';
 import type { Staging } from './staging.js';
 import { synapseScheme } from './syn2mas-checks.js';
 import { counted, migrateAccessTokens, migrateDevices, migrateTokenPairs, type MigrationState } from './syn2mas-sessions.js';
+import { prefetch } from './prefetch.js';
 
 export interface Syn2masInput {
   config: Config;
@@ -46,7 +47,7 @@ async function migrateUsers(state: MigrationState, tx: Tx, estimate: number, inp
   const suffix = `:${input.config.matrix.homeserver}`;
   const passwordVersion = synapseScheme(input.config)?.version;
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readUsers(tx, state.batch)) {
+    for await (const batch of prefetch(source.readUsers(tx, state.batch))) {
       for (const user of batch) {
         const localpart = user.name.startsWith('@') && user.name.endsWith(suffix) ? user.name.slice(1, -suffix.length) : undefined;
         if (localpart === undefined || localpart === '') phase.skip('of another server');
@@ -83,7 +84,7 @@ async function migrateThreepids(state: MigrationState, tx: Tx, estimate: number)
   const phase = state.progress.start('third-party ids', estimate);
   const seen = new Set<string>();
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readThreepids(tx, state.batch)) {
+    for await (const batch of prefetch(source.readThreepids(tx, state.batch))) {
       for (const threepid of batch) {
         const user = state.users.get(threepid.user_id);
         const createdAt = threepid.added_at ?? state.now;
@@ -116,7 +117,7 @@ async function migrateThreepids(state: MigrationState, tx: Tx, estimate: number)
 async function migrateLinks(state: MigrationState, tx: Tx, estimate: number, mappings: Map<string, string>): Promise<void> {
   const phase = state.progress.start('upstream links', estimate);
   await state.staging.phase(async (writer) => {
-    for await (const batch of source.readExternalIds(tx, state.batch)) {
+    for await (const batch of prefetch(source.readExternalIds(tx, state.batch))) {
       for (const external of batch) {
         const user = state.users.get(external.user_id);
         const providerId = mappings.get(external.auth_provider);

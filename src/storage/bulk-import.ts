@@ -1,13 +1,14 @@
 // Bulk loading for the migrations in (`mauth syn2mas migrate`, `mauth import-mas`). Rows are
 // first staged, phase by phase, in temporary tables of one connection (one transaction per
-// phase, multi-row inserts); then one transaction moves every staged table into its real table,
+// phase, rows streamed with COPY); then one transaction moves every staged table into its real table,
 // in foreign-key order, and checks the result. Until that transaction commits, Mauth's tables are
 // untouched: a failure anywhere, a crash or Ctrl-C included (temporary tables end with their
 // connection), leaves them exactly as they were, and a second run starts clean.
 //
 // This module writes the tables of several owners, but only here and only this way: as rows
 // already in their stored form (tokens hashed, payloads as the OIDC adapter stores them).
-import type postgres from 'postgres';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Db, Sql, Tx } from './db.js';
 
 /** Staged tables, in the order they are moved (parents first), with the columns written. */
@@ -31,10 +32,8 @@ export type StagedRow<T extends StagedTable> = { [K in (typeof STAGED_COLUMNS)[T
 
 export const STAGED_TABLES = Object.keys(STAGED_COLUMNS) as StagedTable[];
 
-/** PostgreSQL takes at most 65535 parameters per statement. */
-export function rowsPerStatement(table: StagedTable): number {
-  return Math.floor(60_000 / STAGED_COLUMNS[table].length);
-}
+/** Rows sent per COPY (a few MB of text at most). */
+export const ROWS_PER_COPY = 10_000;
 
 const staged = (table: StagedTable) => `mauth_import_${table}`;
 
@@ -48,14 +47,28 @@ export async function createStaging(sql: Sql): Promise<void> {
   }
 }
 
-/** One multi-row insert into a staging table (at most rowsPerStatement rows). */
+/** One value in COPY's text format: \N for NULL; backslash, tab, newline and carriage return escaped. */
+export function copyText(value: unknown): string {
+  if (value === null || value === undefined) return '\\N';
+  let text: string;
+  if (value instanceof Date) text = value.toISOString();
+  else if (typeof value === 'boolean') text = value ? 't' : 'f';
+  else if (typeof value === 'object') text = JSON.stringify(value);
+  else text = String(value);
+  return text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+/** Streams rows into a staging table with COPY (objects, as the jsonb payload, are written as JSON). */
 export async function stageRows<T extends StagedTable>(db: Db, table: T, rows: StagedRow<T>[]): Promise<void> {
   if (rows.length === 0) return;
   const columns = STAGED_COLUMNS[table] as readonly string[];
-  const values = table === 'oidc_payloads'
-    ? rows.map((row) => ({ ...row, payload: db.json((row as StagedRow<'oidc_payloads'>).payload as postgres.JSONValue) }))
-    : rows;
-  await db`INSERT INTO ${db(staged(table))} ${db(values as Record<string, postgres.ParameterOrJSON<never>>[], ...(columns as string[]))}`;
+  let text = '';
+  for (const row of rows) {
+    const record = row as Record<string, unknown>;
+    text += `${columns.map((column) => copyText(record[column])).join('\t')}\n`;
+  }
+  const writable = await db`COPY ${db(staged(table))} (${db(columns as string[])}) FROM STDIN`.writable();
+  await pipeline(Readable.from([text]), writable);
 }
 
 /**

@@ -4,9 +4,13 @@
 // ULIDs by the importer, so that users keep their `sub` and clients their `client_id`. Only what
 // is still live is read: sessions not finished, tokens neither revoked, consumed nor expired.
 import type { Db, Sql, Tx } from './db.js';
+import { wholeTablePlans } from './synapse-source.js';
 
 export async function snapshot<T>(sql: Sql, read: (tx: Tx) => Promise<T>): Promise<T> {
-  return (await sql.begin('isolation level repeatable read read only', read)) as T;
+  return (await sql.begin('isolation level repeatable read read only', async (tx) => {
+    await wholeTablePlans(tx);
+    return read(tx);
+  })) as T;
 }
 
 export interface MasUser {

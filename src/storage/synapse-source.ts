@@ -37,8 +37,17 @@ const LOCKED_TABLES = ['users', 'user_threepids', 'user_external_ids', 'devices'
 export async function snapshot<T>(sql: Sql, exclusive: boolean, read: (tx: Tx) => Promise<T>): Promise<T> {
   return (await sql.begin('isolation level repeatable read read only', async (tx) => {
     await tx`LOCK TABLE ${tx(LOCKED_TABLES)} IN ${tx.unsafe(exclusive ? 'EXCLUSIVE' : 'ACCESS SHARE')} MODE NOWAIT`;
+    await wholeTablePlans(tx);
     return read(tx);
   })) as T;
+}
+
+/**
+ * Cursors are planned for their first rows by default (cursor_tuple_fraction 0.1), which turns
+ * the joins of a full read into nested loops; every row is read here.
+ */
+export async function wholeTablePlans(tx: Tx): Promise<void> {
+  await tx`SET LOCAL cursor_tuple_fraction = 1`;
 }
 
 export interface SynapseUser {
