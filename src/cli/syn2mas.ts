@@ -51,6 +51,9 @@ export function explain(err: unknown, source: string): Error {
   const message = (err as Error).message ?? String(err);
   if (code === '55P03') return new Error(`${source}'s tables are in use (${message}): stop it before migrating, or use --dry-run`);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '28P01' || code === '3D000') return new Error(`cannot connect to ${source}'s database: ${message}`);
+  // A constraint the move ran into: which row, as PostgreSQL says it; nothing was written.
+  const detail = (err as { detail?: string }).detail;
+  if (detail) return new Error(`${message}: ${detail}; nothing was written`);
   return err instanceof Error ? err : new Error(message);
 }
 

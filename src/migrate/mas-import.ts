@@ -180,7 +180,7 @@ export async function importFromMas(input: ImportMasInput): Promise<{ phases: Ph
   const state: ImportState = {
     config: input.config,
     now: input.clock.now(),
-    batch: input.batch ?? 5000,
+    batch: input.batch ?? 10_000,
     ids: new IdFactory(),
     staging: input.staging,
     progress: input.progress,

@@ -143,7 +143,7 @@ async function migrateLinks(state: MigrationState, tx: Tx, estimate: number, map
 export async function migrateFromSynapse(input: Syn2masInput): Promise<MigrationResult> {
   const state: MigrationState = {
     now: input.clock.now(),
-    batch: input.batch ?? 5000,
+    batch: input.batch ?? 10_000,
     ids: new IdFactory(),
     users: new Map(),
     sessions: new Map(),

@@ -39,6 +39,9 @@ const staged = (table: StagedTable) => `mauth_import_${table}`;
 
 /** Creates the (empty) staging tables on this connection; `sql` must be a single-connection pool. */
 export async function createStaging(sql: Sql): Promise<void> {
+  // Temporary tables live in the session's own buffers (8 MB by default, then the disk); a large
+  // migration stages a few hundred MB. Only settable before the session touches a temporary table.
+  await sql`SET temp_buffers = '256MB'`;
   for (const table of STAGED_TABLES) {
     await sql`DROP TABLE IF EXISTS pg_temp.${sql(staged(table))}`;
     // Same column types and defaults; no constraints or indexes: those are checked, once, when
@@ -79,6 +82,48 @@ export async function lockForImport(tx: Tx): Promise<number> {
   await tx`LOCK TABLE users, user_registration_tokens, oidc_payloads IN SHARE ROW EXCLUSIVE MODE`;
   const [{ count }] = await tx<{ count: number }[]>`SELECT count(*)::int AS count FROM users`;
   return count;
+}
+
+/**
+ * Foreign keys, unique constraints no foreign key depends on, and plain indexes of tables about
+ * to receive many rows, as the database describes them: dropped for the move (checked row by row
+ * they cost more than the rows), and rebuilt after it, in the same transaction, by `resumeChecks`,
+ * which checks every row at once. A violation then fails the rebuild and the whole move (as MAS's
+ * syn2mas pauses constraints). Primary keys stay: other tables' keys point at them.
+ */
+export interface PausedChecks {
+  constraints: { table: string; name: string; definition: string; kind: 'f' | 'u' }[];
+  indexes: { name: string; definition: string }[];
+}
+
+export async function pauseChecks(tx: Tx, tables: StagedTable[]): Promise<PausedChecks> {
+  if (tables.length === 0) return { constraints: [], indexes: [] };
+  const constraints = await tx<PausedChecks['constraints']>`
+    SELECT c.conrelid::regclass::text AS table, c.conname AS name, pg_get_constraintdef(c.oid) AS definition, c.contype AS kind
+    FROM pg_constraint c
+    WHERE c.conrelid = ANY(${tables}::text[]::regclass[])
+      AND (c.contype = 'f' OR (c.contype = 'u' AND NOT EXISTS (
+        SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = c.conindid)))
+    ORDER BY c.contype, c.conname`;
+  const indexes = await tx<PausedChecks['indexes']>`
+    SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+    FROM pg_index i
+    WHERE i.indrelid = ANY(${tables}::text[]::regclass[])
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+    ORDER BY 1`;
+  for (const c of constraints) await tx`ALTER TABLE ${tx.unsafe(c.table)} DROP CONSTRAINT ${tx(c.name)}`;
+  for (const i of indexes) await tx`DROP INDEX ${tx.unsafe(i.name)}`;
+  return { constraints, indexes };
+}
+
+/** Rebuilds what pauseChecks dropped, checking every row (definitions as the database gave them). */
+export async function resumeChecks(tx: Tx, paused: PausedChecks): Promise<void> {
+  for (const i of paused.indexes) await tx.unsafe(i.definition);
+  for (const kind of ['u', 'f'] as const) {
+    for (const c of paused.constraints.filter((x) => x.kind === kind)) {
+      await tx`ALTER TABLE ${tx.unsafe(c.table)} ADD CONSTRAINT ${tx(c.name)} ${tx.unsafe(c.definition)}`;
+    }
+  }
 }
 
 /** Moves one staging table into its real table; returns how many rows it moved. */
