@@ -69,7 +69,7 @@ export class Progress {
     if (this.tty) this.draw(true);
     else {
       this.out.log({ phase: name, estimate }, `migrating ${name}`);
-      this.timer = setInterval(() => this.line(), this.out.intervalMs ?? 5000);
+      this.timer = setInterval(() => this.tick(), this.out.intervalMs ?? 5000);
       this.timer.unref();
     }
     return phase;
@@ -103,7 +103,8 @@ export class Progress {
     return [...this.results];
   }
 
-  private line(): void {
+  /** The periodic log line (the timer calls it; exposed so that tests need not wait). */
+  tick(): void {
     const phase = this.current;
     if (!phase) return;
     const total = Math.max(phase.estimate, phase.done);

@@ -17,6 +17,7 @@ import { introspect, tokenRequest } from '../support/oauth-client.js';
 import { follow, upstreamLogin } from '../support/upstream-provider.js';
 import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
 import { Browser } from '../support/http-client.js';
+import { databaseDigest } from './synapse-fixture.js';
 
 const SERVER_NAME = 'mas.test';
 const PROVIDER = ulid();
@@ -31,8 +32,12 @@ let mas: postgres.Sql;
 let db: postgres.Sql;
 let checkOutput: { stdout: string; stderr: string; code: number };
 let importOutput: { stdout: string; stderr: string; code: number };
+let dryRun: { output: { stdout: string; stderr: string; code: number }; before: Record<string, string>; after: Record<string, string> };
+let masBefore: Record<string, string>;
 const ids: Record<string, string> = {};
 const t: Record<string, string> = {};
+const IMPORTED_TABLES = ['users', 'user_passwords', 'user_emails', 'user_threepids', 'upstream_oauth_links', 'oidc_payloads', 'oauth2_sessions',
+  'compat_sessions', 'compat_access_tokens', 'compat_refresh_tokens', 'browser_sessions', 'user_registration_tokens'];
 const CONFIDENTIAL_SECRET = 'confidential-client-secret-0123456789';
 
 /** MAS's way of keeping a client secret: ChaCha20-Poly1305 under secrets.encryption, base64(nonce ‖ ciphertext ‖ tag). */
@@ -127,6 +132,14 @@ before(async () => {
   const base = YAML.parse(await readFile(setup.mauth.configFiles[0], 'utf8')) as { secrets: { encryption: string } };
   await seedMas(base.secrets.encryption);
   checkOutput = await setup.mauth.cli('import-mas', '--mas-database-uri', masDb.url, '--check');
+  masBefore = await databaseDigest(masDb.url);
+  const written = async () => {
+    const all = await databaseDigest(setup.mauth.databaseUrl);
+    return Object.fromEntries(Object.entries(all).filter(([table]) => IMPORTED_TABLES.includes(table)));
+  };
+  const beforeDryRun = await written();
+  const dryRunOutput = await setup.mauth.cli('import-mas', '--mas-database-uri', masDb.url, '--dry-run');
+  dryRun = { output: dryRunOutput, before: beforeDryRun, after: await written() };
   importOutput = await setup.mauth.cli('import-mas', '--mas-database-uri', masDb.url);
 });
 
@@ -144,6 +157,14 @@ test('--check says what is not carried over (exit 11), and the import succeeds',
   assert.equal(importOutput.code, 0, importOutput.stderr);
   assert.match(importOutput.stdout, /users\s+5\s+\(skipped: 1 guests\)/);
   assert.match(importOutput.stdout, /OAuth 2.0 refresh tokens\s+2\b/);
+});
+
+test("--dry-run writes nothing; MAS's database is only read", async () => {
+  assert.equal(dryRun.output.code, 0, dryRun.output.stderr);
+  assert.match(dryRun.output.stdout, /^Dry run: nothing was written/m);
+  assert.match(dryRun.output.stdout, /users\s+5\b/);
+  assert.deepEqual(dryRun.after, dryRun.before);
+  assert.deepEqual(await databaseDigest(masDb.url), masBefore);
 });
 
 test('an OAuth refresh token issued by MAS refreshes at Mauth, on the same device, without a new device on the homeserver', async () => {
