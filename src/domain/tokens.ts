@@ -62,8 +62,10 @@ function synapseTokenKind(token: string): TokenKind | undefined {
 
 /** The kind of a well-formed token with a valid checksum (or of a token Synapse issued), or undefined. */
 export function tokenKind(token: string): TokenKind | undefined {
-  const synapse = synapseTokenKind(token);
-  if (synapse) return synapse;
+  return ownTokenKind(token) ?? synapseTokenKind(token);
+}
+
+function ownTokenKind(token: string): TokenKind | undefined {
   const parts = token.split('_');
   if (parts.length !== 3) return undefined;
   const [prefix, random, crc] = parts;
