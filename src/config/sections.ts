@@ -8,6 +8,7 @@ import { database, databaseSchema } from './database.js';
 import { email, emailSchema } from './email.js';
 import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
+import { ldap, ldapSchema } from './ldap.js';
 import { matrix, matrixSchema } from './matrix.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
@@ -38,6 +39,7 @@ export const ROOT_SCHEMA = {
   upstream_oauth2: upstreamOauth2Schema,
   experimental: experimentalSchema,
   username_rewrite: usernameRewriteSchema,
+  ldap: ldapSchema,
   templates: templatesSchema,
   policy: policySchema,
   telemetry: telemetrySchema,
@@ -64,6 +66,7 @@ export const SECTIONS: readonly Section[] = [
   upstreamOauth2,
   experimental,
   usernameRewrite,
+  ldap,
   templates,
   policy,
   telemetry,

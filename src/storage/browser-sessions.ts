@@ -63,6 +63,11 @@ export async function finish(db: Db, id: string): Promise<void> {
   await db`UPDATE browser_sessions SET finished_at = now() WHERE id = ${id} AND finished_at IS NULL`;
 }
 
+export async function countActiveForUser(db: Db, userId: string): Promise<number> {
+  const [row] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM browser_sessions WHERE user_id = ${userId} AND finished_at IS NULL`;
+  return row.n;
+}
+
 export async function finishAllForUser(db: Db, userId: string): Promise<void> {
   await db`UPDATE browser_sessions SET finished_at = now() WHERE user_id = ${userId} AND finished_at IS NULL`;
 }

@@ -25,7 +25,7 @@ export function scopeLabel(scope: string): { label: string; admin: boolean } {
   return { label: scope, admin: false };
 }
 
-export function interactionRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter, directory }: ViewDeps): Router {
   const router = express.Router();
   const form = csrfForm(renderer);
 
@@ -113,7 +113,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
-    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
+    const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };

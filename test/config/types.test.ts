@@ -106,6 +106,7 @@ export function typeLevel(): void {
     | 'upstream_oauth2'
     | 'experimental'
     | 'username_rewrite'
+    | 'ldap'
     | 'templates'
     | 'policy'
     | 'telemetry'
