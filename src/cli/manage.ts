@@ -5,6 +5,7 @@ import * as users from '../storage/users.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { requireUser, withDatabase } from './options.js';
 import { registerEmailCommands } from './manage-email.js';
+import { registerPersonalTokenCommands } from './manage-personal.js';
 import { registerRegisterUserCommand } from './manage-register.js';
 import { registerUserCommands } from './manage-users.js';
 import { registerLdapCommands } from './manage-ldap.js';
@@ -17,6 +18,7 @@ import { systemClock, systemRandomness } from '../clock.js';
 export function registerManageCommands(program: Command): void {
   const manage = program.command('manage').description('Manage accounts');
   registerEmailCommands(manage);
+  registerPersonalTokenCommands(manage);
   registerRegisterUserCommand(manage);
   registerUserCommands(manage);
   registerLdapCommands(manage);

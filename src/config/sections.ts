@@ -10,6 +10,7 @@ import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
 import { ldap, ldapSchema } from './ldap.js';
 import { matrix, matrixSchema } from './matrix.js';
+import { oauth, oauthSchema } from './oauth.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
 import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
@@ -37,6 +38,7 @@ export const ROOT_SCHEMA = {
   captcha: captchaSchema,
   clients: clientsSchema,
   upstream_oauth2: upstreamOauth2Schema,
+  oauth: oauthSchema,
   experimental: experimentalSchema,
   username_rewrite: usernameRewriteSchema,
   ldap: ldapSchema,
@@ -64,6 +66,7 @@ export const SECTIONS: readonly Section[] = [
   captcha,
   clients,
   upstreamOauth2,
+  oauth,
   experimental,
   usernameRewrite,
   ldap,

@@ -30,9 +30,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'database.min_connections', reason: 'connections are opened on demand; remove the key' },
   { key: 'upstream_oauth2.providers[].forward_login_hint', reason: 'login hints are not passed to upstream providers', accept: [false] },
   { key: 'http.listeners[].resources[].path', reason: 'Mauth serves its own assets', accept: masShare('assets') },
-  // QR login (the device authorization grant and its /link page) is its own issue.
-  { key: 'rate_limiting.device_code_link.burst', reason: 'the device link page is not served yet' },
-  { key: 'rate_limiting.device_code_link.per_second', reason: 'the device link page is not served yet' },
   { key: 'experimental.plan_management_iframe_uri', reason: 'the account pages have no plan management tab' },
   // Part of the policy work (its own issue); refused until then rather than ignored.
   { key: 'experimental.session_limit', reason: 'session limits come with the policy work; remove the key' },

@@ -5,6 +5,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
 import { registrationPolicy } from '../oidc/registration.js';
+import { DEVICE_AUTHORIZATION_ROUTE, deviceAuthorizationRequest } from '../oidc/device-grant.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
@@ -14,8 +15,10 @@ import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
+import { adminRouter } from '../admin/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
+import { deviceRouter } from '../views/device.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
 import { cors } from './cors.js';
@@ -104,10 +107,12 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(upstreamRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
+    human.use(deviceRouter(deps));
     app.use(human);
   }
 
   if (has('compat')) app.use(compatRouter(deps));
+  if (has('adminapi')) app.use(adminRouter(deps));
 
   // oidc-provider builds every URL from the request: make the request look like it reached
   // http.public_base, whatever Host the reverse proxy or Synapse used.
@@ -125,6 +130,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   if (has('oauth')) {
     app.post(ROUTES.registration, express.json({ limit: BODY_LIMIT, type: () => true }), registrationPolicy(ctx), toProvider);
+    // Answered by the token endpoint, which authenticates the client (see oidc/device-grant.ts).
+    app.post(DEVICE_AUTHORIZATION_ROUTE, ...deviceAuthorizationRequest(ctx), toProvider);
   }
   app.use((req, res, next) => {
     const discovery = has('discovery') && DISCOVERY_PATHS.includes(req.path);

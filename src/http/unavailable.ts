@@ -9,12 +9,14 @@ import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.j
 import type { Renderer } from '../web/render.js';
 import { loggedPath } from './observability.js';
 
-export type ErrorFormat = 'oauth' | 'matrix' | 'html';
+export type ErrorFormat = 'oauth' | 'matrix' | 'html' | 'admin';
 
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
   if (path.startsWith('/_matrix/') || path.startsWith('/_synapse/client/rendezvous/')) return 'matrix';
+  // The admin API's shape: {errors: [{title}]}.
+  if (path.startsWith('/api/')) return 'admin';
   return 'html';
 }
 
@@ -54,6 +56,7 @@ export function unavailableAnswer(format: ErrorFormat, renderer: Renderer, sourc
     return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: message }) };
   }
   if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: message }) };
+  if (format === 'admin') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: message }] }) };
   const page = source === 'homeserver' ? 'The homeserver could not be reached. Try again in a moment.' : message;
   return { status: 503, headers, contentType: 'html', body: renderer.render('error', { title: 'Temporarily unavailable', message: page, code: 'temporarily_unavailable' }) };
 }

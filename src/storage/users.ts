@@ -197,3 +197,19 @@ export async function idsAfter(db: Db, afterId: string, limit: number): Promise<
   const rows = await db<{ id: string }[]>`SELECT id FROM users WHERE id > ${afterId} ORDER BY id LIMIT ${limit}`;
   return rows.map((r) => r.id);
 }
+
+export async function findEmailById(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`SELECT * FROM user_emails WHERE id = ${id}`;
+  return row;
+}
+
+/** Whether any account holds this address (by its key). */
+export async function emailInUse(db: Db, emailKey: string): Promise<boolean> {
+  const [row] = await db<{ used: boolean }[]>`SELECT EXISTS (SELECT 1 FROM user_emails WHERE email_key = ${emailKey}) AS used`;
+  return row.used;
+}
+
+export async function deleteEmail(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${id} RETURNING *`;
+  return row;
+}

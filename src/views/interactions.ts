@@ -6,6 +6,7 @@ import type { OidcProvider } from '../oidc/provider.js';
 import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as users from '../storage/users.js';
 import { csrfToken, currentSession, startSession } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
@@ -141,7 +142,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
           scopes,
           grantType: 'authorization_code',
           user,
-          adminUsers: (app.config.policy.data.admin_users as string[] | undefined) ?? [],
+          adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
         })
       : [{ msg: 'not signed in' }];
     return { user, scopes, violations };

@@ -16,6 +16,7 @@ import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { RouteError, asPage } from '../web/errors.js';
@@ -33,7 +34,6 @@ export function registrationRouter(deps: ViewDeps): Router {
   const { config } = app;
   const router = express.Router();
   const form = csrfForm(renderer);
-  const policyData = config.policy.data as RegisterPolicyData;
 
   const page = renderer.send;
   const stepGone = (res: Response) =>
@@ -76,7 +76,7 @@ export function registrationRouter(deps: ViewDeps): Router {
 
     for (const v of evaluateRegistration(
       { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver },
-      policyData,
+      (await currentPolicyData(app)) as RegisterPolicyData,
     )) {
       errors[v.field ?? 'form'] ??= v.msg;
     }

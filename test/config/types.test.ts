@@ -104,6 +104,7 @@ export function typeLevel(): void {
     | 'captcha'
     | 'clients'
     | 'upstream_oauth2'
+    | 'oauth'
     | 'experimental'
     | 'username_rewrite'
     | 'ldap'

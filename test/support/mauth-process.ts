@@ -74,6 +74,8 @@ export async function createMauth(options: {
   http?: Record<string, unknown>;
   /** Another instance's database, to run a second instance beside it (its `drop()` leaves the database alone). */
   databaseUrl?: string;
+  /** Resources the test listener serves beside the usual ones (e.g. `adminapi`). */
+  resources?: string[];
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -96,7 +98,7 @@ export async function createMauth(options: {
         listeners: [
           {
             name: 'web',
-            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous'].map((name) => ({ name })),
+            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous', ...(options.resources ?? [])].map((name) => ({ name })),
             binds: [{ host: '127.0.0.1', port }],
           },
         ],

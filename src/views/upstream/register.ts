@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import { SubjectAlreadyLinkedError, createAccount } from '../../accounts/create-account.js';
 import { RateLimited, limit } from '../../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../../policy/register.js';
+import { currentPolicyData } from '../../policy/dynamic-data.js';
 import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
 import type { ImportedAttribute } from '../../upstream/claims.js';
@@ -29,9 +30,9 @@ type Deps = Pick<ViewDeps, 'app' | 'renderer'>;
 class FormError extends Error {}
 
 /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
-function violations({ app }: Deps, username: string, email?: string) {
-  const { config } = app;
-  return evaluateRegistration({ username, email, emailRequired: false, serverName: config.matrix.homeserver }, config.policy.data as RegisterPolicyData);
+async function violations({ app }: Deps, username: string, email?: string) {
+  const data = (await currentPolicyData(app)) as RegisterPolicyData;
+  return evaluateRegistration({ username, email, emailRequired: false, serverName: app.config.matrix.homeserver }, data);
 }
 
 /** Asks the homeserver whether a name is free; each question tells whether a name exists, so it is limited per IP first. */
@@ -69,7 +70,7 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
     onConflict: imports.localpart.on_conflict ?? 'fail',
     skipConfirmation: imports.skip_confirmation,
     existing,
-    policyProblem: name === undefined || existing ? undefined : violations(deps, name).find((v) => v.field === 'username')?.msg.replace(/\.$/, ''),
+    policyProblem: name === undefined || existing ? undefined : (await violations(deps, name)).find((v) => v.field === 'username')?.msg.replace(/\.$/, ''),
   };
   let decision: RegistrationDecision = decideRegistration(facts);
   if (decision.kind === 'ask-homeserver') decision = decideRegistration({ ...facts, homeserverAvailable: await homeserverAvailable(deps, req, res, decision.localpart) });
@@ -116,7 +117,7 @@ function renderForm(deps: Deps, req: Request, res: Response, state: LinkState, o
 /** Creates the account with its link and e-mail in one transaction and signs it in, or first proves the address by mail. */
 async function register(deps: Deps, req: Request, res: Response, state: LinkState, choice: upstream.PendingRegistration): Promise<void> {
   const { app } = deps;
-  const refused = violations(deps, choice.localpart, choice.email);
+  const refused = await violations(deps, choice.localpart, choice.email);
   if (refused.length) throw new FormError(refused.map((v) => v.msg).join(' '));
   if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError('That username is taken. Choose another one.');
   if (!(await homeserverAvailable(deps, req, res, choice.localpart))) throw new FormError('That username is not available. Choose another one.');
