@@ -68,12 +68,12 @@ export async function checkImportMas(input: MasCheckInput): Promise<CheckReport>
     if (client.encrypted_client_secret && decryptMasSecret(config.secrets.encryption, client.encrypted_client_secret) === undefined) {
       warnings.push(`The secret of client ${id} cannot be decrypted with secrets.encryption (is it MAS's key?): the client cannot authenticate after the import.`);
     }
-    if (staticOnlyViolations(clientPayload(client, input.now)).length > 0) {
-      warnings.push(`Client ${id} authenticates in a way Mauth allows only configured clients (${staticOnlyViolations(clientPayload(client, input.now)).map((v) => v.field).join(', ')}): its sessions stop refreshing.`);
+    const staticOnly = staticOnlyViolations(clientPayload(client, input.now, { deviceCodeGrant: config.oauth.device_code_grant_enabled }));
+    if (staticOnly.length > 0) {
+      warnings.push(`Client ${id} authenticates in a way Mauth allows only configured clients (${staticOnly.map((v) => v.field).join(', ')}): its sessions stop refreshing.`);
     }
   }
   if (mas.guests > 0) warnings.push(`${mas.guests} guest accounts are not imported (Mauth has no guests).`);
-  if (mas.livePersonalSessions > 0) warnings.push(`${mas.livePersonalSessions} personal sessions are not imported: Mauth has no personal access tokens yet.`);
   return { errors, warnings };
 }
 

@@ -1,16 +1,20 @@
 // MAS's registered clients as oidc-provider client metadata, the way Mauth stores a client that
 // registered with it: same client_id (MAS's ULID), redirect URIs and authentication method, and
 // the defaults oidc-provider fills in at registration. Grant types Mauth does not offer are left
-// out (the device and client-credentials grants).
+// out, as its registration leaves them out: the device code grant unless it is enabled.
 import type { MasClient } from '../storage/mas-source.js';
 import { fromUuid } from './ids.js';
 
 const epoch = (date: Date) => Math.floor(date.getTime() / 1000);
 
-export function clientPayload(client: MasClient, now: Date): Record<string, unknown> {
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export function clientPayload(client: MasClient, now: Date, options: { deviceCodeGrant: boolean }): Record<string, unknown> {
   const grantTypes = [
     ...(client.grant_type_authorization_code ? ['authorization_code'] : []),
     ...(client.grant_type_refresh_token ? ['refresh_token'] : []),
+    ...(client.grant_type_client_credentials ? ['client_credentials'] : []),
+    ...(client.grant_type_device_code && options.deviceCodeGrant ? [DEVICE_CODE_GRANT] : []),
   ];
   const optional = {
     client_name: client.client_name,

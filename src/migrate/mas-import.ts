@@ -1,10 +1,10 @@
 // `mauth import-mas`: a running MAS's accounts, clients and live sessions into Mauth, read in one
 // snapshot of MAS's database and staged phase by phase, then moved in one transaction
 // (staging.ts). Ids are kept (users keep their `sub`, clients their `client_id`), passwords keep
-// their hash and scheme version, tokens are stored by hash. Not carried over: guests (Mauth has
-// none), personal sessions (Mauth has no personal tokens yet), authorizations in progress, and
-// browser sign-ins: MAS's session cookie means nothing to Mauth, so its browser sessions are
-// kept as ended ones and browsers sign in again (apps keep their sessions).
+// their hash and scheme version, tokens are stored by hash (personal tokens by the hash MAS kept).
+// Not carried over: guests (Mauth has none), authorizations in progress, and browser sign-ins:
+// MAS's session cookie means nothing to Mauth, so its browser sessions are kept as ended ones and
+// browsers sign in again (apps keep their sessions).
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/types.js';
 import { parseEmailAddress } from '../domain/email-address.js';
@@ -16,7 +16,7 @@ import * as source from '../storage/mas-source.js';
 import { IdFactory, fromUuid } from './ids.js';
 import { clientPayload } from './mas-clients.js';
 import { decryptMasSecret } from './mas-secrets.js';
-import { counted, importCompatSessions, importOAuthSessions, importOAuthTokens, type ImportState } from './mas-sessions.js';
+import { counted, importCompatSessions, importOAuthSessions, importOAuthTokens, importPersonalSessions, type ImportState } from './mas-sessions.js';
 import type { PhaseResult, Progress } from './progress.js';
 import type { Staging } from './staging.js';
 import { prefetch } from './prefetch.js';
@@ -127,7 +127,7 @@ async function importClients(state: ImportState, tx: Tx): Promise<void> {
   for (const client of state.config.clients) state.clients.add(client.client_id);
   await state.staging.phase(async (writer) => {
     for (const client of await source.readDynamicClients(tx)) {
-      const payload = clientPayload(client, state.now);
+      const payload = clientPayload(client, state.now, { deviceCodeGrant: state.config.oauth.device_code_grant_enabled });
       const secret = client.encrypted_client_secret ? decryptMasSecret(state.config.secrets.encryption, client.encrypted_client_secret) : undefined;
       if (secret !== undefined) payload.client_secret = await sealClientSecret(state.config.secrets.encryption, secret);
       const id = payload.client_id as string;
@@ -198,6 +198,7 @@ export async function importFromMas(input: ImportMasInput): Promise<{ phases: Ph
     await importOAuthSessions(state, tx);
     await importOAuthTokens(state, tx);
     await importCompatSessions(state, tx);
+    await importPersonalSessions(state, tx);
     await importBrowserSessionsAndTokens(state, tx);
   });
   input.progress.note(input.dryRun ? 'moving the staged rows into Mauth (dry run: rolled back)' : "moving the staged rows into Mauth's tables");

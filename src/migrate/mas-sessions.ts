@@ -162,3 +162,41 @@ export async function importCompatSessions(state: ImportState, tx: Tx): Promise<
     }
   });
 }
+
+/** Personal sessions (MAS's personal access tokens) with their live token, kept by its SHA-256 as MAS kept it. */
+export async function importPersonalSessions(state: ImportState, tx: Tx): Promise<void> {
+  const sessions = state.progress.start('personal sessions', 0);
+  const imported = new Map<string, string>();
+  await state.staging.phase(async (writer) => {
+    for await (const batch of prefetch(source.readPersonalSessions(tx, state.batch))) {
+      for (const session of batch) {
+        const actor = liveUser(state, session.actor_user_id);
+        const owner = session.owner_user_id === null ? undefined : liveUser(state, session.owner_user_id);
+        if (actor === 'missing' || owner === 'missing') sessions.skip('of users not imported');
+        else if (actor === 'deactivated' || owner === 'deactivated') sessions.skip('of deactivated users');
+        else {
+          const id = fromUuid(session.personal_session_id);
+          imported.set(session.personal_session_id, id);
+          await writer.add('personal_sessions', {
+            id, owner_user_id: owner?.id ?? null, owner_client_id: session.owner_oauth2_client_id === null ? null : fromUuid(session.owner_oauth2_client_id),
+            actor_user_id: actor.id, human_name: session.human_name, scope: session.scope_list.join(' '), created_at: session.created_at,
+            revoked_at: null, last_active_at: session.last_active_at,
+          });
+          counted(state, 'personal_sessions');
+          sessions.add();
+        }
+      }
+    }
+    for await (const batch of prefetch(source.readPersonalTokens(tx, state.batch, state.now))) {
+      for (const token of batch) {
+        const sessionId = imported.get(token.personal_session_id);
+        if (!sessionId) continue;
+        await writer.add('personal_access_tokens', {
+          id: fromUuid(token.personal_access_token_id), session_id: sessionId, token_hash: token.token_hash,
+          created_at: token.created_at, expires_at: token.expires_at, revoked_at: null,
+        });
+        counted(state, 'personal_access_tokens');
+      }
+    }
+  });
+}

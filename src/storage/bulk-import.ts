@@ -25,6 +25,8 @@ export const STAGED_COLUMNS = {
   compat_refresh_tokens: ['id', 'session_id', 'token_hash', 'access_token_id', 'created_at', 'consumed_at', 'revoked_at'],
   oidc_payloads: ['model', 'id', 'payload', 'grant_id', 'account_id', 'expires_at', 'consumed_at', 'used_at', 'scope', 'created_at'],
   oauth2_sessions: ['id', 'grant_id', 'user_id', 'client_id', 'device_id', 'scope', 'created_at', 'last_active_at', 'finished_at'],
+  personal_sessions: ['id', 'owner_user_id', 'owner_client_id', 'actor_user_id', 'human_name', 'scope', 'created_at', 'revoked_at', 'last_active_at'],
+  personal_access_tokens: ['id', 'session_id', 'token_hash', 'created_at', 'expires_at', 'revoked_at'],
 } as const;
 
 export type StagedTable = keyof typeof STAGED_COLUMNS;

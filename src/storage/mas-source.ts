@@ -140,6 +140,26 @@ export interface MasRegistrationToken {
   revoked_at: Date | null;
 }
 
+export interface MasPersonalSession {
+  personal_session_id: string;
+  owner_user_id: string | null;
+  owner_oauth2_client_id: string | null;
+  actor_user_id: string;
+  human_name: string;
+  scope_list: string[];
+  created_at: Date;
+  last_active_at: Date | null;
+}
+
+export interface MasPersonalToken {
+  personal_access_token_id: string;
+  personal_session_id: string;
+  /** The SHA-256 MAS keeps, base64url-encoded: the form Mauth stores token hashes in. */
+  token_hash: string;
+  created_at: Date;
+  expires_at: Date | null;
+}
+
 export const readUsers = (tx: Tx, batch: number) =>
   tx<MasUser[]>`
     SELECT user_id::text, username, created_at, locked_at, deactivated_at, can_request_admin, is_guest FROM users`.cursor(batch);
@@ -214,6 +234,20 @@ export const readBrowserSessions = (tx: Tx, batch: number) =>
            (SELECT max(a.created_at) FROM user_session_authentications a WHERE a.user_session_id = s.user_session_id) AS last_authenticated_at
     FROM user_sessions s`.cursor(batch);
 
+export const readPersonalSessions = (tx: Tx, batch: number) =>
+  tx<MasPersonalSession[]>`
+    SELECT personal_session_id::text, owner_user_id::text, owner_oauth2_client_id::text, actor_user_id::text, human_name,
+           scope_list, created_at, last_active_at
+    FROM personal_sessions WHERE revoked_at IS NULL`.cursor(batch);
+
+/** Live tokens of live personal sessions. MAS keeps only their SHA-256, which is all Mauth keeps too. */
+export const readPersonalTokens = (tx: Tx, batch: number, now: Date) =>
+  tx<MasPersonalToken[]>`
+    SELECT t.personal_access_token_id::text, t.personal_session_id::text,
+           translate(rtrim(encode(t.access_token_sha256, 'base64'), '='), '+/', '-_') AS token_hash, t.created_at, t.expires_at
+    FROM personal_access_tokens t JOIN personal_sessions s USING (personal_session_id)
+    WHERE s.revoked_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ${now})`.cursor(batch);
+
 export async function readRegistrationTokens(db: Db): Promise<MasRegistrationToken[]> {
   return db<MasRegistrationToken[]>`
     SELECT token, usage_limit, times_used, created_at, last_used_at, expires_at, revoked_at FROM user_registration_tokens`;
@@ -230,17 +264,15 @@ export interface MasFacts {
   linkedProviders: { provider_id: string; count: number }[];
   /** Static clients with live user sessions (they must be configured in Mauth too). */
   staticClientsInUse: { client_id: string; sessions: number }[];
-  livePersonalSessions: number;
   /** The latest activity any session recorded. */
   lastActive: Date | null;
 }
 
 export async function facts(db: Db): Promise<MasFacts> {
-  const [counts] = await db<{ users: number; guests: number; lastActive: Date | null; livePersonalSessions: number }[]>`
+  const [counts] = await db<{ users: number; guests: number; lastActive: Date | null }[]>`
     SELECT count(*)::int AS users, count(*) FILTER (WHERE is_guest)::int AS guests,
            greatest((SELECT max(last_active_at) FROM oauth2_sessions), (SELECT max(last_active_at) FROM compat_sessions),
-                    (SELECT max(last_active_at) FROM user_sessions)) AS "lastActive",
-           (SELECT count(*)::int FROM personal_sessions WHERE revoked_at IS NULL) AS "livePersonalSessions"
+                    (SELECT max(last_active_at) FROM user_sessions), (SELECT max(last_active_at) FROM personal_sessions)) AS "lastActive"
     FROM users`;
   const passwordVersions = await db<{ version: number; count: number; sample: string }[]>`
     SELECT version, count(*)::int AS count, min(hashed_password) AS sample FROM (

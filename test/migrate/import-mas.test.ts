@@ -3,7 +3,7 @@
 // carry on against Mauth as they did against MAS: an OAuth refresh token issued by "MAS" refreshes,
 // a compat token introspects active, passwords and upstream links work, ids are kept.
 import assert from 'node:assert/strict';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import argon2 from 'argon2';
@@ -37,7 +37,7 @@ let masBefore: Record<string, string>;
 const ids: Record<string, string> = {};
 const t: Record<string, string> = {};
 const IMPORTED_TABLES = ['users', 'user_passwords', 'user_emails', 'user_threepids', 'upstream_oauth_links', 'oidc_payloads', 'oauth2_sessions',
-  'compat_sessions', 'compat_access_tokens', 'compat_refresh_tokens', 'browser_sessions', 'user_registration_tokens'];
+  'compat_sessions', 'compat_access_tokens', 'compat_refresh_tokens', 'browser_sessions', 'user_registration_tokens', 'personal_sessions', 'personal_access_tokens'];
 const CONFIDENTIAL_SECRET = 'confidential-client-secret-0123456789';
 
 /** MAS's way of keeping a client secret: ChaCha20-Poly1305 under secrets.encryption, base64(nonce ‖ ciphertext ‖ tag). */
@@ -114,8 +114,13 @@ async function seedMas(encryptionKey: string): Promise<void> {
     VALUES (${uuid()}, ${ids.alice}, ${minutesAgo(800)}, 'Firefox', ${minutesAgo(40)}, '192.0.2.7')`;
   await mas`INSERT INTO user_registration_tokens (user_registration_token_id, token, usage_limit, times_used, created_at)
     VALUES (${uuid()}, 'invite-for-friends', 5, 2, ${minutesAgo(5000)})`;
+  ids.personal = uuid();
   await mas`INSERT INTO personal_sessions (personal_session_id, owner_user_id, actor_user_id, human_name, scope_list, created_at)
-    VALUES (${uuid()}, ${ids.root}, ${ids.root}, 'admin script', ${[UNSTABLE_API]}, ${minutesAgo(100)})`;
+    VALUES (${ids.personal}, ${ids.root}, ${ids.root}, 'admin script', ${['urn:mas:admin']}, ${minutesAgo(100)})`;
+  // MAS keeps only the SHA-256 of a personal token.
+  t.personal = token('personalToken');
+  await mas`INSERT INTO personal_access_tokens (personal_access_token_id, personal_session_id, access_token_sha256, created_at, expires_at)
+    VALUES (${uuid()}, ${ids.personal}, ${createHash('sha256').update(t.personal).digest()}, ${minutesAgo(100)}, ${new Date(Date.now() + 86_400_000)})`;
 }
 
 before(async () => {
@@ -153,10 +158,10 @@ after(async () => {
 test('--check says what is not carried over (exit 11), and the import succeeds', () => {
   assert.equal(checkOutput.code, 11, checkOutput.stderr);
   assert.match(checkOutput.stderr, /^warning: 1 guest accounts are not imported/m);
-  assert.match(checkOutput.stderr, /^warning: 1 personal sessions are not imported/m);
   assert.equal(importOutput.code, 0, importOutput.stderr);
   assert.match(importOutput.stdout, /users\s+5\s+\(skipped: 1 guests\)/);
   assert.match(importOutput.stdout, /OAuth 2.0 refresh tokens\s+2\b/);
+  assert.match(importOutput.stdout, /personal sessions\s+1\b/);
 });
 
 test("--dry-run writes nothing; MAS's database is only read", async () => {
@@ -182,6 +187,13 @@ test('an OAuth refresh token issued by MAS refreshes at Mauth, on the same devic
   assert.equal(setup.hs.calls.filter((c) => c.path.endsWith('/upsert_device')).length, upserts);
   const replay = await tokenRequest(setup.mauth.url, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token, client_id: clientId });
   assert.equal(replay.status, 200, 'the rotated token refreshes again');
+});
+
+test('a personal access token of MAS, of which MAS kept only the hash, introspects active', async () => {
+  const answer = await introspect(setup.mauth.url, setup.mauth.secret, t.personal);
+  assert.equal(answer.body.active, true, JSON.stringify(answer.body));
+  assert.equal(answer.body.username, 'root');
+  assert.ok(answer.body.scope.split(' ').includes('urn:mas:admin'));
 });
 
 test("MAS's live access token keeps working until it expires", async () => {
