@@ -17,7 +17,7 @@ import { introspect, tokenRequest } from '../support/oauth-client.js';
 import { follow, upstreamLogin } from '../support/upstream-provider.js';
 import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
 import { Browser } from '../support/http-client.js';
-import { databaseDigest } from './synapse-fixture.js';
+import { cleanUp, databaseDigest } from './synapse-fixture.js';
 
 const SERVER_NAME = 'mas.test';
 const PROVIDER = ulid();
@@ -148,12 +148,7 @@ before(async () => {
   importOutput = await setup.mauth.cli('import-mas', '--mas-database-uri', masDb.url);
 });
 
-after(async () => {
-  await db?.end();
-  await mas?.end();
-  await masDb?.drop();
-  await setup?.stop();
-});
+after(() => cleanUp(() => setup?.stop(), () => db?.end(), () => mas?.end(), () => masDb?.drop()));
 
 test('--check says what is not carried over (exit 11), and the import succeeds', () => {
   assert.equal(checkOutput.code, 11, checkOutput.stderr);

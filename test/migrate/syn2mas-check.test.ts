@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { createSynapseDatabase, type SynapseDatabase } from './synapse-fixture.js';
+import { cleanUp, createSynapseDatabase, type SynapseDatabase } from './synapse-fixture.js';
 
 const SERVER_NAME = 'check.test';
 const PEPPER = 'check-pepper';
@@ -45,12 +45,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'syn2mas-check-'));
 });
 
-after(async () => {
-  await synapse?.drop();
-  await mauth?.drop();
-  await hs?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+after(() => cleanUp(() => hs?.stop(), () => synapse?.drop(), () => mauth?.drop(), () => (dir ? rm(dir, { recursive: true, force: true }) : undefined)));
 
 test('a Synapse and a Mauth ready for each other pass the check (exit 0)', async () => {
   const result = await check();

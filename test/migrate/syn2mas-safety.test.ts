@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { createSynapseDatabase, databaseDigest, type SynapseDatabase } from './synapse-fixture.js';
+import { cleanUp, createSynapseDatabase, databaseDigest, type SynapseDatabase } from './synapse-fixture.js';
 
 const SERVER_NAME = 'safe.test';
 const PEPPER = 'safe-pepper';
@@ -49,12 +49,7 @@ before(async () => {
   config = await synapse.writeConfig(join(dir, 'homeserver.yaml'));
 });
 
-after(async () => {
-  await synapse?.drop();
-  await mauth?.drop();
-  await hs?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+after(() => cleanUp(() => hs?.stop(), () => synapse?.drop(), () => mauth?.drop(), () => (dir ? rm(dir, { recursive: true, force: true }) : undefined)));
 
 test('--dry-run does the whole migration and writes nothing', async () => {
   const before = await databaseDigest(mauth.databaseUrl);

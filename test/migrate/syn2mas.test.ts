@@ -12,7 +12,7 @@ import { Browser } from '../support/http-client.js';
 import { authorize, introspect, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
 import { follow, upstreamLogin } from '../support/upstream-provider.js';
-import { createSynapseDatabase, type SynapseDatabase } from './synapse-fixture.js';
+import { cleanUp, createSynapseDatabase, type SynapseDatabase } from './synapse-fixture.js';
 
 const SERVER_NAME = 'syn.test';
 const PEPPER = 'synapse-pepper-4711';
@@ -94,11 +94,7 @@ before(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-after(async () => {
-  await db?.end();
-  await synapse?.drop();
-  await setup?.stop();
-});
+after(() => cleanUp(() => setup?.stop(), () => db?.end(), () => synapse?.drop()));
 
 test('migrate succeeds and reports what it moved and what it skipped', () => {
   assert.equal(migrateOutput.code, 0, migrateOutput.stderr);

@@ -144,3 +144,11 @@ export async function databaseDigest(url: string): Promise<Record<string, string
     await sql.end({ timeout: 5 });
   }
 }
+
+/** Runs every clean-up even when one fails (a server left running would keep the test process alive), then reports the first failure. */
+export async function cleanUp(...steps: (() => Promise<unknown> | undefined)[]): Promise<void> {
+  const results = [];
+  for (const step of steps) results.push(await Promise.resolve().then(step).then(() => undefined, (err: unknown) => err));
+  const failed = results.find((r) => r !== undefined);
+  if (failed) throw failed;
+}
