@@ -21,6 +21,9 @@ import { interactionRouter } from '../views/interactions.js';
 import { deviceRouter } from '../views/device.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { trustProxy } from '../domain/client-address.js';
+import { brandingStylesheet } from '../web/branding.js';
+import { msg, rememberLanguage } from '../web/i18n.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { loggedPath, observe, type Metrics } from './observability.js';
@@ -53,7 +56,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
+  app.set('trust proxy', trustProxy(config.http.trusted_proxies));
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
@@ -92,12 +95,14 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     strictTransportSecurity: publicBase.protocol === 'https:',
   });
 
+  if (has('assets')) app.get('/assets/branding.css', brandingStylesheet(config));
   if (has('assets')) app.use('/assets', express.static(`${BUILTIN_TEMPLATES}assets`, { maxAge: '1h', fallthrough: false }));
 
   if (has('human')) {
     const human = express.Router();
     human.use(pages);
     human.use(cookieParser(cookieSecret(config)));
+    human.use(rememberLanguage(renderer.i18n, config));
     // Someone who types the service's address lands on their account (or its login) instead of a 404.
     human.get('/', (_req, res) => res.redirect(302, '/account/'));
     human.use(interactionRouter(deps));
@@ -143,7 +148,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   app.use((req, res) => {
     const format = errorFormat(req.path);
     if (format === 'html') {
-      res.status(404).type('html').send(renderer.render('error', { title: 'Not found', message: 'There is nothing here.', code: 'not_found' }));
+      res.status(404).type('html').send(renderer.render('error', { title: msg('errors.not_found_title'), message: msg('errors.not_found'), code: 'not_found' }, req));
     } else if (format === 'matrix') {
       res.status(404).json({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
     } else {
@@ -156,7 +161,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     if (unavailable) {
       ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: loggedPath(req.path) }, `${unavailable.source} unavailable: answered 503`);
       if (res.headersSent) return;
-      const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source);
+      const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source, req);
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
       return;
     }
@@ -170,7 +175,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     } else if (format === 'matrix') {
       res.status(status).json({ errcode: status === 413 ? 'M_TOO_LARGE' : status >= 500 ? 'M_UNKNOWN' : 'M_NOT_JSON', error: message });
     } else {
-      res.status(status).type('html').send(renderer.render('error', { message, code: status >= 500 ? 'server_error' : 'bad_request' }));
+      const page = msg(status === 413 ? 'errors.too_large' : status >= 500 ? 'errors.internal' : 'errors.bad_request');
+      res.status(status).type('html').send(renderer.render('error', { message: page, code: status >= 500 ? 'server_error' : 'bad_request' }, req));
     }
   };
   app.use(onError);

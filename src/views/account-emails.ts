@@ -7,7 +7,7 @@ import { parseEmailAddress } from '../domain/email-address.js';
 import { csrfToken, currentSession } from '../web/browser.js';
 import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
-import { evaluateEmail, type RegisterPolicyData } from '../policy/register.js';
+import { evaluateEmail } from '../policy/register.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
@@ -46,7 +46,7 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
     if (!parsed.ok) return renderList(req, res, current.user.id, 400, { error: parsed.message });
-    const problem = evaluateEmail(parsed.value.address, (await currentPolicyData(app)) as RegisterPolicyData)[0];
+    const problem = evaluateEmail(parsed.value.address, await currentPolicyData(app))[0];
     if (problem) return renderList(req, res, current.user.id, 400, { error: problem.msg });
     try {
       // The code goes to the canonical form, which is what gets stored once it is proven.

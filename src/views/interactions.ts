@@ -7,23 +7,27 @@ import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterOf } from '../policy/requester.js';
+import { countSessions } from '../policy/session-limit.js';
+import { policyStop, sendPolicyStop } from './policy-violation.js';
 import * as users from '../storage/users.js';
 import { csrfToken, currentSession, startSession } from '../web/browser.js';
-import { loginError, loginErrorStatus } from './login.js';
+import { loginErrorMessage, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 import { loginButtons } from '../upstream/providers.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
 
-export function scopeLabel(scope: string): { label: string; admin: boolean } {
-  if (scope === 'openid') return { label: 'See your user ID', admin: false };
-  if (scope === 'email') return { label: 'See your e-mail address', admin: false };
-  if (scope === SYNAPSE_ADMIN_SCOPE) return { label: 'Administer the homeserver (Synapse admin API)', admin: true };
-  if (scope === MAS_ADMIN_SCOPE) return { label: 'Administer all accounts (authentication service admin API)', admin: true };
-  if (scope.endsWith(':client:api:*')) return { label: 'Read and send messages, and act on your account', admin: false };
+export function scopeLabel(scope: string): { label: Message; admin: boolean } {
+  if (scope === 'openid') return { label: msg('scope.openid'), admin: false };
+  if (scope === 'email') return { label: msg('scope.email'), admin: false };
+  if (scope === SYNAPSE_ADMIN_SCOPE) return { label: msg('scope.synapse_admin'), admin: true };
+  if (scope === MAS_ADMIN_SCOPE) return { label: msg('scope.mas_admin'), admin: true };
+  if (scope.endsWith(':client:api:*')) return { label: msg('scope.client_api'), admin: false };
   const device = deviceIdOf(scope);
-  if (device !== undefined) return { label: `Sign in as a new device (${device})`, admin: false };
-  return { label: scope, admin: false };
+  if (device !== undefined) return { label: msg('scope.device', { device }), admin: false };
+  return { label: msg('scope.other', { scope }), admin: false };
 }
 
 export function interactionRouter({ app, provider, renderer, hasher, limiter, directory }: ViewDeps): Router {
@@ -47,15 +51,15 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
       return await provider.interactionDetails(req, res);
     } catch {
       page(res, 400, 'error', {
-        title: 'This sign-in link has expired',
-        message: 'Go back to the app you came from and start signing in again.',
+        title: msg('errors.interaction.expired_title'),
+        message: msg('errors.interaction.expired'),
         code: 'invalid_interaction',
       });
       return undefined;
     }
   }
 
-  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: string, username?: string) {
+  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: Message | string, username?: string) {
     const interaction = await provider.Interaction.find(uid);
     const params = (interaction?.params ?? {}) as Record<string, string | undefined>;
     const hint = params.login_hint?.startsWith('mxid:') ? params.login_hint.slice(5) : undefined;
@@ -104,7 +108,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
       await renderConsent(req, res, uid, d);
       return;
     }
-    page(res, 400, 'error', { message: `Unsupported step ${d.prompt.name}.`, code: 'unsupported_prompt' });
+    page(res, 400, 'error', { message: msg('errors.interaction.unsupported_step', { step: d.prompt.name }), code: 'unsupported_prompt' });
   });
 
   router.post('/interaction/:uid/login', form, async (req, res) => {
@@ -113,9 +117,9 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
     const uid = String(req.params.uid);
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
-    if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
+    if (!username || !password) return renderLogin(req, res, uid, 400, msg('errors.login.missing'), username);
     const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
-    if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
+    if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginErrorMessage(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
@@ -132,26 +136,32 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
     );
   });
 
-  async function consentState(d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
+  async function consentState(req: Request, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
     const accountId = d.session?.accountId;
     const user = accountId ? await users.findById(app.sql, accountId) : undefined;
     // The whole requested scope (see MATRIX_SCOPE_PARAM), which oidc-provider's `scope` lacks.
     const scopes = parseScope(String(d.params[MATRIX_SCOPE_PARAM] ?? d.params.scope ?? ''));
+    const data = await currentPolicyData(app);
     const violations = user
-      ? evaluateGrant({
-          scopes,
-          grantType: 'authorization_code',
-          user,
-          adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
-        })
+      ? evaluateGrant({ scopes, grantType: 'authorization_code', user, requester: requesterOf(req), sessionCounts: await countSessions(app.sql, user.id, data) }, data)
       : [{ msg: 'not signed in' }];
     return { user, scopes, violations };
   }
 
   async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
-    const { user, scopes, violations } = await consentState(d);
+    const { user, scopes, violations } = await consentState(req, d);
     if (!user || !users.isActive(user)) {
-      return page(res, 403, 'error', { message: 'This account cannot sign in.', code: 'access_denied' });
+      return page(res, 403, 'error', { message: msg('errors.login.cannot_sign_in'), code: 'access_denied' });
+    }
+    // A banned requester, or the session limit: MAS's policy violation page (answered 200, as MAS does).
+    const stop = policyStop(violations);
+    if (stop) {
+      return sendPolicyStop(renderer, res, 200, stop, {
+        client: await clientView(String(d.params.client_id)),
+        user: { mxid: matrixUserId(user.username, app.config.matrix.homeserver) },
+        cancel: { action: `/interaction/${uid}/consent`, csrf: csrfToken(app.config, req, res, app.random), kind: 'authorization' },
+        retryUrl: `/interaction/${uid}`,
+      });
     }
     const adminRefused = violations.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     page(res, 200, 'consent', {
@@ -163,8 +173,8 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
       scopes: scopes.map(scopeLabel),
       refusal: violations.length
         ? adminRefused
-          ? 'This app asks for administrator access, which your account does not have.'
-          : `This request cannot be allowed: ${violations.map((v) => v.msg).join('; ')}.`
+          ? msg('consent.refused_admin')
+          : msg('consent.refused', { reasons: violations.map((v) => v.msg).join('; ') })
         : undefined,
     });
   }
@@ -172,8 +182,8 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
   router.post('/interaction/:uid/consent', form, async (req, res) => {
     const d = await details(req, res);
     if (!d) return;
-    if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: 'Nothing to consent to.', code: 'invalid_interaction' });
-    const { user, scopes, violations } = await consentState(d);
+    if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: msg('errors.interaction.nothing_to_consent'), code: 'invalid_interaction' });
+    const { user, scopes, violations } = await consentState(req, d);
     if (req.body?.decision !== 'allow' || !user || !users.isActive(user) || violations.length > 0) {
       const description = violations.length ? violations.map((v) => v.msg).join('; ') : 'the user denied the request';
       await provider.interactionFinished(

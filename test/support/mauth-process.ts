@@ -137,7 +137,8 @@ export async function createMauth(options: {
       child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server', ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
-      const deadline = Date.now() + 20_000;
+      // Generous: on a loaded 2-core machine tsx alone can take tens of seconds to start a process.
+      const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`mauth exited early:\n${output}`);
         try {
