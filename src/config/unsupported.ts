@@ -28,7 +28,6 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'http.listeners[].resources[].undocumented_oauth2_access', reason: 'the GraphQL API is not served', accept: [false] },
   // postgres.js opens connections when they are needed and has no minimum.
   { key: 'database.min_connections', reason: 'connections are opened on demand; remove the key' },
-  { key: 'passwords.schemes[].cost', reason: 'it applies to bcrypt, which Mauth does not support yet (use argon2id)' },
   { key: 'upstream_oauth2.providers[].forward_login_hint', reason: 'login hints are not passed to upstream providers', accept: [false] },
   { key: 'http.listeners[].resources[].path', reason: 'Mauth serves its own assets', accept: masShare('assets') },
   { key: 'experimental.plan_management_iframe_uri', reason: 'the account pages have no plan management tab' },

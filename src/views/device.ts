@@ -26,6 +26,7 @@ import type { User } from '../storage/users.js';
 import { csrfToken, currentSession } from '../web/browser.js';
 import { RouteError, asPage, routeHandler } from '../web/errors.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
 import type { ViewDeps } from './deps.js';
 import { scopeLabel } from './interactions.js';
 import { policyStop, sendPolicyStop } from './policy-violation.js';
@@ -41,9 +42,10 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
   const form = csrfForm(renderer);
   const html = asPage(renderer);
 
-  /** `error` names the problem; the template says it. */
-  const renderLink = (req: Request, res: Response, status: number, code = '', error?: 'missing' | 'invalid' | 'rate_limited', retryAfter?: number) =>
-    renderer.send(res, status, 'link', { action: LINK_ROUTE, csrf: csrfToken(config, req, res, app.random), code, error, retry_after: retryAfter });
+  const renderLink = (req: Request, res: Response, status: number, code = '', error?: Message) =>
+    renderer.send(res, status, 'link', { action: LINK_ROUTE, csrf: csrfToken(config, req, res, app.random), code, error });
+  /** Where the error pages below send the reader. */
+  const anotherCode = () => ({ href: LINK_ROUTE, label: msg('errors.device.another_code') });
 
   /** Looks the typed code up (each attempt counts against the address) and moves on to its consent page. */
   async function enterCode(req: Request, res: Response, typed: string): Promise<void> {
@@ -54,10 +56,10 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
       if (!(err instanceof RateLimited)) throw err;
       const seconds = Math.ceil(err.retryAfterMs / 1000);
       res.set('Retry-After', String(seconds));
-      return renderLink(req, res, 429, typed, 'rate_limited', seconds);
+      return renderLink(req, res, 429, typed, msg('errors.device.code_rate_limited', { seconds }));
     }
     const grant = await findPendingByUserCode(app, typed);
-    if (!grant) return renderLink(req, res, 400, typed, 'invalid');
+    if (!grant) return renderLink(req, res, 400, typed, msg('errors.device.code_invalid'));
     // The code goes along, so that the consent page can show it next to the device's (RFC 8628 §5.4).
     res.redirect(303, consentPath(grant, confirmedUserCode(app, grant, typed)));
   }
@@ -71,23 +73,23 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
 
   router.post(LINK_ROUTE, form, async (req, res) => {
     const typed = typeof req.body?.code === 'string' ? req.body.code.trim() : '';
-    if (!typed) return renderLink(req, res, 400, '', 'missing');
+    if (!typed) return renderLink(req, res, 400, '', msg('errors.device.code_missing'));
     await enterCode(req, res, typed);
   });
 
   async function clientView(clientId: string) {
     const client = await provider.Client.find(clientId);
-    if (!client) throw new RouteError(404, 'unknown_client', 'The app that asked for this sign-in no longer exists.', { title: 'This request cannot continue' });
+    if (!client) throw new RouteError(404, 'unknown_client', msg('errors.device.unknown_client'), { title: msg('errors.request_cannot_continue') });
     return { name: client.clientName ?? clientId, uri: client.clientUri, tos_uri: client.tosUri, policy_uri: client.policyUri };
   }
 
   /** The grant of `/device/<id>` while it can still be decided or shown. */
   async function loadGrant(id: string): Promise<DeviceGrant> {
     const grant = await findDeviceGrant(app, id);
-    const link = { href: LINK_ROUTE, label: 'Enter another code' };
-    if (!grant) throw new RouteError(404, 'unknown_device_grant', 'There is no such sign-in request.', { title: 'Not found', link });
+    const link = anotherCode();
+    if (!grant) throw new RouteError(404, 'unknown_device_grant', msg('errors.device.not_found'), { title: msg('errors.not_found_title'), link });
     if (grant.state === 'pending' && isExpired(app, grant)) {
-      throw new RouteError(400, 'expired_device_grant', 'This sign-in request has expired. Start again on your device.', { title: 'Request expired', link });
+      throw new RouteError(400, 'expired_device_grant', msg('errors.device.expired'), { title: msg('errors.device.expired_title'), link });
     }
     return grant;
   }
@@ -99,10 +101,10 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
     return evaluateGrant(input, data);
   }
 
-  async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: 'confirm_required') {
+  async function renderConsent(req: Request, res: Response, grant: DeviceGrant, user: User, status = 200, error?: Message) {
     // The outcome page says whose account the device signs in to: only its decider may see it.
     if (grant.state !== 'pending' && grant.user_id !== user.id) {
-      throw new RouteError(409, 'device_grant_decided', 'This sign-in request has already been answered.', { title: 'Request already answered', link: { href: LINK_ROUTE, label: 'Enter another code' } });
+      throw new RouteError(409, 'device_grant_decided', msg('errors.device.decided'), { title: msg('errors.device.decided_title'), link: anotherCode() });
     }
     const scopes = parseScope(grant.scope);
     const userCode = confirmedUserCode(app, grant, req.query.code);
@@ -128,7 +130,11 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
       device: { id: deviceOf(scopes), ip_address: grant.ip_address, user_agent: grant.user_agent, requested_at: grant.created_at.toISOString() },
       scopes: scopes.map(scopeLabel),
       error,
-      refusal: refused.length ? { admin: adminRefused, reasons: refused.map((v) => v.msg).join('; ') } : undefined,
+      refusal: refused.length
+        ? adminRefused
+          ? msg('device_consent.refused_admin')
+          : msg('consent.refused', { reasons: refused.map((v) => v.msg).join('; ') })
+        : undefined,
     });
   }
 
@@ -153,14 +159,14 @@ export function deviceRouter({ app, provider, renderer }: ViewDeps): Router {
       await rejectDeviceGrant(app, grant, decider);
     } else if (action === 'consent') {
       if ((await violations(req, grant, user)).length > 0) {
-        throw new RouteError(403, 'access_denied', 'Your account cannot allow this request.', { title: 'This request cannot be allowed' });
+        throw new RouteError(403, 'access_denied', msg('errors.device.cannot_allow'), { title: msg('errors.device.cannot_allow_title') });
       }
       if (req.body?.confirm_device === undefined) {
-        return renderConsent(req, res, grant, user, 400, 'confirm_required');
+        return renderConsent(req, res, grant, user, 400, msg('errors.device.confirm_required'));
       }
       await approveDeviceGrant(app, provider, grant, decider);
     } else {
-      throw new RouteError(400, 'invalid_action', 'Choose to allow or deny the request.');
+      throw new RouteError(400, 'invalid_action', msg('errors.device.choose_action'));
     }
     // Decided here or by a concurrent request: show whatever it became.
     await renderConsent(req, res, await loadGrant(grant.id), user);
