@@ -2,6 +2,7 @@
 // static client listed in policy.data.admin_clients, and every change reaches the homeserver
 // (double) and the protocols (introspection, compat login, registration) as the pages' would.
 import assert from 'node:assert/strict';
+import postgres from 'postgres';
 import { after, before, describe, test } from 'node:test';
 import { Browser, location, parseForms } from '../support/http-client.js';
 import type { InProcessMauth } from '../support/mauth-inprocess.js';
@@ -131,6 +132,21 @@ describe('users', () => {
     const skipped = await api.post(`/users/${id}/set-password`, { password: 'weak', skip_password_check: true });
     assert.equal(skipped.status, 204);
     assert.equal((await compatLogin(mauth.url, 'passworded', 'weak')).status, 200);
+  });
+
+  test('a directory account gets no local password: 409 naming the directory, and nothing is stored', async () => {
+    const id = await createUser('fromdirectory');
+    const db = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      await db`UPDATE users SET password_source = 'directory' WHERE id = ${id}`;
+      const refused = await api.post(`/users/${id}/set-password`, { password: STRONG_PASSWORD });
+      assert.equal(refused.status, 409);
+      assert.match(errorTitle(refused), /kept in the directory/);
+      const [row] = await db`SELECT count(*)::int AS n FROM user_passwords WHERE user_id = ${id}`;
+      assert.equal(row.n, 0, 'no local hash was written');
+    } finally {
+      await db.end();
+    }
   });
 
   test('locking stops logins (M_USER_LOCKED) and existing tokens; unlocking gives them back', async () => {

@@ -62,10 +62,13 @@ export const userActionRoutes = [
       400: { description: 'Password is too weak' },
       403: { description: 'Password auth is disabled in the server configuration' },
       404: { description: 'User was not found' },
+      409: { description: "The user's password is kept in the directory (LDAP)" },
     },
     async handler({ app, deps }, { params, body }) {
       if (!app.config.passwords.enabled) throw new AdminError(403, 'Password auth is disabled');
       const user = await requireUser(app.sql, params.id);
+      // A local hash would be ignored at login: say so instead of answering as if it took effect.
+      if (user.password_source === 'directory') throw new AdminError(409, "The user's password is kept in the directory; change it there");
       if (!body.skip_password_check && !checkStrength(body.password, app.config.passwords.minimum_complexity, [user.username]).ok) {
         throw new AdminError(400, 'Password is too weak');
       }
