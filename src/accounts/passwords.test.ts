@@ -99,3 +99,11 @@ test('a hash that is not of its scheme, or of an unknown version, does not verif
   assert.equal((await hasher.verify({ hash: MAS_HASHES.argon2id, version: 2 }, 'hunter2')).valid, false);
   assert.equal((await hasher.verify({ hash: MAS_HASHES.bcrypt, version: 7 }, 'hunter2a-secret-pepper')).valid, false);
 });
+
+test('a pbkdf2 hash with an empty or too short derived key fails closed, whatever the password', async () => {
+  const hasher = new PasswordHasher({ ...base, schemes: [{ version: 1, algorithm: 'pbkdf2' }] });
+  // 'A' decodes to no bytes: a zero-length key would compare equal to anything.
+  for (const hash of ['$pbkdf2-sha256$i=1$AAAA$A', '$pbkdf2-sha256$i=1$AAAA$AA', '$pbkdf2-sha256$i=1,l=0$AAAA$A']) {
+    assert.deepEqual(await hasher.verify({ hash, version: 1 }, 'any password at all'), { valid: false, needsRehash: false }, hash);
+  }
+});

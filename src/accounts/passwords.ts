@@ -20,6 +20,7 @@ const OWASP_ARGON2ID = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost:
 const DEFAULT_BCRYPT_COST = 12;
 const PBKDF2 = { digest: 'sha256', rounds: 600_000, saltBytes: 16, length: 32 } as const;
 const PBKDF2_DIGESTS: Record<string, string> = { 'pbkdf2-sha256': 'sha256', 'pbkdf2-sha512': 'sha512', pbkdf2: 'sha1' };
+const PBKDF2_MIN_BYTES = 16;
 const derive = promisify(pbkdf2);
 
 export interface HashedPassword {
@@ -38,6 +39,8 @@ function parsePbkdf2(hash: string): { digest: string; rounds: number; salt: Buff
   if (!match) return undefined;
   const derived = Buffer.from(match[5], 'base64');
   if (match[3] !== undefined && Number(match[3]) !== derived.length) return undefined;
+  // A short (or empty) key would match many (or all) passwords: such a hash fails closed.
+  if (derived.length < PBKDF2_MIN_BYTES) return undefined;
   return { digest: PBKDF2_DIGESTS[match[1]], rounds: Number(match[2]), salt: Buffer.from(match[4], 'base64'), derived };
 }
 
