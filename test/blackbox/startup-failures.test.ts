@@ -72,9 +72,9 @@ test('a bad configuration value', async () => {
   assertFailedClearly(outcome, /invalid configuration: http\.shutdown_grace .*must be an integer/);
 });
 
-test('an unsupported option: passwords.schemes with algorithm bcrypt', async () => {
-  const outcome = await runServer(await withOverrides('bcrypt', { passwords: { schemes: [{ version: 1, algorithm: 'bcrypt' }] } }));
-  assertFailedClearly(outcome, /passwords\.schemes\[0\]\.algorithm .*bcrypt is not supported yet/);
+test('an unsupported option: a Sentry DSN', async () => {
+  const outcome = await runServer(await withOverrides('sentry', { telemetry: { sentry: { dsn: 'https://key@sentry.example/1' } } }));
+  assertFailedClearly(outcome, /telemetry\.sentry\.dsn .*not supported yet/);
 });
 
 test('an unsupported option: TLS on a listener', async () => {
