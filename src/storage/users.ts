@@ -155,3 +155,28 @@ export async function addThreepid(db: Db, input: { userId: string; medium: strin
     INSERT INTO user_threepids (id, user_id, medium, address)
     VALUES (${ulid()}, ${input.userId}, ${input.medium}, ${input.address})`;
 }
+
+/** Holds the user's row until the transaction ends: changes to one account's e-mails take turns. */
+export async function lockForUpdate(db: Db, userId: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`SELECT * FROM users WHERE id = ${userId} FOR UPDATE`;
+  return user;
+}
+
+/** Removes one of the user's addresses; returns it, or undefined when it is not theirs (any more). */
+export async function removeEmail(db: Db, userId: string, emailId: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${emailId} AND user_id = ${userId} RETURNING *`;
+  return row;
+}
+
+/**
+ * Marks the account deactivated at `now` (once) and forgets its addresses and other third-party
+ * identifiers, as MAS does; returns the user, or undefined when it was deactivated already.
+ */
+export async function deactivate(db: Db, userId: string, now: Date): Promise<User | undefined> {
+  const [user] = await db<User[]>`
+    UPDATE users SET deactivated_at = ${now} WHERE id = ${userId} AND deactivated_at IS NULL RETURNING *`;
+  if (!user) return undefined;
+  await db`DELETE FROM user_emails WHERE user_id = ${userId}`;
+  await db`DELETE FROM user_threepids WHERE user_id = ${userId}`;
+  return user;
+}
