@@ -13,8 +13,7 @@ export type DisplayNameProblem = 'too_long' | 'control_characters';
 export function checkDisplayName(typed: string): { ok: true; value: string | null } | { ok: false; problem: DisplayNameProblem } {
   const value = typed.trim();
   if (value.length > MAX_DISPLAY_NAME_LENGTH) return { ok: false, problem: 'too_long' };
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) return { ok: false, problem: 'control_characters' };
+  if (/\p{Cc}/u.test(value)) return { ok: false, problem: 'control_characters' };
   return { ok: true, value: value || null };
 }
 
