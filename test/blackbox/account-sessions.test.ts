@@ -37,7 +37,6 @@ after(async () => {
 
 /** How the pages show a time: UTC, to the minute. */
 const shown = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-const calls = (name: string) => hs.calls.filter((c) => c.path === `/_synapse/mas/${name}`);
 
 test('an OAuth 2.0 app, a legacy client and browsers all appear, with last activity, address and user agent', async () => {
   const oauth = await oauthLogin(mauth.url, client, { username: 'sam', password: PASSWORD, userAgent: 'ElementX/1.0 (test phone)' });
