@@ -15,6 +15,8 @@ export const RESOURCE_NAMES = [
   'health',
   'prometheus',
   'connection-info',
+  // Mauth's own: the QR-login rendezvous (MSC4108, MSC4388), see src/rendezvous/.
+  'rendezvous',
 ] as const;
 
 const resource = shape({
@@ -110,7 +112,7 @@ const listener = shape({
 export const DEFAULT_LISTENERS = [
   {
     name: 'web',
-    resources: [{ name: 'discovery' }, { name: 'human' }, { name: 'oauth' }, { name: 'compat' }, { name: 'graphql' }, { name: 'assets' }],
+    resources: [{ name: 'discovery' }, { name: 'human' }, { name: 'oauth' }, { name: 'compat' }, { name: 'graphql' }, { name: 'assets' }, { name: 'rendezvous' }],
     binds: [{ address: '[::]:8080' }],
     proxy_protocol: false,
   },
@@ -145,10 +147,10 @@ export const http: Section<'http'> = {
     'Web server. `public_base` is where users and clients reach Mauth; every URL Mauth hands out',
     'is built from it. `issuer` (the OIDC issuer) defaults to `public_base`.',
     '`trusted_proxies` may set X-Forwarded-For. Listener resources: discovery, human, oauth,',
-    'compat, graphql, assets, adminapi, health, prometheus; binds: `address: "[::]:8080"`,',
-    '`host` + `port`, `socket` or `fd`. Mauth addition: on SIGTERM or SIGINT, requests in flight',
-    'and running jobs get `shutdown_grace` seconds to finish (no new connections meanwhile); a',
-    'second signal stops at once.',
+    'compat, graphql, assets, adminapi, health, prometheus, and Mauth\'s own `rendezvous` (QR',
+    'login: MSC4108, MSC4388); binds: `address: "[::]:8080"`, `host` + `port`, `socket` or `fd`.',
+    'Mauth addition: on SIGTERM or SIGINT, requests in flight and running jobs get',
+    '`shutdown_grace` seconds to finish (no new connections meanwhile); a second signal stops at once.',
   ],
   schema: httpSchema,
   check(config, report) {

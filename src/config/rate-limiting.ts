@@ -28,6 +28,8 @@ export const rateLimitingSchema = {
   },
   username_availability: limiter('Username availability checks per source IP', 3, 1),
   device_code_link: limiter('User codes entered on the device link page per source IP', 10, 1 / 60),
+  // Mauth's own: QR login opens one session per attempt; the burst covers a few retries.
+  rendezvous: limiter('Rendezvous sessions (QR login) created per source IP', 10, 1 / 10),
 };
 
 export const rateLimiting: Section<'rate_limiting'> = {

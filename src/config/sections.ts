@@ -12,6 +12,7 @@ import { matrix, matrixSchema } from './matrix.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
 import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
+import { rendezvous, rendezvousSchema } from './rendezvous.js';
 import type { Infer } from './schema.js';
 import { secrets, secretsSchema } from './secrets.js';
 import type { Section } from './section.js';
@@ -40,6 +41,7 @@ export const ROOT_SCHEMA = {
   templates: templatesSchema,
   policy: policySchema,
   telemetry: telemetrySchema,
+  rendezvous: rendezvousSchema,
 };
 
 export type RootSchema = typeof ROOT_SCHEMA;
@@ -65,4 +67,5 @@ export const SECTIONS: readonly Section[] = [
   templates,
   policy,
   telemetry,
+  rendezvous,
 ];

@@ -1,5 +1,6 @@
 // Express assembly for one listener: only the resources that listener names are mounted
-// (MAS's resource names: discovery, human, oauth, compat, assets, health, prometheus, adminapi).
+// (MAS's resource names: discovery, human, oauth, compat, assets, health, prometheus, adminapi;
+// and Mauth's own `rendezvous`).
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
@@ -13,12 +14,13 @@ import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
+import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
-import { observe, type Metrics } from './observability.js';
+import { loggedPath, observe, type Metrics } from './observability.js';
 import { errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
 import type { ViewDeps } from '../views/deps.js';
 
@@ -52,6 +54,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
+  // Ahead of the CORS below: the rendezvous answers its own preflights, with Synapse's headers.
+  if (has('rendezvous')) app.use(rendezvousRouter(ctx));
   if (has('oauth') || has('discovery') || has('compat')) app.use(cors);
 
   if (has('health')) app.get('/health', healthHandler(ctx.sql));
@@ -143,7 +147,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     const unavailable = unavailableCause(err);
     if (unavailable) {
-      ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: req.path }, `${unavailable.source} unavailable: answered 503`);
+      ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: loggedPath(req.path) }, `${unavailable.source} unavailable: answered 503`);
       if (res.headersSent) return;
       const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source);
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);

@@ -39,6 +39,7 @@ const KNOWN_ROUTES: [RegExp, string][] = [
   [/^\/account\//, '/account/*'],
   [/^\/assets\//, '/assets/*'],
   [/^\/_matrix\/client\//, '/_matrix/client/*'],
+  [/^\/_synapse\/client\/rendezvous\//, '/_synapse/client/rendezvous/:id'],
   [/^\/api\/admin\//, '/api/admin/*'],
 ];
 
@@ -46,6 +47,11 @@ const KNOWN_ROUTES: [RegExp, string][] = [
 export function routeLabel(path: string): string {
   for (const [re, label] of KNOWN_ROUTES) if (re.test(path)) return label || path;
   return ['/health', '/metrics', '/login', '/logout', '/account'].includes(path) ? path : 'other';
+}
+
+/** The path as logged: a rendezvous session's id is the only credential its URL needs. */
+export function loggedPath(path: string): string {
+  return path.replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/, '$1…');
 }
 
 export function observe(log: Logger, metrics: Metrics) {
@@ -60,7 +66,7 @@ export function observe(log: Logger, metrics: Metrics) {
       metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.duration.observe({ method: req.method, route }, seconds);
       if (res.statusCode < 500 && !log.isLevelEnabled('debug')) return;
-      const entry = { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
+      const entry = { request_id: id, method: req.method, path: loggedPath(req.path), status: res.statusCode, ms: Math.round(seconds * 1000), ip: req.ip };
       if (res.statusCode >= 500) log.error(entry, 'request failed');
       else log.debug(entry, 'request');
     });

@@ -7,13 +7,14 @@ import type { Logger } from 'pino';
 import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import type { Renderer } from '../web/render.js';
+import { loggedPath } from './observability.js';
 
 export type ErrorFormat = 'oauth' | 'matrix' | 'html';
 
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
-  if (path.startsWith('/_matrix/')) return 'matrix';
+  if (path.startsWith('/_matrix/') || path.startsWith('/_synapse/client/rendezvous/')) return 'matrix';
   return 'html';
 }
 
@@ -99,7 +100,7 @@ export function withDeadline(handler: Handler, options: { seconds: number; rende
   return (req, res) => {
     const timer = setTimeout(() => {
       if (res.headersSent || res.writableEnded) return;
-      options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: (req.url ?? '/').split('?')[0], seconds: options.seconds }, 'request deadline passed: answered 503');
+      options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: loggedPath((req.url ?? '/').split('?')[0] ?? '/'), seconds: options.seconds }, 'request deadline passed: answered 503');
       sendUnavailable(req, res, options.renderer);
       silence(res);
     }, ms);

@@ -4,6 +4,7 @@
 // times are the database's own (see rate-limits.ts and jobs.ts).
 import type { Db } from './db.js';
 import { pruneExpired as pruneOidcPayloads } from './oidc-payloads.js';
+import { pruneExpired as pruneRendezvousSessions } from './rendezvous.js';
 
 export interface PruneCounts {
   [table: string]: number;
@@ -30,6 +31,8 @@ export async function pruneExpired(db: Db, now: Date): Promise<PruneCounts> {
     ),
     // Logout tokens live minutes; their jti only needs remembering for as long.
     upstream_logout_tokens: await count(db`DELETE FROM upstream_logout_tokens WHERE received_at < ${now}::timestamptz - interval '1 day' RETURNING 1`),
+    // QR-login mailboxes live two minutes at most; creations prune a few on their way too.
+    rendezvous_sessions: await pruneRendezvousSessions(db, now),
     // Finished jobs keep their payload (sealed mail secrets included) only for a week.
     jobs: await count(db`DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at < now() - interval '7 days' RETURNING 1`),
   };

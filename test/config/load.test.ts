@@ -61,7 +61,7 @@ describe('generated configuration', () => {
     assert.deepEqual(
       config.http.listeners.map((listener) => [listener.name, listener.resources.map((resource) => resource.name), listener.binds]),
       [
-        ['web', ['discovery', 'human', 'oauth', 'compat', 'graphql', 'assets'], [{ address: '[::]:8080' }]],
+        ['web', ['discovery', 'human', 'oauth', 'compat', 'graphql', 'assets', 'rendezvous'], [{ address: '[::]:8080' }]],
         ['internal', ['health'], [{ host: 'localhost', port: 8081 }]],
       ],
     );

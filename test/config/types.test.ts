@@ -109,6 +109,7 @@ export function typeLevel(): void {
     | 'templates'
     | 'policy'
     | 'telemetry'
+    | 'rendezvous'
   > = true;
   const timeout: Config['database']['statement_timeout'] = 10;
   // @ts-expect-error seconds, a number
@@ -125,7 +126,7 @@ export function typeLevel(): void {
   // Keys the checks ensure: required ones, and values they fill in.
   const issuer: Equal<Config['http']['issuer'], string> = true;
   const listenerName: Equal<Listener['name'], string> = true;
-  const resource: Equal<ResourceName, 'discovery' | 'human' | 'oauth' | 'compat' | 'graphql' | 'assets' | 'adminapi' | 'health' | 'prometheus' | 'connection-info'> = true;
+  const resource: Equal<ResourceName, 'discovery' | 'human' | 'oauth' | 'compat' | 'graphql' | 'assets' | 'adminapi' | 'health' | 'prometheus' | 'connection-info' | 'rendezvous'> = true;
   const bindPort: Equal<ListenerBind['port'], number | undefined> = true;
   const encryption: Equal<Config['secrets']['encryption'], string> = true;
   const signingKey: Equal<Pick<SigningKey, 'kid' | 'key'>, { kid: string; key: string }> = true;

@@ -72,13 +72,16 @@ export async function createMauth(options: {
   database?: Record<string, unknown>;
   /** Keys added to the `http` section beside the test listener (e.g. the shutdown grace). */
   http?: Record<string, unknown>;
+  /** Another instance's database, to run a second instance beside it (its `drop()` leaves the database alone). */
+  databaseUrl?: string;
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
   // MAUTH_TEST_DATABASE=embedded runs the server on its embedded PGlite database instead (tests
   // that read the database directly need PostgreSQL and are skipped by their own check).
   const embedded = process.env.MAUTH_TEST_DATABASE === 'embedded';
-  const db = embedded ? { url: '', drop: async () => {} } : await createDatabase();
+  const shared = options.databaseUrl;
+  const db = shared !== undefined ? { url: shared, drop: async () => {} } : embedded ? { url: '', drop: async () => {} } : await createDatabase();
   const url = `http://127.0.0.1:${port}`;
   const { secret } = options;
   const base = join(dir, 'base.yaml');
@@ -93,13 +96,13 @@ export async function createMauth(options: {
         listeners: [
           {
             name: 'web',
-            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus'].map((name) => ({ name })),
+            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous'].map((name) => ({ name })),
             binds: [{ host: '127.0.0.1', port }],
           },
         ],
         ...options.http,
       },
-      database: embedded ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
+      database: embedded && shared === undefined ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
       matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
       // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
       rate_limiting: {
