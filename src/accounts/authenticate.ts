@@ -1,6 +1,8 @@
 // Password login, shared by the browser form and the legacy `/login` API: which account a login
 // name means (username in any case, full MXID, verified e-mail, rewrite rules), rate limits,
-// and the password check with rehash-on-login.
+// and the password check with rehash-on-login. An account's password lives either here or in
+// the directory (`users.password_source`); with `ldap` enabled, names that no local account
+// answers go to the directory (src/directory/, handed in as a PasswordDirectory).
 import type { AppContext } from '../context.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { localpartFromLogin } from '../domain/usernames.js';
@@ -15,7 +17,11 @@ export type LoginIdentifier =
 export type LoginOutcome =
   | { ok: true; user: users.User }
   | { ok: false; reason: 'invalid' | 'locked' | 'deactivated' | 'disabled' }
-  | { ok: false; reason: 'rate_limited'; retryAfterMs: number };
+  | { ok: false; reason: 'rate_limited'; retryAfterMs: number }
+  /** The directory did not answer in time: try again shortly. */
+  | { ok: false; reason: 'unavailable' }
+  /** The directory knows the user, but the account cannot be theirs (the name is taken, ...): `message` says why. */
+  | { ok: false; reason: 'refused'; message: string };
 
 export type LoginFailure = Exclude<LoginOutcome, { ok: true }>;
 
@@ -31,6 +37,29 @@ async function byEmail(app: AppContext, address: string): Promise<users.User | u
 
 async function byMedium(app: AppContext, medium: string, address: string): Promise<users.User | undefined> {
   return medium === 'email' ? byEmail(app, address) : users.findByThreepid(app.sql, medium, address);
+}
+
+export interface DirectoryLogin {
+  identifier: LoginIdentifier;
+  /** Never empty. */
+  password: string;
+  hasher: PasswordHasher;
+  limiter: LoginLimiter;
+}
+
+/** Passwords kept in an LDAP directory (src/directory/login.ts). */
+export interface PasswordDirectory {
+  /**
+   * A login no local account answers: `account` is the directory account the identifier named
+   * locally, if any. Counts the attempt against the account before the password is checked.
+   */
+  authenticate(login: DirectoryLogin & { account?: users.User }): Promise<LoginOutcome>;
+  /**
+   * The local password of `account` was wrong: the name may be a directory user's (whose login
+   * a local account must not shadow), or that entry may claim `account` (`ldap.on_conflict`).
+   * Undefined when the directory has nothing to say (or cannot be reached).
+   */
+  claim(login: DirectoryLogin & { account: users.User }): Promise<LoginOutcome | undefined>;
 }
 
 /** The account a login identifier names, if any. */
@@ -50,24 +79,33 @@ export async function findLoginUser(app: AppContext, identifier: LoginIdentifier
 
 export async function authenticatePassword(
   app: AppContext,
-  deps: { hasher: PasswordHasher; limiter: LoginLimiter },
+  deps: { hasher: PasswordHasher; limiter: LoginLimiter; directory?: PasswordDirectory },
   identifier: LoginIdentifier,
   password: string,
   ip: string | undefined,
 ): Promise<LoginOutcome> {
   if (!app.config.passwords.enabled) return { ok: false, reason: 'disabled' };
-  const { hasher, limiter } = deps;
+  const { hasher, limiter, directory } = deps;
   try {
     await limiter.perIp(ip);
+    // An empty password proves nothing (to a directory it is an anonymous bind, which succeeds).
+    if (password === '') return { ok: false, reason: 'invalid' };
+    // PostgreSQL text cannot hold NUL, so no account (local or directory) has it in its name.
+    if (Object.values(identifier).some((value) => value.includes('\u0000'))) {
+      await hasher.verifyDummy(password);
+      return { ok: false, reason: 'invalid' };
+    }
     const user = await findLoginUser(app, identifier);
+    if (directory && user?.password_source !== 'local') return await directory.authenticate({ identifier, password, hasher, limiter, account: user });
     if (user) await limiter.perAccount(user.id);
-    const stored = user ? await users.currentPassword(app.sql, user.id) : undefined;
+    // A directory account's password is never checked here, even if a local hash is left over.
+    const stored = user?.password_source === 'local' ? await users.currentPassword(app.sql, user.id) : undefined;
     if (!user || !stored) {
       await hasher.verifyDummy(password);
       return { ok: false, reason: 'invalid' };
     }
     const { valid, needsRehash } = await hasher.verify({ hash: stored.hashed_password, version: stored.version }, password);
-    if (!valid) return { ok: false, reason: 'invalid' };
+    if (!valid) return (await directory?.claim({ identifier, password, hasher, limiter, account: user })) ?? { ok: false, reason: 'invalid' };
     if (user.deactivated_at) return { ok: false, reason: 'deactivated' };
     if (user.locked_at) return { ok: false, reason: 'locked' };
     if (needsRehash) {

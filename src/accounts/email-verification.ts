@@ -22,11 +22,12 @@ export function generateCode(random: Randomness): string {
   return String(random.int(1_000_000)).padStart(6, '0');
 }
 
-async function issueCode(app: AppContext, tx: Db, auth: registrations.EmailAuthentication): Promise<void> {
+/** `lang`: the language of the request asking for the code, which the mail is written in. */
+async function issueCode(app: AppContext, tx: Db, auth: registrations.EmailAuthentication, lang?: string): Promise<void> {
   const code = generateCode(app.random);
   const expiresAt = secondsAfter(app.clock.now(), app.config.account.email_code_ttl);
   await registrations.addCode(tx, auth.id, codeHash(app, auth.id, code), expiresAt);
-  await enqueueVerificationCode(tx, app.config, auth.email, code);
+  await enqueueVerificationCode(tx, app.config, auth.email, code, lang);
 }
 
 async function checkSendLimits(app: AppContext, db: Db, email: string, ip: string | undefined, authenticationId?: string) {
@@ -40,21 +41,22 @@ async function checkSendLimits(app: AppContext, db: Db, email: string, ip: strin
 /** Starts proving `email` (for a registration or a signed-in user) and mails the first code. */
 export async function startEmailAuthentication(
   app: AppContext,
-  input: { email: string; registrationId?: string; userId?: string; ip?: string },
+  input: { email: string; registrationId?: string; userId?: string; ip?: string; lang?: string },
 ): Promise<registrations.EmailAuthentication> {
   await checkSendLimits(app, app.sql, input.email, input.ip);
   return app.sql.begin(async (tx) => {
-    const auth = await registrations.createEmailAuthentication(tx, input);
+    const { lang, ...created } = input;
+    const auth = await registrations.createEmailAuthentication(tx, created);
     await limit(tx, `email:session:${auth.id}:sends`, app.config.rate_limiting.email_authentication.emails_per_session);
-    await issueCode(app, tx, auth);
+    await issueCode(app, tx, auth, lang);
     return auth;
   });
 }
 
 /** A new code (the old ones stay valid until they expire). Throws RateLimited when over the limits. */
-export async function resendCode(app: AppContext, auth: registrations.EmailAuthentication, ip: string | undefined): Promise<void> {
+export async function resendCode(app: AppContext, auth: registrations.EmailAuthentication, ip: string | undefined, lang?: string): Promise<void> {
   await checkSendLimits(app, app.sql, auth.email, ip, auth.id);
-  await app.sql.begin((tx) => issueCode(app, tx, auth));
+  await app.sql.begin((tx) => issueCode(app, tx, auth, lang));
 }
 
 export async function verifyCode(app: AppContext, auth: registrations.EmailAuthentication, code: string): Promise<VerifyOutcome> {

@@ -17,7 +17,7 @@ export async function removeEmail(sql: Sql, config: Config, userId: string, emai
     if (!target) return 'not_found';
     const otherVerified = emails.some((e) => e.id !== emailId && e.verified_at);
     if (target.verified_at && !otherVerified && config.account.password_registration_email_required) return 'last_address';
-    await users.removeEmail(tx, userId, emailId);
+    await users.removeEmailById(tx, userId, emailId);
     await enqueueProvisionUser(tx, userId);
     return 'removed';
   });

@@ -1,6 +1,6 @@
 // The user's own profile: the display name, kept here and sent to the homeserver by a job
 // written in the same transaction.
-import { enqueueSetDisplayname } from '../jobs/account-jobs.js';
+import { enqueueSetDisplayname } from '../jobs/profile-jobs.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
 

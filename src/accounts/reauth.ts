@@ -1,9 +1,11 @@
 // Proving again who one is before something that cannot be undone (deactivating the account,
-// letting the homeserver replace the cross-signing keys, changing the password): the password,
-// or, for an account without one, a fresh sign-in through one of its upstream provider links.
+// letting the homeserver replace the cross-signing keys, changing the password): the password
+// (kept here, or in the directory for a directory account), or, for an account without one, a
+// fresh sign-in through one of its upstream provider links.
 import type { AppContext } from '../context.js';
 import * as upstream from '../storage/upstream.js';
 import * as users from '../storage/users.js';
+import { authenticatePassword, type PasswordDirectory } from './authenticate.js';
 import type { PasswordHasher } from './passwords.js';
 import { RateLimited, type LoginLimiter } from './rate-limit.js';
 
@@ -12,21 +14,31 @@ export const REAUTH_WINDOW_SECONDS = 300;
 
 export type PasswordCheck =
   | { ok: true }
-  | { ok: false; reason: 'wrong' | 'no_password' | 'disabled' }
+  /** `unavailable`: the directory did not answer; try again shortly. */
+  | { ok: false; reason: 'wrong' | 'no_password' | 'disabled' | 'unavailable' }
   | { ok: false; reason: 'rate_limited'; retryAfterMs: number };
+
+export interface PasswordDeps {
+  hasher: PasswordHasher;
+  limiter: LoginLimiter;
+  directory?: PasswordDirectory;
+}
 
 /**
  * The signed-in user's own password, under the login rate limits (a stolen browser session must
- * not become a way to guess it). Passwords off, or no password set, never match.
+ * not become a way to guess it). Passwords off, or no password set, never match. A directory
+ * account's password is the directory's: it is checked as a login by username would check it.
  */
-export async function checkOwnPassword(
-  app: AppContext,
-  deps: { hasher: PasswordHasher; limiter: LoginLimiter },
-  userId: string,
-  password: string,
-  ip: string | undefined,
-): Promise<PasswordCheck> {
+export async function checkOwnPassword(app: AppContext, deps: PasswordDeps, user: users.User, password: string, ip: string | undefined): Promise<PasswordCheck> {
   if (!app.config.passwords.enabled) return { ok: false, reason: 'disabled' };
+  if (user.password_source !== 'local') {
+    if (!deps.directory) return { ok: false, reason: 'no_password' };
+    const outcome = await authenticatePassword(app, deps, { kind: 'user', name: user.username }, password, ip);
+    if (outcome.ok) return outcome.user.id === user.id ? { ok: true } : { ok: false, reason: 'wrong' };
+    if (outcome.reason === 'rate_limited') return outcome;
+    return { ok: false, reason: outcome.reason === 'unavailable' ? 'unavailable' : 'wrong' };
+  }
+  const userId = user.id;
   try {
     await deps.limiter.perIp(ip);
     await deps.limiter.perAccount(userId);
@@ -50,9 +62,9 @@ export interface ReauthMethods {
   providerIds: string[];
 }
 
-export async function reauthMethods(app: AppContext, userId: string): Promise<ReauthMethods> {
-  const password = app.config.passwords.enabled && (await users.currentPassword(app.sql, userId)) !== undefined;
-  return { password, providerIds: await upstream.linkedProviderIdsOfUser(app.sql, userId) };
+export async function reauthMethods(app: AppContext, user: users.User, directory?: PasswordDirectory): Promise<ReauthMethods> {
+  const stored = user.password_source === 'local' ? (await users.currentPassword(app.sql, user.id)) !== undefined : directory !== undefined;
+  return { password: app.config.passwords.enabled && stored, providerIds: await upstream.linkedProviderIdsOfUser(app.sql, user.id) };
 }
 
 /** This browser signed in again through a provider link of the user within REAUTH_WINDOW_SECONDS. */

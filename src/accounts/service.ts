@@ -21,3 +21,12 @@ export async function setLocked(sql: Sql, userId: string, locked: boolean): Prom
     return user;
   });
 }
+
+/** Whether the user may request admin scopes (`urn:synapse:admin:*`, `urn:mas:admin`); the homeserver hears of it. */
+export async function setCanRequestAdmin(sql: Sql, userId: string, admin: boolean): Promise<users.User | undefined> {
+  return sql.begin(async (tx) => {
+    const user = await users.setCanRequestAdmin(tx, userId, admin);
+    if (user) await enqueueProvisionUser(tx, userId);
+    return user;
+  });
+}

@@ -5,12 +5,14 @@
 // leave the old password's grants alive. The request still ends the grants itself, at once; the
 // job then finds nothing left. The homeserver's device list follows through jobs.
 import type { AppContext } from '../context.js';
+import { grantDestroyer } from '../oidc/grants.js';
 import { grantIdsOfUser, endOAuthSession } from '../oidc/sessions.js';
 import type { OidcProvider } from '../oidc/provider.js';
 import { enqueueEndUserSessions, enqueueSyncDevices } from '../jobs/homeserver-jobs.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import * as compat from '../storage/compat.js';
-import type { Db } from '../storage/db.js';
+import type { Db, Sql } from '../storage/db.js';
+import * as oauth2Sessions from '../storage/oauth2-sessions.js';
 import * as payloads from '../storage/oidc-payloads.js';
 
 /**
@@ -36,4 +38,40 @@ export async function endGrantsNow(app: AppContext, provider: OidcProvider, user
   } catch (err) {
     app.log.warn({ err, user_id: userId }, 'could not end the OAuth 2.0 sessions after a password reset; the queued job will');
   }
+}
+
+/** The live sessions of a user, by kind. */
+export interface SessionCounts {
+  oauth2: number;
+  compat: number;
+  browser: number;
+}
+
+export async function countSessions(db: Db, userId: string): Promise<SessionCounts> {
+  return {
+    oauth2: (await oauth2Sessions.listActiveForUser(db, userId)).length,
+    compat: (await compat.listActiveForUser(db, userId)).length,
+    browser: await browserSessions.countActiveForUser(db, userId),
+  };
+}
+
+/**
+ * Ends every session of the user (`mauth manage kill-sessions`, deactivation) outside a request:
+ * the same transaction as after a password reset, then the grants are destroyed at once without a
+ * provider (a failure is left to the job written in the transaction). `inTransaction` runs first
+ * in that transaction, for callers that change the account with it. Returns what was live.
+ */
+export async function endAllSessions(sql: Sql, userId: string, inTransaction?: (tx: Db) => Promise<void>): Promise<SessionCounts> {
+  const { counts, grantIds } = await sql.begin(async (tx) => {
+    await inTransaction?.(tx);
+    const live = await countSessions(tx, userId);
+    return { counts: live, grantIds: await endSessionsWithPassword(tx, userId) };
+  });
+  const destroy = grantDestroyer(sql);
+  try {
+    for (const grantId of grantIds) await destroy(grantId);
+  } catch {
+    // The end_user_sessions job written above ends what is left.
+  }
+  return counts;
 }

@@ -2,7 +2,7 @@
 // through the browser), legacy sessions (`/login` of the Matrix client API) and browser sessions
 // (signed in to these pages). The account page lists, shows, ends and renames them.
 import type { AppContext } from '../context.js';
-import { enqueueUpdateDeviceDisplayName } from '../jobs/account-jobs.js';
+import { enqueueUpdateDeviceDisplayName } from '../jobs/profile-jobs.js';
 import type { OidcProvider } from '../oidc/provider.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import * as compat from '../storage/compat.js';

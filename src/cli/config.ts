@@ -1,12 +1,13 @@
 // `mauth config generate|check|dump|sync`: write a fresh configuration, validate the `-c` files
 // (errors name the key and the file), print the merged configuration with secrets hidden, and
-// write the upstream providers to the database.
+// write the upstream providers to the database (and check the static clients' sessions against it).
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { checkConfig, formatProblem, generateConfig, redactConfig, type Problem } from '../config/load.js';
 import pino from 'pino';
 import { openDatabase } from '../storage/open.js';
-import { syncProviders } from '../upstream/sync.js';
+import { syncStaticClients, type StaticClientsResult } from '../oidc/static-clients.js';
+import { syncProviders, type SyncResult } from '../upstream/sync.js';
 import { configFiles } from './options.js';
 
 /** Where the commands write; tests pass their own. */
@@ -31,15 +32,42 @@ interface GenerateFlags {
   databaseUri?: string;
 }
 
+function providerLines(result: SyncResult, dryRun: boolean): string[] {
+  const verb = (done: string, would: string) => (dryRun ? would : done);
+  return [
+    ...result.created.map((id) => `upstream provider ${id}: ${verb('created', 'would be created')}`),
+    ...result.updated.map((id) => `upstream provider ${id}: ${verb('updated', 'would be updated')}`),
+    ...result.unchanged.map((id) => `upstream provider ${id}: unchanged`),
+    ...result.disabled.map((id) => `upstream provider ${id}: not configured, ${verb('disabled', 'would be disabled')} (--prune deletes it and its links)`),
+    ...result.deleted.map((id) => `upstream provider ${id}: not configured, ${verb('deleted with its links', 'would be deleted with its links')}`),
+  ];
+}
+
+function clientLines(result: StaticClientsResult, options: { prune: boolean; dryRun: boolean }): string[] {
+  const sessions = (n: number) => `${n} session${n === 1 ? '' : 's'}`;
+  return [
+    ...result.configured.map((c) => `static client ${c.clientId}: configured, ${sessions(c.grants)}`),
+    ...result.shadowing.map((id) => `static client ${id}: a registered client has the same id; the configured one is used`),
+    ...result.orphaned.map((c) =>
+      !options.prune
+        ? `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} still live (--prune ends them)`
+        : options.dryRun
+          ? `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} would be ended`
+          : `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} ended`,
+    ),
+    `${result.configured.length} static client(s): read from the configuration by every instance, nothing to write`,
+  ];
+}
+
 function printProblems(io: ConfigCommandsIo, label: string, problems: Problem[]): void {
   for (const problem of problems) io.stderr(`${label}: ${formatProblem(problem)}\n`);
 }
 
-/** Loads the files of `cmd` (global -c, else MAUTH_CONFIG, else ./config.yaml), reporting problems. */
+/** Loads the files of `cmd` (global -c, else MAUTH_CONFIG or MAS_CONFIG, else ./config.yaml), reporting problems. */
 async function check(cmd: Command, io: ConfigCommandsIo) {
   const result = await checkConfig({ files: configFiles(cmd), env: process.env });
   if (result.files.length === 0) {
-    io.stderr('error: no configuration file: pass -c <file>, set MAUTH_CONFIG, or create ./config.yaml (mauth config generate > config.yaml)\n');
+    io.stderr('error: no configuration file: pass -c <file>, set MAUTH_CONFIG (or MAS_CONFIG), or create ./config.yaml (mauth config generate > config.yaml)\n');
     io.setExitCode(1);
     return undefined;
   }
@@ -79,25 +107,18 @@ export function registerConfigCommands(program: Command, io: ConfigCommandsIo = 
 
   config
     .command('sync')
-    .description('Write the upstream providers to the database (the server also does this at start)')
-    .option('--prune', 'delete providers that are no longer configured, with their links (otherwise they are disabled)')
+    .description('Write the upstream providers to the database and check the static clients against it (the server syncs providers at start too)')
+    .option('--prune', 'delete providers that are no longer configured, with their links (otherwise they are disabled), and end the sessions of static clients no longer configured')
     .option('--dry-run', 'only print what would change')
     .action(async (flags: { prune?: boolean; dryRun?: boolean }, cmd: Command) => {
       const loaded = await check(cmd, io);
       if (!loaded) return;
       const db = await openDatabase(loaded, pino({ level: 'warn' }), true);
       try {
-        const result = await syncProviders(db.sql, loaded, { prune: flags.prune === true, dryRun: flags.dryRun === true });
-        const verb = (done: string, would: string) => (flags.dryRun ? would : done);
-        const lines = [
-          ...result.created.map((id) => `upstream provider ${id}: ${verb('created', 'would be created')}`),
-          ...result.updated.map((id) => `upstream provider ${id}: ${verb('updated', 'would be updated')}`),
-          ...result.unchanged.map((id) => `upstream provider ${id}: unchanged`),
-          ...result.disabled.map((id) => `upstream provider ${id}: not configured, ${verb('disabled', 'would be disabled')} (--prune deletes it and its links)`),
-          ...result.deleted.map((id) => `upstream provider ${id}: not configured, ${verb('deleted with its links', 'would be deleted with its links')}`),
-          `${result.staticClients} static client(s): read from the configuration at start, nothing to write`,
-        ];
-        io.stdout(`${lines.join('\n')}\n`);
+        const options = { prune: flags.prune === true, dryRun: flags.dryRun === true };
+        const result = await syncProviders(db.sql, loaded, options);
+        const clients = await syncStaticClients(db.sql, loaded, options);
+        io.stdout(`${[...providerLines(result, options.dryRun), ...clientLines(clients, options)].join('\n')}\n`);
       } finally {
         await db.close();
       }

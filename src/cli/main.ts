@@ -3,8 +3,10 @@ import { Command } from 'commander';
 import { ConfigError, formatProblem } from '../config/problems.js';
 import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands } from './database.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerManageCommands } from './manage.js';
 import { registerServerCommands } from './server.js';
+import { registerTemplatesCommands } from './templates.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -13,7 +15,7 @@ function collect(value: string, previous: string[] = []): string[] {
 export function buildProgram(): Command {
   const program = new Command('mauth')
     .description('Mauth: authentication service for Matrix homeservers (OAuth 2.0 / OpenID Connect, MSC3861)')
-    .option('-c, --config <file>', 'configuration file; repeat to merge several, later ones win (default: $MAUTH_CONFIG, ./config.yaml)', collect)
+    .option('-c, --config <file>', 'configuration file; repeat to merge several, later ones win (default: $MAUTH_CONFIG, $MAS_CONFIG, ./config.yaml)', collect)
     .showHelpAfterError()
     .exitOverride((err) => {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerDatabaseCommands(program);
   registerConfigCommands(program);
   registerManageCommands(program);
+  registerTemplatesCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 

@@ -14,10 +14,15 @@ import * as users from '../storage/users.js';
 
 export const DEV_CONFIG_PATH = 'data/config.yaml';
 
+/** Whether MAUTH_CONFIG, or MAS's MAS_CONFIG, names the configuration files. */
+export function configFromEnvironment(): boolean {
+  return Boolean(process.env.MAUTH_CONFIG || process.env.MAS_CONFIG);
+}
+
 export function configFiles(cmd: Command): string[] | undefined {
   const files = cmd.optsWithGlobals().config as string[] | undefined;
   if (files?.length) return files;
-  if (process.env.MAUTH_CONFIG) return undefined; // loadConfig reads it
+  if (configFromEnvironment()) return undefined; // loadConfig reads it
   if (existsSync('config.yaml')) return ['config.yaml'];
   if (existsSync(DEV_CONFIG_PATH)) return [DEV_CONFIG_PATH];
   return undefined;
@@ -47,9 +52,9 @@ export function createLogger(): Logger {
 
 export async function loadCommandConfig(cmd: Command, options: { generateIfMissing?: boolean; log?: Logger } = {}): Promise<Config> {
   let files = configFiles(cmd);
-  if (!files && !process.env.MAUTH_CONFIG) {
+  if (!files && !configFromEnvironment()) {
     if (!options.generateIfMissing) {
-      throw new Error('no configuration: pass -c config.yaml, set MAUTH_CONFIG, or create ./config.yaml (mauth config generate > config.yaml)');
+      throw new Error('no configuration: pass -c config.yaml, set MAUTH_CONFIG (or MAS_CONFIG), or create ./config.yaml (mauth config generate > config.yaml)');
     }
     await mkdir(dirname(resolve(DEV_CONFIG_PATH)), { recursive: true });
     await writeFile(DEV_CONFIG_PATH, await generateConfig({ embedded: true }), { mode: 0o600 });

@@ -37,13 +37,14 @@ export function registerServerCommands(program: Command): void {
     .description('Run the HTTP server (and a job worker, unless --no-worker)')
     .option('--no-migrate', 'do not apply database migrations at start-up')
     .option('--no-worker', 'do not run the background job worker in this process')
-    .action(async (opts: { migrate: boolean; worker: boolean }, cmd: Command) => {
+    .option('--no-sync', 'do not write the configured upstream providers to the database at start-up (mauth config sync does)')
+    .action(async (opts: { migrate: boolean; worker: boolean; sync: boolean }, cmd: Command) => {
       const log = createLogger();
       const config = await loadCommandConfig(cmd, { generateIfMissing: true, log });
       // Loaded here, not at the top: the HTTP stack pulls in oidc-provider, which prints its
       // runtime warning at import, and only the commands that run it should load it.
       const { startServer } = await import('../http/server.js');
-      const running = await startServer(config, { migrate: opts.migrate, worker: opts.worker, log });
+      const running = await startServer(config, { migrate: opts.migrate, worker: opts.worker, sync: opts.sync, log });
       onSignal(() => running.close(), log);
     });
 

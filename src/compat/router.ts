@@ -4,9 +4,10 @@ import { matrixUserId } from '../domain/usernames.js';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AppContext } from '../context.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
-import { authenticatePassword, type LoginIdentifier } from '../accounts/authenticate.js';
+import { authenticatePassword, type LoginIdentifier, type PasswordDirectory } from '../accounts/authenticate.js';
 import type { LoginLimiter } from '../accounts/rate-limit.js';
 import { hashSecret } from '../domain/tokens.js';
+import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { isValidCompatDeviceId } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
 import * as users from '../storage/users.js';
@@ -88,9 +89,10 @@ interface Deps {
   app: AppContext;
   hasher: PasswordHasher;
   limiter: LoginLimiter;
+  directory?: PasswordDirectory;
 }
 
-export function compatRouter({ app, hasher, limiter }: Deps): Router {
+export function compatRouter({ app, hasher, limiter, directory }: Deps): Router {
   const { config } = app;
   const router = express.Router();
   const mxid = (username: string) => matrixUserId(username, config.matrix.homeserver);
@@ -152,8 +154,9 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
       if (input.type === 'm.login.password' && config.passwords.enabled) {
         const identifier = loginIdentifier(input);
         const password = optionalString(input, 'password');
-        if (!password) throw matrixError(400, 'M_BAD_JSON', "Missing 'password'.");
-        const outcome = await authenticatePassword(app, { hasher, limiter }, identifier, password, req.ip);
+        // An empty password is a wrong one (403 below), like any other.
+        if (password === undefined) throw matrixError(400, 'M_BAD_JSON', "Missing 'password'.");
+        const outcome = await authenticatePassword(app, { hasher, limiter, directory }, identifier, password, req.ip);
         if (!outcome.ok) {
           switch (outcome.reason) {
             case 'rate_limited':
@@ -168,6 +171,13 @@ export function compatRouter({ app, hasher, limiter }: Deps): Router {
               throw matrixError(403, 'M_USER_DEACTIVATED', 'This account has been deactivated.');
             case 'disabled':
               throw matrixError(400, 'M_UNKNOWN', 'Password login is disabled.');
+            case 'unavailable':
+              throw new RouteError(503, 'M_UNKNOWN', 'The directory service is not answering; try again shortly.', {
+                retryAfterSeconds: RETRY_AFTER_SECONDS,
+                fields: { retry_after_ms: RETRY_AFTER_SECONDS * 1000 },
+              });
+            case 'refused':
+              throw matrixError(403, 'M_FORBIDDEN', outcome.message);
             default:
               throw matrixError(403, 'M_FORBIDDEN', 'Invalid username or password.');
           }

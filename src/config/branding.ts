@@ -8,10 +8,17 @@ export const brandingSchema = {
   tos_uri: url('Terms of service, accepted at registration and advertised as op_tos_uri', undefined),
   imprint: optionalString('Legal imprint shown in page and e-mail footers'),
   logo_uri: url('Logo shown on pages', undefined),
+  // Not in MAS, whose colours come with its frontend build.
+  accent_color: optionalString('Colour of buttons, focus rings and highlights on pages, as #rrggbb or #rgb (text on it is black or white, whichever contrasts more)', {
+    pattern: /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/,
+    patternMessage: 'must be a colour as #rrggbb or #rgb',
+  }),
 };
 
 export const branding: Section<'branding'> = {
   key: 'branding',
-  description: ['Branding: `service_name`, `policy_uri`, `tos_uri` (adds a mandatory checkbox at', 'registration), `imprint`, `logo_uri`.'],
+  description: [
+    'Branding: `service_name`, `policy_uri`, `tos_uri` (adds a mandatory checkbox at', 'registration), `imprint`, `logo_uri`, `accent_color` (Mauth only).',
+  ],
   schema: brandingSchema,
 };

@@ -146,9 +146,10 @@ export const http: Section<'http'> = {
   description: [
     'Web server. `public_base` is where users and clients reach Mauth; every URL Mauth hands out',
     'is built from it. `issuer` (the OIDC issuer) defaults to `public_base`.',
-    '`trusted_proxies` may set X-Forwarded-For. Listener resources: discovery, human, oauth,',
-    'compat, graphql, assets, adminapi, health, prometheus, and Mauth\'s own `rendezvous` (QR',
-    'login: MSC4108, MSC4388); binds: `address: "[::]:8080"`, `host` + `port`, `socket` or `fd`.',
+    '`trusted_proxies` may set X-Forwarded-For (so may whatever connects to a `socket` bind, as in',
+    'MAS). Listener resources: discovery, human, oauth, compat, graphql, assets, adminapi, health,',
+    'prometheus, and Mauth\'s own `rendezvous` (QR login: MSC4108, MSC4388); binds:',
+    '`address: "[::]:8080"`, `host` + `port`, `socket` or `fd`.',
     'Mauth addition: on SIGTERM or SIGINT, requests in flight and running jobs get',
     '`shutdown_grace` seconds to finish (no new connections meanwhile); a second signal stops at once.',
   ],

@@ -27,6 +27,7 @@ export const rateLimitingSchema = {
     attempt_per_session: limiter('Code attempts per authentication session', 10, 1 / 60),
   },
   username_availability: limiter('Username availability checks per source IP', 3, 1),
+  // Mauth's own: MAS has no limit on /link.
   device_code_link: limiter('User codes entered on the device link page per source IP', 10, 1 / 60),
   // Mauth's own: QR login opens one session per attempt; the burst covers a few retries.
   rendezvous: limiter('Rendezvous sessions (QR login) created per source IP', 10, 1 / 10),

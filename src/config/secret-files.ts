@@ -15,6 +15,7 @@ const SECRET_FILES: { pattern: string; trim: boolean }[] = [
   { pattern: 'clients[].client_secret', trim: true },
   { pattern: 'passwords.schemes[].secret', trim: false },
   { pattern: 'upstream_oauth2.providers[].client_secret', trim: true },
+  { pattern: 'ldap.bind_password', trim: true },
 ];
 
 /** Reads every `*_file` secret of the merged, not yet validated configuration into its plain key. */

@@ -8,7 +8,9 @@ import { database, databaseSchema } from './database.js';
 import { email, emailSchema } from './email.js';
 import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
+import { ldap, ldapSchema } from './ldap.js';
 import { matrix, matrixSchema } from './matrix.js';
+import { oauth, oauthSchema } from './oauth.js';
 import { passwords, passwordsSchema } from './passwords.js';
 import { policy, policySchema } from './policy.js';
 import { rateLimiting, rateLimitingSchema } from './rate-limiting.js';
@@ -36,8 +38,10 @@ export const ROOT_SCHEMA = {
   captcha: captchaSchema,
   clients: clientsSchema,
   upstream_oauth2: upstreamOauth2Schema,
+  oauth: oauthSchema,
   experimental: experimentalSchema,
   username_rewrite: usernameRewriteSchema,
+  ldap: ldapSchema,
   templates: templatesSchema,
   policy: policySchema,
   telemetry: telemetrySchema,
@@ -62,8 +66,10 @@ export const SECTIONS: readonly Section[] = [
   captcha,
   clients,
   upstreamOauth2,
+  oauth,
   experimental,
   usernameRewrite,
+  ldap,
   templates,
   policy,
   telemetry,

@@ -11,11 +11,12 @@ import { isMapping, type Mapping } from './mapping.js';
 
 /**
  * The files to read: those given (`-c`, repeatable), else `MAUTH_CONFIG` (a colon-separated
- * list, like PATH), else `config.yaml` in the working directory if there is one (as MAS does).
+ * list, like PATH), else MAS's `MAS_CONFIG` (so that service files written for MAS keep working),
+ * else `config.yaml` in the working directory if there is one (as MAS does).
  */
 export function configFiles(files: readonly string[] | undefined, env: NodeJS.ProcessEnv): string[] {
   if (files && files.length > 0) return [...files];
-  const fromEnv = env.MAUTH_CONFIG?.split(':').filter((file) => file !== '');
+  const fromEnv = (env.MAUTH_CONFIG || env.MAS_CONFIG)?.split(':').filter((file) => file !== '');
   if (fromEnv && fromEnv.length > 0) return fromEnv;
   return existsSync('config.yaml') ? ['config.yaml'] : [];
 }

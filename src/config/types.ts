@@ -38,6 +38,7 @@ export type UpstreamProvider = Config['upstream_oauth2']['providers'][number];
 export type ClaimsImports = UpstreamProvider['claims_imports'];
 export type ImportAction = ClaimsImports['localpart']['action'];
 
+export type OAuthConfig = Config['oauth'];
 export type ExperimentalConfig = Config['experimental'];
 export type TemplatesConfig = Config['templates'];
 export type PolicyConfig = Config['policy'];

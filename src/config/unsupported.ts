@@ -17,7 +17,7 @@ export interface UnsupportedKey {
 // tarball, `/usr/local/share/mas-cli/…` in its Docker image. They name MAS's stock behaviour,
 // which Mauth has built in.
 const MAS_SHARE = ['./share', '/usr/local/share/mas-cli'];
-const masShare = (file: string) => MAS_SHARE.flatMap((dir) => [`${dir}/${file}`, `${dir}/${file}/`]);
+export const masShare = (file: string) => MAS_SHARE.flatMap((dir) => [`${dir}/${file}`, `${dir}/${file}/`]);
 const POLICY = "Mauth's policies are built in; set their rules in `policy.data`";
 const masEntrypoint = (name: string): UnsupportedKey => ({ key: `policy.${name}_entrypoint`, reason: POLICY, accept: [`${name}/violation`] });
 const TRACING = 'traces are not exported yet';
@@ -31,14 +31,10 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'passwords.schemes[].cost', reason: 'it applies to bcrypt, which Mauth does not support yet (use argon2id)' },
   { key: 'upstream_oauth2.providers[].forward_login_hint', reason: 'login hints are not passed to upstream providers', accept: [false] },
   { key: 'http.listeners[].resources[].path', reason: 'Mauth serves its own assets', accept: masShare('assets') },
-  // QR login (the device authorization grant and its /link page) is its own issue.
-  { key: 'rate_limiting.device_code_link.burst', reason: 'the device link page is not served yet' },
-  { key: 'rate_limiting.device_code_link.per_second', reason: 'the device link page is not served yet' },
   { key: 'experimental.plan_management_iframe_uri', reason: 'the account pages have no plan management tab' },
   // Part of the policy work (its own issue); refused until then rather than ignored.
   { key: 'experimental.session_limit', reason: 'session limits come with the policy work; remove the key' },
   { key: 'templates.assets_manifest', reason: 'Mauth serves its own assets', accept: masShare('manifest.json') },
-  { key: 'templates.translations_path', reason: "Mauth's pages are not translated yet", accept: masShare('translations') },
   { key: 'policy.wasm_module', reason: POLICY, accept: masShare('policy.wasm') },
   masEntrypoint('client_registration'),
   masEntrypoint('register'),

@@ -8,13 +8,28 @@ export function matrixUserId(localpart: string, serverName: string): string {
   return `@${localpart}:${serverName}`;
 }
 
-export function validateUsername(localpart: string, serverName?: string): string | undefined {
-  if (localpart.length === 0) return 'username is empty';
-  if (!LOCALPART.test(localpart)) return 'username may only contain a-z, 0-9 and . _ = / + -';
-  if (/^[0-9]+$/.test(localpart)) return 'username cannot be only digits';
-  if (serverName && matrixUserId(localpart, serverName).length > 255) return 'username is too long';
-  if (!serverName && localpart.length > 255) return 'username is too long';
+export type UsernameProblem = 'empty' | 'characters' | 'digits' | 'too_long';
+
+const USERNAME_PROBLEMS: Record<UsernameProblem, string> = {
+  empty: 'username is empty',
+  characters: 'username may only contain a-z, 0-9 and . _ = / + -',
+  digits: 'username cannot be only digits',
+  too_long: 'username is too long',
+};
+
+/** What is wrong with a localpart, as a code (pages translate it); undefined when nothing is. */
+export function usernameProblem(localpart: string, serverName?: string): UsernameProblem | undefined {
+  if (localpart.length === 0) return 'empty';
+  if (!LOCALPART.test(localpart)) return 'characters';
+  if (/^[0-9]+$/.test(localpart)) return 'digits';
+  if (serverName && matrixUserId(localpart, serverName).length > 255) return 'too_long';
+  if (!serverName && localpart.length > 255) return 'too_long';
   return undefined;
+}
+
+export function validateUsername(localpart: string, serverName?: string): string | undefined {
+  const problem = usernameProblem(localpart, serverName);
+  return problem && USERNAME_PROBLEMS[problem];
 }
 
 /** Accepts `alice`, `Alice`, `@alice:example.com` (for this server) and returns the localpart. */

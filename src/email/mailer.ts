@@ -1,9 +1,12 @@
 // Outgoing mail through nodemailer (`email.transport`: smtp, sendmail or blackhole), rendered
-// from templates/emails/<name>.{subject,txt,html}.njk with the operator's branding.
+// from templates/emails/<name>.{subject,txt,html}.njk with the operator's branding, in the
+// language the mail was asked for in (its messages from the catalogues, config/translations.ts).
 import { fileURLToPath } from 'node:url';
 import nodemailer, { type Transporter } from 'nodemailer';
 import nunjucks from 'nunjucks';
 import type { Config, EmailConfig } from '../config/types.js';
+import { loadCatalogues, type Catalogues } from '../config/translations.js';
+import { matchLanguage, type Message, type MessageParam } from '../domain/messages.js';
 
 const BUILTIN = fileURLToPath(new URL('../../templates/', import.meta.url));
 
@@ -11,6 +14,8 @@ export interface MailMessage {
   to: string;
   template: 'verification' | 'recovery';
   context: Record<string, unknown>;
+  /** A language tag; English when absent or not available. */
+  lang?: string;
 }
 
 export interface RenderedMail {
@@ -52,25 +57,33 @@ export class Mailer {
   private readonly html: nunjucks.Environment;
   private readonly plain: nunjucks.Environment;
   private readonly transport: Transporter;
+  private readonly catalogues: Catalogues;
 
   constructor(private readonly config: Config, transport?: Transporter) {
     const paths = [config.templates.path, BUILTIN].filter((p): p is string => !!p);
     this.html = new nunjucks.Environment(new nunjucks.FileSystemLoader(paths), { autoescape: true });
     this.plain = new nunjucks.Environment(new nunjucks.FileSystemLoader(paths), { autoescape: false });
     this.transport = transport ?? createTransport(config.email);
+    this.catalogues = loadCatalogues(config.templates.translations_path);
   }
 
   render(message: MailMessage): RenderedMail {
+    const lang = (message.lang && matchLanguage(message.lang, this.catalogues.languages)) || 'en';
+    const translator = this.catalogues.translator(lang);
     const context = {
       branding: { service_name: this.config.branding.service_name ?? 'Mauth', ...this.config.branding },
       server_name: this.config.matrix.homeserver,
+      lang,
       ...message.context,
     };
+    type T = (m: string | Message, params?: Record<string, MessageParam>) => unknown;
+    const text: T = (m, params) => translator.text(m, params);
+    const html: T = (m, params) => new nunjucks.runtime.SafeString(translator.html(m, params));
     const name = (kind: string) => `emails/${message.template}.${kind}.njk`;
     return {
-      subject: this.plain.render(name('subject'), context).trim(),
-      text: this.plain.render(name('txt'), context),
-      html: this.html.render(name('html'), context),
+      subject: this.plain.render(name('subject'), { ...context, t: text }).trim(),
+      text: this.plain.render(name('txt'), { ...context, t: text }),
+      html: this.html.render(name('html'), { ...context, t: html }),
     };
   }
 

@@ -5,6 +5,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
 import { registrationPolicy } from '../oidc/registration.js';
+import { DEVICE_AUTHORIZATION_ROUTE, deviceAuthorizationRequest } from '../oidc/device-grant.js';
 import { MATRIX_SCOPE_PARAM, ROUTES } from '../oidc/provider.js';
 import { accountRouter } from '../views/account.js';
 import { compatSsoRouter } from '../views/compat-sso.js';
@@ -14,10 +15,15 @@ import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
 import { compatRouter } from '../compat/router.js';
+import { adminRouter } from '../admin/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
 import { interactionRouter } from '../views/interactions.js';
+import { deviceRouter } from '../views/device.js';
 import { BUILTIN_TEMPLATES } from '../web/render.js';
 import { cookieSecret } from '../web/browser.js';
+import { trustProxy } from '../domain/client-address.js';
+import { brandingStylesheet } from '../web/branding.js';
+import { msg, rememberLanguage } from '../web/i18n.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { loggedPath, observe, type Metrics } from './observability.js';
@@ -50,7 +56,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', config.http.trusted_proxies.length ? config.http.trusted_proxies : false);
+  app.set('trust proxy', trustProxy(config.http.trusted_proxies));
   app.use(observe(ctx.log, metrics));
 
   const has = (name: string) => resources.has(name);
@@ -89,12 +95,14 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     strictTransportSecurity: publicBase.protocol === 'https:',
   });
 
+  if (has('assets')) app.get('/assets/branding.css', brandingStylesheet(config));
   if (has('assets')) app.use('/assets', express.static(`${BUILTIN_TEMPLATES}assets`, { maxAge: '1h', fallthrough: false }));
 
   if (has('human')) {
     const human = express.Router();
     human.use(pages);
     human.use(cookieParser(cookieSecret(config)));
+    human.use(rememberLanguage(renderer.i18n, config));
     // Someone who types the service's address lands on their account (or its login) instead of a 404.
     human.get('/', (_req, res) => res.redirect(302, '/account/'));
     human.use(interactionRouter(deps));
@@ -104,10 +112,12 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     human.use(upstreamRouter(deps));
     human.use(recoveryRouter(deps));
     human.use(accountEmailsRouter(deps));
+    human.use(deviceRouter(deps));
     app.use(human);
   }
 
   if (has('compat')) app.use(compatRouter(deps));
+  if (has('adminapi')) app.use(adminRouter(deps));
 
   // oidc-provider builds every URL from the request: make the request look like it reached
   // http.public_base, whatever Host the reverse proxy or Synapse used.
@@ -125,6 +135,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   if (has('oauth')) {
     app.post(ROUTES.registration, express.json({ limit: BODY_LIMIT, type: () => true }), registrationPolicy(ctx), toProvider);
+    // Answered by the token endpoint, which authenticates the client (see oidc/device-grant.ts).
+    app.post(DEVICE_AUTHORIZATION_ROUTE, ...deviceAuthorizationRequest(ctx), toProvider);
   }
   app.use((req, res, next) => {
     const discovery = has('discovery') && DISCOVERY_PATHS.includes(req.path);
@@ -136,7 +148,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   app.use((req, res) => {
     const format = errorFormat(req.path);
     if (format === 'html') {
-      res.status(404).type('html').send(renderer.render('error', { title: 'Not found', message: 'There is nothing here.', code: 'not_found' }));
+      res.status(404).type('html').send(renderer.render('error', { title: msg('errors.not_found_title'), message: msg('errors.not_found'), code: 'not_found' }, req));
     } else if (format === 'matrix') {
       res.status(404).json({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
     } else {
@@ -149,7 +161,7 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     if (unavailable) {
       ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: loggedPath(req.path) }, `${unavailable.source} unavailable: answered 503`);
       if (res.headersSent) return;
-      const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source);
+      const answer = unavailableAnswer(errorFormat(req.path), renderer, unavailable.source, req);
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
       return;
     }
@@ -163,7 +175,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     } else if (format === 'matrix') {
       res.status(status).json({ errcode: status === 413 ? 'M_TOO_LARGE' : status >= 500 ? 'M_UNKNOWN' : 'M_NOT_JSON', error: message });
     } else {
-      res.status(status).type('html').send(renderer.render('error', { message, code: status >= 500 ? 'server_error' : 'bad_request' }));
+      const page = msg(status === 413 ? 'errors.too_large' : status >= 500 ? 'errors.internal' : 'errors.bad_request');
+      res.status(status).type('html').send(renderer.render('error', { message: page, code: status >= 500 ? 'server_error' : 'bad_request' }, req));
     }
   };
   app.use(onError);

@@ -4,10 +4,11 @@
 // authentication, never by cookies. HTML pages and introspection (Synapse's, server to server)
 // get no CORS headers.
 import type { RequestHandler } from 'express';
+import { DEVICE_AUTHORIZATION_ROUTE } from '../oidc/device-grant.js';
 import { ROUTES } from '../oidc/provider.js';
 
 const DISCOVERY = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/.well-known/webfinger'];
-const OAUTH = [ROUTES.registration, ROUTES.token, ROUTES.revocation, ROUTES.userinfo, ROUTES.jwks, '/oauth2/device'];
+const OAUTH = [ROUTES.registration, ROUTES.token, ROUTES.revocation, ROUTES.userinfo, ROUTES.jwks, DEVICE_AUTHORIZATION_ROUTE];
 const COMPAT = /^\/_matrix\/client\/(?:v3|r0)\/(?:login|logout|logout\/all|refresh)$/;
 
 const ALLOWED_HEADERS = 'Authorization, Content-Type, Accept, X-Requested-With';

@@ -49,9 +49,12 @@ export function routeLabel(path: string): string {
   return ['/health', '/metrics', '/login', '/logout', '/account'].includes(path) ? path : 'other';
 }
 
-/** The path as logged: a rendezvous session's id is the only credential its URL needs. */
+/**
+ * The path as logged: a rendezvous session's id is the only credential its URL needs. Express
+ * matches paths whatever their case, so the pattern ignores case too.
+ */
 export function loggedPath(path: string): string {
-  return path.replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/, '$1…');
+  return path.replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/i, '$1…');
 }
 
 export function observe(log: Logger, metrics: Metrics) {

@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { createHomeserverConnection } from '../homeserver/index.js';
 import { homeserverJobHandlers } from '../jobs/homeserver-jobs.js';
+import { accountJobHandlers } from '../jobs/account-jobs.js';
 import { emailJobHandlers } from '../jobs/mail.js';
 import { Mailer } from '../email/mailer.js';
 import { Worker } from '../jobs/worker.js';
@@ -25,12 +26,16 @@ import { createHttpApp } from './app.js';
 import { Drain } from './drain.js';
 import { createMetrics } from './observability.js';
 import { loginLimiter } from '../accounts/rate-limit.js';
+import { DirectoryConnections } from '../directory/connections.js';
+import { directoryPasswords } from '../directory/login.js';
 import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
 
 export interface ServerOptions {
   migrate: boolean;
   worker: boolean;
+  /** Write the configured upstream providers to the database at start (default; `--no-sync` turns it off). */
+  sync?: boolean;
   log: Logger;
   /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
   clock?: Clock;
@@ -91,6 +96,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     sql: db.sql,
     handlers: {
       ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+      ...accountJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
       ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
     },
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
@@ -137,12 +143,15 @@ export async function startServer(config: Config, options: ServerOptions): Promi
 
 async function serve(db: Database, config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  await syncUpstreamProviders(db, config, log);
+  if (options.sync !== false) await syncUpstreamProviders(db, config, log);
+  else log.info('not syncing the configuration with the database (--no-sync)');
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   const provider = await createProvider(ctx);
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();
+  // Directory (LDAP) passwords: one connection pool per process, closed with the server.
+  const directory = config.ldap.enabled ? new DirectoryConnections(config.ldap) : undefined;
   const deps = {
     app: ctx,
     provider,
@@ -150,6 +159,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     hasher: new PasswordHasher(config.passwords),
     metrics,
     limiter: loginLimiter(db.sql, config.rate_limiting),
+    directory: directory && directoryPasswords(ctx, directory),
   };
 
   const introspection = introspectionEndpoint(ctx, (status, startedAt) => {
@@ -201,6 +211,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     await introspection.close();
+    await directory?.close();
     throw err;
   }
 
@@ -220,6 +231,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
       if (jobs === 'late') log.warn('grace period over: running jobs were left to their lease');
       // Session activity recorded by introspection is written before the pool goes.
       await introspection.close();
+      await directory?.close();
       await db.close();
     },
   };

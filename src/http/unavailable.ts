@@ -6,15 +6,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { msg } from '../web/i18n.js';
 import type { Renderer } from '../web/render.js';
 import { loggedPath } from './observability.js';
 
-export type ErrorFormat = 'oauth' | 'matrix' | 'html';
+/** What these answers need of the page renderer. */
+type PageRenderer = Pick<Renderer, 'render'>;
+
+export type ErrorFormat = 'oauth' | 'matrix' | 'html' | 'admin';
 
 /** Which protocol an error should be reported in, from the request path. */
 export function errorFormat(path: string): ErrorFormat {
   if (path.startsWith('/oauth2/') || path.startsWith('/.well-known/') || path === '/health') return 'oauth';
   if (path.startsWith('/_matrix/') || path.startsWith('/_synapse/client/rendezvous/')) return 'matrix';
+  // The admin API's shape: {errors: [{title}]}.
+  if (path.startsWith('/api/')) return 'admin';
   return 'html';
 }
 
@@ -47,20 +53,23 @@ export interface UnavailableAnswer {
   body: string;
 }
 
-export function unavailableAnswer(format: ErrorFormat, renderer: Renderer, source: UnavailableSource = 'database'): UnavailableAnswer {
+/** `request` chooses the language of the HTML page. */
+export function unavailableAnswer(format: ErrorFormat, renderer: PageRenderer, source: UnavailableSource = 'database', request?: IncomingMessage): UnavailableAnswer {
   const headers = { 'Retry-After': String(RETRY_AFTER_SECONDS), 'Cache-Control': 'no-store' };
   const message = MESSAGES[source];
   if (format === 'oauth') {
     return { status: 503, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: message }) };
   }
   if (format === 'matrix') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_UNKNOWN', error: message }) };
-  const page = source === 'homeserver' ? 'The homeserver could not be reached. Try again in a moment.' : message;
-  return { status: 503, headers, contentType: 'html', body: renderer.render('error', { title: 'Temporarily unavailable', message: page, code: 'temporarily_unavailable' }) };
+  if (format === 'admin') return { status: 503, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: message }] }) };
+  const page = msg(source === 'homeserver' ? 'errors.homeserver_unavailable' : 'errors.unavailable');
+  const body = renderer.render('error', { title: msg('errors.unavailable_title'), message: page, code: 'temporarily_unavailable' }, request);
+  return { status: 503, headers, contentType: 'html', body };
 }
 
 /** Writes the 503 for `req`'s path on a raw node:http response. */
-export function sendUnavailable(req: IncomingMessage, res: ServerResponse, renderer: Renderer): void {
-  const answer = unavailableAnswer(errorFormat((req.url ?? '/').split('?')[0] ?? '/'), renderer);
+export function sendUnavailable(req: IncomingMessage, res: ServerResponse, renderer: PageRenderer): void {
+  const answer = unavailableAnswer(errorFormat((req.url ?? '/').split('?')[0] ?? '/'), renderer, 'database', req);
   res.writeHead(answer.status, {
     ...answer.headers,
     'Content-Type': answer.contentType === 'json' ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8',
@@ -94,7 +103,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * every connection is busy and has no acquire timeout, so without this a stalled database
  * would hold every client (and the reverse proxy's workers) for as long as it stalls.
  */
-export function withDeadline(handler: Handler, options: { seconds: number; renderer: Renderer; log: Logger }): Handler {
+export function withDeadline(handler: Handler, options: { seconds: number; renderer: PageRenderer; log: Logger }): Handler {
   if (options.seconds <= 0) return handler;
   const ms = options.seconds * 1000;
   return (req, res) => {

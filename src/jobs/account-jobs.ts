@@ -1,98 +1,78 @@
-// What the account page changes on the homeserver: the display name, a device's name, and the
-// deactivation of the account. As the other homeserver jobs, each reads the state it sends when
-// it runs, so a late or repeated run sends what is true then.
-import type { Logger } from 'pino';
-import { HomeserverError } from '../homeserver/connection.js';
+// Jobs that carry an account's deactivation and reactivation to the homeserver. Like the other
+// homeserver jobs they read the account when they run: one that finds the account changed back
+// since (reactivated before its deactivation reached the homeserver, or the reverse) does nothing,
+// the later change's own job being the one that counts.
 import type { HomeserverConnection } from '../homeserver/connection.js';
-import type { Db, Sql } from '../storage/db.js';
+import type { Db } from '../storage/db.js';
 import { enqueue } from '../storage/jobs.js';
-import { liveDeviceName } from '../storage/oauth2-sessions.js';
 import * as users from '../storage/users.js';
+import { provisionUser, type HomeserverJobDeps } from './homeserver-jobs.js';
 import { PermanentJobError, type JobHandler } from './worker.js';
+import { profileJobHandlers } from './profile-jobs.js';
 
 export const ACCOUNT_JOB_KINDS = {
-  setDisplayname: 'set_displayname',
-  updateDeviceDisplayName: 'update_device_display_name',
-  deleteUser: 'delete_user',
+  deactivateUser: 'deactivate_user',
+  reactivateUser: 'reactivate_user',
 } as const;
 
-export interface SetDisplaynamePayload {
+export interface DeactivateUserPayload {
   user_id: string;
-}
-export interface UpdateDeviceDisplayNamePayload {
-  user_id: string;
-  device_id: string;
-}
-export interface DeleteUserPayload {
-  user_id: string;
-  /** Also mark the user's messages and profile as erased (GDPR). */
+  /** Also mark the user's data as erased on the homeserver (GDPR). */
   erase: boolean;
 }
 
-/** Sends the user's display name (or its absence) to the homeserver. */
-export function enqueueSetDisplayname(db: Db, userId: string): Promise<string> {
-  return enqueue(db, ACCOUNT_JOB_KINDS.setDisplayname, { user_id: userId } satisfies SetDisplaynamePayload);
+export interface ReactivateUserPayload {
+  user_id: string;
 }
 
-/** Sends the name the user gave a device to the homeserver. */
-export function enqueueUpdateDeviceDisplayName(db: Db, userId: string, deviceId: string): Promise<string> {
-  return enqueue(db, ACCOUNT_JOB_KINDS.updateDeviceDisplayName, { user_id: userId, device_id: deviceId } satisfies UpdateDeviceDisplayNamePayload);
+/** Deactivates the account on the homeserver (`delete_user`). */
+export function enqueueDeactivateUser(db: Db, userId: string, erase: boolean): Promise<string> {
+  return enqueue(db, ACCOUNT_JOB_KINDS.deactivateUser, { user_id: userId, erase } satisfies DeactivateUserPayload);
 }
 
-/** Deactivates the account on the homeserver, erasing its data when asked. */
-export function enqueueDeleteUser(db: Db, userId: string, erase: boolean): Promise<string> {
-  return enqueue(db, ACCOUNT_JOB_KINDS.deleteUser, { user_id: userId, erase } satisfies DeleteUserPayload);
+/** Reactivates the account on the homeserver, then sends its profile again. */
+export function enqueueReactivateUser(db: Db, userId: string): Promise<string> {
+  return enqueue(db, ACCOUNT_JOB_KINDS.reactivateUser, { user_id: userId } satisfies ReactivateUserPayload);
 }
 
-function field<T extends 'string' | 'boolean'>(payload: unknown, name: string, type: T): T extends 'string' ? string : boolean {
-  const value = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[name] : undefined;
-  if (typeof value !== type || value === '') throw new PermanentJobError(`payload field "${name}" is missing or not a ${type}`);
-  return value as T extends 'string' ? string : boolean;
+function payloadOf(payload: unknown): { userId: string; erase: boolean } {
+  const record = payload && typeof payload === 'object' ? (payload as Record<string, unknown>) : {};
+  if (typeof record.user_id !== 'string' || record.user_id === '') throw new PermanentJobError('payload field "user_id" is missing or not a string');
+  return { userId: record.user_id, erase: record.erase === true };
 }
 
-export function accountJobHandlers({ sql, homeserver, log }: { sql: Sql; homeserver: HomeserverConnection; log: Logger }): Record<string, JobHandler> {
-  async function userOrSkip(userId: string, kind: string) {
-    const user = await users.findById(sql, userId);
-    if (!user) log.info({ user_id: userId, job_kind: kind }, 'user no longer exists; nothing to do');
-    return user;
-  }
+async function deactivate(homeserver: HomeserverConnection, user: users.User, erase: boolean): Promise<void> {
+  await homeserver.deleteUser(user.username, erase);
+}
 
+async function reactivate(sql: Db, homeserver: HomeserverConnection, user: users.User): Promise<void> {
+  await homeserver.reactivateUser(user.username);
+  await provisionUser(sql, homeserver, user);
+}
+
+export function accountJobHandlers({ sql, homeserver, log }: HomeserverJobDeps): Record<string, JobHandler> {
   return {
-    async [ACCOUNT_JOB_KINDS.setDisplayname](payload: unknown) {
-      const user = await userOrSkip(field(payload, 'user_id', 'string'), ACCOUNT_JOB_KINDS.setDisplayname);
-      // A deactivated account's profile is the homeserver's to keep or erase.
-      if (!user || user.deactivated_at) return;
-      if (user.display_name) await homeserver.setDisplayname(user.username, user.display_name);
-      else await homeserver.unsetDisplayname(user.username);
-    },
+    // The display name and device names the account page changes.
+    ...profileJobHandlers({ sql, homeserver, log }),
 
-    async [ACCOUNT_JOB_KINDS.updateDeviceDisplayName](payload: unknown) {
-      const deviceId = field(payload, 'device_id', 'string');
-      const user = await userOrSkip(field(payload, 'user_id', 'string'), ACCOUNT_JOB_KINDS.updateDeviceDisplayName);
-      if (!user) return;
-      const device = await liveDeviceName(sql, user.id, deviceId);
-      if (!device?.name) {
-        log.info({ user_id: user.id, device_id: deviceId }, 'the device has no session or no name any more; nothing to send');
+    async [ACCOUNT_JOB_KINDS.deactivateUser](payload: unknown) {
+      const { userId, erase } = payloadOf(payload);
+      const user = await users.findById(sql, userId);
+      if (!user?.deactivated_at) {
+        log.info({ user_id: userId }, 'account is not deactivated (any more); nothing to send');
         return;
       }
-      try {
-        await homeserver.updateDeviceDisplayName(user.username, deviceId, device.name);
-      } catch (err) {
-        // The device went from the homeserver (its session ended meanwhile): nothing to name.
-        if (err instanceof HomeserverError && err.status === 404 && err.errcode === 'M_NOT_FOUND') {
-          log.info({ user_id: user.id, device_id: deviceId }, 'the homeserver does not know the device; not renamed');
-          return;
-        }
-        throw err;
-      }
+      await deactivate(homeserver, user, erase);
     },
 
-    async [ACCOUNT_JOB_KINDS.deleteUser](payload: unknown) {
-      const erase = field(payload, 'erase', 'boolean');
-      const user = await userOrSkip(field(payload, 'user_id', 'string'), ACCOUNT_JOB_KINDS.deleteUser);
-      if (!user) return;
-      if (!user.deactivated_at) throw new PermanentJobError('the account is not deactivated here; not deleting it on the homeserver');
-      await homeserver.deleteUser(user.username, erase);
+    async [ACCOUNT_JOB_KINDS.reactivateUser](payload: unknown) {
+      const { userId } = payloadOf(payload);
+      const user = await users.findById(sql, userId);
+      if (!user || user.deactivated_at) {
+        log.info({ user_id: userId }, 'account is gone or deactivated again; nothing to send');
+        return;
+      }
+      await reactivate(sql, homeserver, user);
     },
   };
 }

@@ -11,7 +11,6 @@ import { activeDeviceIds, deviceInUse, finishByGrantId } from '../storage/oauth2
 import { destroyGrant } from '../storage/oidc-payloads.js';
 import * as users from '../storage/users.js';
 import { PermanentJobError, type JobHandler } from './worker.js';
-import { accountJobHandlers } from './account-jobs.js';
 
 export const JOB_KINDS = {
   provisionUser: 'provision_user',
@@ -106,8 +105,6 @@ export function homeserverJobHandlers({ sql, homeserver, log }: HomeserverJobDep
   }
 
   return {
-    ...accountJobHandlers({ sql, homeserver, log }),
-
     async [JOB_KINDS.provisionUser](payload: unknown) {
       const userId = requireString(payload, 'user_id');
       const user = await userOrSkip(userId, JOB_KINDS.provisionUser);

@@ -2,6 +2,7 @@
 // secret travels sealed with `secrets.encryption` (the database keeps only its hash otherwise),
 // so a failed send is retried with the same code until the mail server answers.
 // Only one, canonical address is ever a recipient: nodemailer would mail every address of a list.
+// A mail is written in the language of the request that caused it (`lang`, kept in the job).
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { parseEmailAddress } from '../domain/email-address.js';
@@ -17,6 +18,8 @@ interface SealedMail {
   to: string;
   sealed: string;
   context: Record<string, unknown>;
+  /** The language tag of the request that caused the mail; absent in older jobs (English). */
+  lang?: string;
 }
 
 /** The canonical form of `to` when it is exactly one address; undefined otherwise. */
@@ -31,22 +34,24 @@ function requireSingleRecipient(to: string): string {
   return recipient;
 }
 
-export async function enqueueVerificationCode(db: Db, config: Config, address: string, code: string): Promise<void> {
+export async function enqueueVerificationCode(db: Db, config: Config, address: string, code: string, lang?: string): Promise<void> {
   const to = requireSingleRecipient(address);
   const payload: SealedMail = {
     to,
     sealed: await seal(config.secrets.encryption, code),
     context: { email: to, minutes: Math.round(config.account.email_code_ttl / 60) },
+    ...(lang ? { lang } : {}),
   };
   await enqueue(db, EMAIL_JOBS.verificationCode, payload, { maxAttempts: 30 });
 }
 
-export async function enqueueRecoveryLink(db: Db, config: Config, address: string, mxid: string, link: string): Promise<void> {
+export async function enqueueRecoveryLink(db: Db, config: Config, address: string, mxid: string, link: string, lang?: string): Promise<void> {
   const to = requireSingleRecipient(address);
   const payload: SealedMail = {
     to,
     sealed: await seal(config.secrets.encryption, link),
     context: { mxid, minutes: Math.round(config.account.recovery_ticket_ttl / 60) },
+    ...(lang ? { lang } : {}),
   };
   await enqueue(db, EMAIL_JOBS.recoveryLink, payload, { maxAttempts: 30 });
 }
@@ -59,14 +64,14 @@ export function emailJobHandlers({ config, mailer, log }: { config: Config; mail
       const to = singleRecipient(payload.to);
       if (!to) return refuse(EMAIL_JOBS.verificationCode);
       const code = await unseal(config.secrets.encryption, payload.sealed);
-      await mailer.send({ to, template: 'verification', context: { ...payload.context, code } });
+      await mailer.send({ to, template: 'verification', context: { ...payload.context, code }, lang: payload.lang });
       log.info({ kind: EMAIL_JOBS.verificationCode }, 'verification code sent');
     },
     async [EMAIL_JOBS.recoveryLink](payload: SealedMail) {
       const to = singleRecipient(payload.to);
       if (!to) return refuse(EMAIL_JOBS.recoveryLink);
       const link = await unseal(config.secrets.encryption, payload.sealed);
-      await mailer.send({ to, template: 'recovery', context: { ...payload.context, link } });
+      await mailer.send({ to, template: 'recovery', context: { ...payload.context, link }, lang: payload.lang });
       log.info({ kind: EMAIL_JOBS.recoveryLink }, 'recovery link sent');
     },
   };

@@ -31,6 +31,8 @@ export interface AdapterHooks {
    * deadline: its answer is lost by then). Default: storage's ROTATION_SETTLED_SECONDS.
    */
   rotationSettledSeconds?: number;
+  /** Grant types taken out of service: dropped from stored clients, which would not load with them. */
+  withdrawnGrantTypes?: readonly string[];
 }
 
 function storageKey(model: string, id: string): string {
@@ -106,6 +108,10 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
       // Registered before dynamic clients were held to the registration rules for key sets:
       // authenticating one would make Mauth fetch a URI the registrant chose.
       if (payload && staticOnlyViolations(payload).length > 0) return undefined;
+      const withdrawn = hooks.withdrawnGrantTypes ?? [];
+      if (payload && withdrawn.length > 0 && Array.isArray(payload.grant_types)) {
+        payload.grant_types = payload.grant_types.filter((g: unknown) => typeof g !== 'string' || !withdrawn.includes(g));
+      }
       const secret = payload?.client_secret;
       if (payload && typeof secret === 'string' && secret.startsWith(SEALED) && hooks.encryptionSecret) {
         try {

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { msg } from '../web/i18n.js';
 import { createRenderer } from '../web/render.js';
 
 const UNAVAILABLE = 'The service is temporarily unavailable; try again shortly.';
@@ -22,17 +23,18 @@ export function renderProviderError(app: AppContext) {
     ctx.set('Cache-Control', 'no-store');
     if (databaseUnavailable(error)) {
       markUnavailable(ctx);
-      ctx.body = renderer.render('error', { title: 'Temporarily unavailable', message: UNAVAILABLE, code: 'temporarily_unavailable' });
+      ctx.body = renderer.render('error', { title: msg('errors.unavailable_title'), message: msg('errors.unavailable'), code: 'temporarily_unavailable' }, ctx.req);
       return;
     }
     if ((error as { status?: number }).status === undefined || (error as { status?: number }).status! >= 500) {
       app.log.error({ err: error }, 'authorization error');
     }
-    ctx.body = renderer.render('error', {
-      title: 'This request cannot continue',
-      message: out.error_description ?? out.error,
-      code: out.error,
-    });
+    // oidc-provider's description is for the app's developer (and in English): shown as a detail.
+    ctx.body = renderer.render(
+      'error',
+      { title: msg('errors.request_cannot_continue'), message: msg('errors.request_cannot_continue_detail'), detail: out.error_description, code: out.error },
+      ctx.req,
+    );
   };
 }
 

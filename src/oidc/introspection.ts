@@ -14,6 +14,7 @@ import { findForIntrospection, markAccessTokenUsed } from '../storage/oidc-paylo
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { ROUTES } from './provider.js';
 import { SessionActivity } from './session-activity.js';
+import { introspectPersonalToken } from './introspection-personal.js';
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -165,6 +166,7 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
     const isRefresh = kind === 'refreshToken' || kind === 'compatRefreshToken';
     if ((hint === 'access_token' && isRefresh) || (hint === 'refresh_token' && !isRefresh)) return INACTIVE;
     if (kind === 'compatAccessToken') return introspectCompat(hashSecret(body.token), req.supportsDeviceId);
+    if (kind === 'personalToken') return { status: 200, body: await introspectPersonalToken(sql, clock, hashSecret(body.token)) };
     if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
     const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';

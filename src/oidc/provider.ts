@@ -12,11 +12,13 @@ import {
   UNSTABLE_API_SCOPE,
 } from '../domain/scopes.js';
 import { generateToken } from '../domain/tokens.js';
-import * as users from '../storage/users.js';
+import { accountFinder } from './account.js';
 import { createAdapterClass } from './adapter.js';
+import { DEVICE_AUTHORIZATION_ROUTE, DEVICE_CODE_GRANT, installDeviceGrant, isPollingAnswer } from './device-grant.js';
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
+import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
 import { SESSION_COOKIE, browserSessionIdleTtl, cookieSecret, readSignedCookie } from '../web/browser.js';
 import * as browserSessions from '../storage/browser-sessions.js';
@@ -89,12 +91,15 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const publicBase = new URL(config.http.public_base);
   const secure = publicBase.protocol === 'https:';
   const keys = await loadSigningKeys(config.secrets.keys);
+  const deviceGrant = config.oauth.device_code_grant_enabled;
 
   const Adapter = createAdapterClass(sql, ctx.clock, {
     encryptionSecret: config.secrets.encryption,
     grantDestroyed,
     // A rotation's answer is lost once the deadline answered for it: its retry may be replayed.
     rotationSettledSeconds: config.database.request_deadline > 0 ? config.database.request_deadline : undefined,
+    // Clients registered while the device grant was on keep their other grants once it is off.
+    withdrawnGrantTypes: deviceGrant ? [] : [DEVICE_CODE_GRANT],
   });
 
   const configuration: Configuration = {
@@ -105,26 +110,12 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       client_name: c.client_name,
       token_endpoint_auth_method: c.client_auth_method,
       redirect_uris: c.redirect_uris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
+      grant_types: staticClientGrantTypes(c),
+      response_types: c.redirect_uris.length > 0 ? ['code'] : [],
       ...(c.jwks ? { jwks: c.jwks as never } : {}),
       ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
     })),
-    async findAccount(_ctx, sub) {
-      const user = await users.findById(sql, sub);
-      if (!user || !users.isActive(user)) return undefined;
-      return {
-        accountId: user.id,
-        async claims(_use, scope) {
-          const claims: Record<string, unknown> = { sub: user.id };
-          if (scope.split(' ').includes('email')) {
-            const [email] = await users.verifiedEmails(sql, user.id);
-            if (email) Object.assign(claims, { email, email_verified: true });
-          }
-          return claims as { sub: string };
-        },
-      };
-    },
+    findAccount: accountFinder(sql),
     jwks: { keys: keys as never },
     cookies: {
       keys: [cookieKey(config.secrets.encryption, 'oidc-cookies')],
@@ -141,6 +132,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       devInteractions: { enabled: false },
       registration: { enabled: true, idFactory: () => ulid() },
       revocation: { enabled: true },
+      clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: { enabled: false },
       rpInitiatedLogout: { enabled: false },
@@ -159,6 +151,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     },
     ttl: {
       AccessToken: config.experimental.access_token_ttl,
+      ClientCredentials: config.experimental.access_token_ttl,
       AuthorizationCode: 600,
       RefreshToken: 90 * 24 * 3600,
       Grant: 365 * 24 * 3600,
@@ -188,6 +181,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       // Served by Mauth itself (see introspection.ts), not by oidc-provider; older Synapse
       // setups (experimental_features.msc3861) find it here.
       introspection_endpoint: new URL(ROUTES.introspection.slice(1), publicBase).href,
+      ...(deviceGrant ? { device_authorization_endpoint: new URL(DEVICE_AUTHORIZATION_ROUTE.slice(1), publicBase).href } : {}),
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
       prompt_values_supported: ['none', 'login', 'consent', ...(config.account.password_registration_enabled ? ['create'] : [])],
     },
@@ -206,8 +200,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   // (the HTTP layer rewrites it); trust the forwarded protocol set there.
   provider.proxy = true;
 
-  for (const model of [provider.AccessToken, provider.RefreshToken]) {
-    const kind = model === provider.AccessToken ? 'accessToken' : 'refreshToken';
+  for (const model of [provider.AccessToken, provider.RefreshToken, provider.ClientCredentials]) {
+    const kind = model === provider.RefreshToken ? 'refreshToken' : 'accessToken';
     // oidc-provider's opaque ids become MAS-format tokens (mat_…/mar_…).
     (model.prototype as unknown as { generateTokenId: () => string }).generateTokenId = function opaqueMasToken(
       this: { format?: string },
@@ -217,10 +211,13 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
     };
   }
 
+  if (deviceGrant) installDeviceGrant(provider, ctx);
   provider.use(tokenEndpointHooks(ctx));
+  provider.use(clientCredentialsPolicy(ctx));
   // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
   for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {
     provider.on(event as 'server_error', (_koa: unknown, err: { error?: string; error_detail?: string; message?: string; status?: number }) => {
+      if (isPollingAnswer(err.error)) return;
       const entry = { event, error: err.error, detail: err.error_detail ?? err.message };
       if (event === 'server_error') ctx.log.error({ err }, 'oidc-provider error');
       else ctx.log.info(entry, 'request refused');

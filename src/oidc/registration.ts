@@ -1,23 +1,26 @@
 // Dynamic client registration (MSC2966) goes through MAS's registration policy before
-// oidc-provider sees it; grant types Mauth does not offer are dropped silently, as MAS does,
-// so clients that list the device code grant can still register.
+// oidc-provider sees it; grant types Mauth does not offer are dropped silently, as MAS does, so
+// clients that list the device code grant can still register while that grant is off.
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context.js';
 import { evaluateClientRegistration, type ClientRegistrationData } from '../policy/client-registration.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
+import { DEVICE_CODE_GRANT } from './device-codes.js';
 
-const SUPPORTED_GRANTS = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const SUPPORTED_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
 
 export function registrationPolicy(app: AppContext) {
-  const data = (app.config.policy.data.client_registration ?? {}) as ClientRegistrationData;
-  return function checkRegistration(req: Request, res: Response, next: NextFunction): void {
+  const supported = new Set([...SUPPORTED_GRANTS, ...(app.config.oauth.device_code_grant_enabled ? [DEVICE_CODE_GRANT] : [])]);
+  return async function checkRegistration(req: Request, res: Response, next: NextFunction): Promise<void> {
     const body = req.body as Record<string, unknown> | undefined;
     if (!req.is('application/json') || !body || typeof body !== 'object' || Array.isArray(body)) {
       res.status(400).json({ error: 'invalid_request', error_description: 'the body must be a JSON object' });
       return;
     }
     if (Array.isArray(body.grant_types)) {
-      body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && SUPPORTED_GRANTS.has(g));
+      body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && supported.has(g));
     }
+    const data = ((await currentPolicyData(app)).client_registration ?? {}) as ClientRegistrationData;
     const violations = evaluateClientRegistration(body, data);
     if (violations.length > 0) {
       const redirect = violations.find((v) => v.field === 'redirect_uris');

@@ -19,6 +19,10 @@ export interface GrantInput {
   user?: { username: string; can_request_admin: boolean };
   /** `policy.data.admin_users`: usernames allowed admin scopes regardless of their flag. */
   adminUsers?: string[];
+  /** The client asking (client_credentials). */
+  client?: { id: string };
+  /** `policy.data.admin_clients`: client ids that may get `urn:mas:admin` by client_credentials. */
+  adminClients?: string[];
 }
 
 export interface Violation {
@@ -41,8 +45,11 @@ function scopeAllowed(scope: string, input: GrantInput): boolean {
     case 'email':
     case GRAPHQL_SCOPE:
       return true;
-    case SYNAPSE_ADMIN_SCOPE:
     case MAS_ADMIN_SCOPE:
+      if (input.grantType === 'client_credentials') return !!input.client && (input.adminClients ?? []).includes(input.client.id);
+      return interactive(input.grantType) && canRequestAdmin(input);
+    case SYNAPSE_ADMIN_SCOPE:
+      // Synapse has no user-less tokens: only with the user present.
       return interactive(input.grantType) && canRequestAdmin(input);
     case API_SCOPE:
     case UNSTABLE_API_SCOPE:

@@ -20,11 +20,20 @@ const body = express.raw({ type: () => true, limit: '64kb' });
 
 const invalid = () => matrixError(400, 'M_INVALID_PARAM', 'Invalid JSON in request body');
 
-/** The request's JSON object with these string fields; `data` at most 4 KiB once decoded. */
+// Strict, as Synapse's JSON parser: bytes that are not UTF-8 are refused, not replaced.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+// In a `u` regular expression a surrogate pair is one code point: this finds only lone halves.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * The request's JSON object with these string fields; `data` at most 4 KiB once decoded. Nothing
+ * is stored that would not be read back as it was written: a lone surrogate (which UTF-8 cannot
+ * hold) is refused.
+ */
 function fields<K extends string>(req: Request, keys: readonly K[]): Record<K, string> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '');
+    parsed = JSON.parse(utf8.decode(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)));
   } catch {
     throw invalid();
   }
@@ -33,7 +42,7 @@ function fields<K extends string>(req: Request, keys: readonly K[]): Record<K, s
   const out = {} as Record<K, string>;
   for (const key of keys) {
     const value = record[key];
-    if (typeof value !== 'string') throw invalid();
+    if (typeof value !== 'string' || LONE_SURROGATE.test(value)) throw invalid();
     out[key] = value;
   }
   return out;

@@ -1,11 +1,13 @@
 // Opening a rendezvous session, for either protocol: the per-IP creation limit
-// (`rate_limiting.rendezvous`, shared by every instance through the database), then the cap on
-// sessions open at once (`rendezvous.max_sessions`), so the rendezvous cannot serve as free storage.
+// (`rate_limiting.rendezvous`, shared by every instance through the database; IPv6 per /64), then
+// the cap on sessions open at once (`rendezvous.max_sessions`), so the rendezvous cannot serve as
+// free storage.
 // Sessions are named by a ULID drawn from the injected clock and randomness; only its hash is stored.
 import { ulid } from 'ulid';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { secondsAfter } from '../clock.js';
 import type { AppContext } from '../context.js';
+import { addressBucket } from '../domain/client-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { createSession, type RendezvousProtocol } from '../storage/rendezvous.js';
 import { RouteError } from '../web/errors.js';
@@ -44,7 +46,7 @@ export async function openSession(
   session: { protocol: RendezvousProtocol; data: Buffer; version: string },
 ): Promise<OpenedSession> {
   try {
-    await limit(ctx.sql, `rendezvous:ip:${ip ?? 'unknown'}`, ctx.config.rate_limiting.rendezvous);
+    await limit(ctx.sql, `rendezvous:ip:${addressBucket(ip)}`, ctx.config.rate_limiting.rendezvous);
   } catch (err) {
     if (!(err instanceof RateLimited)) throw err;
     throw matrixError(429, 'M_LIMIT_EXCEEDED', 'Too many rendezvous sessions created; try again later.', {

@@ -74,6 +74,11 @@ export async function finish(db: Db, id: string): Promise<void> {
   await db`UPDATE browser_sessions SET finished_at = now() WHERE id = ${id} AND finished_at IS NULL`;
 }
 
+export async function countActiveForUser(db: Db, userId: string): Promise<number> {
+  const [row] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM browser_sessions WHERE user_id = ${userId} AND finished_at IS NULL`;
+  return row.n;
+}
+
 /** Ends every live session of the user, but `keep` (the browser that asked) when given. */
 export async function finishAllForUser(db: Db, userId: string, keep?: string): Promise<void> {
   await db`

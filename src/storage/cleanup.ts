@@ -3,6 +3,7 @@
 // Ages are measured from the caller's `now`, except for the rate-limit buckets and the jobs, whose
 // times are the database's own (see rate-limits.ts and jobs.ts).
 import type { Db } from './db.js';
+import { pruneExpired as pruneDeviceCodes } from './device-codes.js';
 import { pruneExpired as pruneOidcPayloads } from './oidc-payloads.js';
 import { pruneExpired as pruneRendezvousSessions } from './rendezvous.js';
 
@@ -14,6 +15,7 @@ export async function pruneExpired(db: Db, now: Date): Promise<PruneCounts> {
   const count = async (rows: PromiseLike<readonly unknown[]>) => (await rows).length;
   return {
     oidc_payloads: await pruneOidcPayloads(db, now),
+    oauth2_device_code_grants: await pruneDeviceCodes(db, now),
     rate_limits: await count(db`DELETE FROM rate_limits WHERE updated_at < now() - interval '1 day' RETURNING 1`),
     compat_sso_logins: await count(db`DELETE FROM compat_sso_logins WHERE created_at < ${now}::timestamptz - interval '1 day' RETURNING 1`),
     user_email_authentication_codes: await count(

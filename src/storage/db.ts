@@ -55,6 +55,12 @@ export async function ping(sql: Db): Promise<void> {
   await sql`SELECT 1`;
 }
 
+/** The database server's clock (`mauth doctor` compares it with this host's). */
+export async function databaseNow(sql: Db): Promise<Date> {
+  const [row] = await sql<{ now: Date }[]>`SELECT clock_timestamp() AS now`;
+  return row.now;
+}
+
 export function isEmbedded(config: DatabaseConfig): boolean {
   return !config.uri && !config.host && !config.socket;
 }

@@ -54,3 +54,20 @@ export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<Migration
     conn.release();
   }
 }
+
+export interface MigrationState {
+  /** Files of migrations/ not applied to the database yet. */
+  pending: string[];
+  /** Applied to the database but not among the files: a newer Mauth migrated it. */
+  unknown: string[];
+}
+
+/** Compares the database with migrations/ without changing either (`mauth doctor`). */
+export async function migrationState(sql: Sql, dir = MIGRATIONS_DIR): Promise<MigrationState> {
+  const files = await listMigrations(dir);
+  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('mauth_migrations') IS NOT NULL AS exists`;
+  const done = table.exists ? (await sql<{ name: string }[]>`SELECT name FROM mauth_migrations`).map((r) => r.name) : [];
+  const known = new Set(files);
+  const applied = new Set(done);
+  return { pending: files.filter((f) => !applied.has(f)), unknown: done.filter((n) => !known.has(n)).sort() };
+}

@@ -257,3 +257,25 @@ export async function pruneExpired(db: Db, now: Date): Promise<number> {
   const rows = await db`DELETE FROM oidc_payloads WHERE expires_at < ${now}::timestamptz - interval '1 day' RETURNING 1`;
   return rows.length;
 }
+
+// --- clients (`mauth config sync`) ---
+
+/** How many grants each client holds, by client id. */
+export async function grantCountsByClient(db: Db): Promise<Map<string, number>> {
+  const rows = await db<{ client_id: string; grants: number }[]>`
+    SELECT payload->>'clientId' AS client_id, count(*)::int AS grants
+    FROM oidc_payloads WHERE model = 'Grant' AND payload ? 'clientId'
+    GROUP BY 1`;
+  return new Map(rows.map((r) => [r.client_id, r.grants]));
+}
+
+/** Those of `clientIds` that are registered clients (dynamic client registration). */
+export async function registeredClientIds(db: Db, clientIds: string[]): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`SELECT id FROM oidc_payloads WHERE model = 'Client' AND id = ANY(${clientIds})`;
+  return rows.map((r) => r.id);
+}
+
+export async function grantIdsOfClient(db: Db, clientId: string): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'clientId' = ${clientId}`;
+  return rows.map((r) => r.id);
+}

@@ -2,6 +2,7 @@
 // recovery tickets. Secrets (URL secrets, codes, tokens, tickets) are stored as hashes only.
 import { ulid } from 'ulid';
 import type { Db } from './db.js';
+import { listPage, type Fragment, type Listing, type Page, type PageRequest } from './admin-queries.js';
 
 export interface Registration {
   id: string;
@@ -221,4 +222,77 @@ export async function dropPendingEmailCodes(db: Db, userId: string): Promise<voi
     DELETE FROM user_email_authentication_codes
     WHERE authentication_id IN (
       SELECT id FROM user_email_authentications WHERE user_id = ${userId} AND completed_at IS NULL)`;
+}
+
+// --- registration tokens, as the admin API manages them ---
+
+export interface RegistrationTokenRow extends RegistrationToken {
+  /** The token sealed with `secrets.encryption` (null for tokens created without it). */
+  sealed_token: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+}
+
+export interface RegistrationTokenFilter {
+  used?: boolean;
+  revoked?: boolean;
+  /** Expired at `now`. */
+  expired?: boolean;
+  /** Usable at `now`: not revoked, expired or used up. */
+  valid?: boolean;
+  now: Date;
+}
+
+export function registrationTokensListing(db: Db, f: RegistrationTokenFilter): Listing {
+  const where: Fragment[] = [];
+  const expired = db`t.expires_at IS NOT NULL AND t.expires_at <= ${f.now}`;
+  const valid = db`t.revoked_at IS NULL AND NOT (${expired}) AND (t.usage_limit IS NULL OR t.times_used < t.usage_limit)`;
+  if (f.used !== undefined) where.push(f.used ? db`t.times_used > 0` : db`t.times_used = 0`);
+  if (f.revoked !== undefined) where.push(f.revoked ? db`t.revoked_at IS NOT NULL` : db`t.revoked_at IS NULL`);
+  if (f.expired !== undefined) where.push(f.expired ? expired : db`NOT (${expired})`);
+  if (f.valid !== undefined) where.push(f.valid ? valid : db`NOT (${valid})`);
+  return { source: db`user_registration_tokens`, where };
+}
+
+export function listRegistrationTokens(db: Db, filter: RegistrationTokenFilter, page: PageRequest): Promise<Page<RegistrationTokenRow>> {
+  return listPage<RegistrationTokenRow>(db, registrationTokensListing(db, filter), page);
+}
+
+/** Undefined when a token with this hash exists already. */
+export async function addRegistrationToken(
+  db: Db,
+  input: { tokenHash: string; sealedToken: string; usageLimit: number | null; expiresAt: Date | null; now: Date },
+): Promise<RegistrationTokenRow | undefined> {
+  const [row] = await db<RegistrationTokenRow[]>`
+    INSERT INTO user_registration_tokens (id, token_hash, sealed_token, usage_limit, expires_at, created_at)
+    VALUES (${ulid()}, ${input.tokenHash}, ${input.sealedToken}, ${input.usageLimit}, ${input.expiresAt}, ${input.now})
+    ON CONFLICT (token_hash) DO NOTHING
+    RETURNING id, sealed_token, usage_limit, times_used, created_at, last_used_at, expires_at, revoked_at`;
+  return row;
+}
+
+export async function findRegistrationTokenById(db: Db, id: string): Promise<RegistrationTokenRow | undefined> {
+  const [row] = await db<RegistrationTokenRow[]>`
+    SELECT id, sealed_token, usage_limit, times_used, created_at, last_used_at, expires_at, revoked_at
+    FROM user_registration_tokens WHERE id = ${id}`;
+  return row;
+}
+
+/**
+ * Sets the fields given (a null removes the expiry or the limit); undefined for an unknown id or
+ * a limit below the uses already counted.
+ */
+export async function updateRegistrationToken(
+  db: Db,
+  id: string,
+  change: { expiresAt?: Date | null; usageLimit?: number | null; revokedAt?: Date | null },
+): Promise<RegistrationTokenRow | undefined> {
+  const [row] = await db<RegistrationTokenRow[]>`
+    UPDATE user_registration_tokens SET
+      expires_at = CASE WHEN ${'expiresAt' in change} THEN ${change.expiresAt ?? null}::timestamptz ELSE expires_at END,
+      usage_limit = CASE WHEN ${'usageLimit' in change} THEN ${change.usageLimit ?? null}::int ELSE usage_limit END,
+      revoked_at = CASE WHEN ${'revokedAt' in change} THEN ${change.revokedAt ?? null}::timestamptz ELSE revoked_at END
+    WHERE id = ${id} AND (${change.usageLimit ?? null}::int IS NULL OR times_used <= ${change.usageLimit ?? null}::int)
+    RETURNING id, sealed_token, usage_limit, times_used, created_at, last_used_at, expires_at, revoked_at`;
+  return row;
 }

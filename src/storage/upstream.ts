@@ -168,6 +168,11 @@ export async function deleteLinksOfUser(db: Db, providerId: string, userId: stri
   return rows.length;
 }
 
+/** Removes one link by id; false when it did not exist. */
+export async function deleteLink(db: Db, id: string): Promise<boolean> {
+  return (await db`DELETE FROM upstream_oauth_links WHERE id = ${id} RETURNING 1`).length === 1;
+}
+
 export async function updateLinkImports(db: Db, linkId: string, input: { humanAccountName?: string | null; importedEmail?: string | null }): Promise<void> {
   await db`
     UPDATE upstream_oauth_links SET

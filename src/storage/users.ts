@@ -1,6 +1,6 @@
 // Users, their e-mail addresses and password hashes.
 import { ulid } from 'ulid';
-import { asciiLower, parseEmailAddress, type EmailAddress } from '../domain/email-address.js';
+import { asciiLower, emailKey, parseEmailAddress, type EmailAddress } from '../domain/email-address.js';
 import type { Db } from './db.js';
 
 export interface User {
@@ -10,8 +10,12 @@ export interface User {
   can_request_admin: boolean;
   locked_at: Date | null;
   deactivated_at: Date | null;
+  /** Where the password lives: `local` (user_passwords) or `directory` (src/directory/). */
+  password_source: PasswordSource;
   created_at: Date;
 }
+
+export type PasswordSource = 'local' | 'directory';
 
 export interface UserEmail {
   id: string;
@@ -83,6 +87,11 @@ export async function setCanRequestAdmin(db: Db, userId: string, value: boolean)
   return user;
 }
 
+/** Where the account's password is checked from now on (a directory link, src/directory/). */
+export async function setPasswordSource(db: Db, userId: string, source: PasswordSource): Promise<void> {
+  await db`UPDATE users SET password_source = ${source} WHERE id = ${userId}`;
+}
+
 export async function setDisplayName(db: Db, userId: string, displayName: string | null): Promise<void> {
   await db`UPDATE users SET display_name = ${displayName} WHERE id = ${userId}`;
 }
@@ -104,6 +113,11 @@ export async function addEmail(
       SET verified_at = coalesce(user_emails.verified_at, excluded.verified_at)
     RETURNING *`;
   return row;
+}
+
+/** Removes an address from the account (compared by its normal form); nothing when it has none. */
+export async function removeEmail(db: Db, userId: string, email: string): Promise<void> {
+  await db`DELETE FROM user_emails WHERE user_id = ${userId} AND email_key = ${emailKey(email) ?? asciiLower(email)}`;
 }
 
 export async function listEmails(db: Db, userId: string): Promise<UserEmail[]> {
@@ -162,21 +176,52 @@ export async function lockForUpdate(db: Db, userId: string): Promise<User | unde
   return user;
 }
 
-/** Removes one of the user's addresses; returns it, or undefined when it is not theirs (any more). */
-export async function removeEmail(db: Db, userId: string, emailId: string): Promise<UserEmail | undefined> {
+/** Removes one of the user's addresses by its id; returns it, or undefined when it is not theirs (any more). */
+export async function removeEmailById(db: Db, userId: string, emailId: string): Promise<UserEmail | undefined> {
   const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${emailId} AND user_id = ${userId} RETURNING *`;
   return row;
 }
 
-/**
- * Marks the account deactivated at `now` (once) and forgets its addresses and other third-party
- * identifiers, as MAS does; returns the user, or undefined when it was deactivated already.
- */
-export async function deactivate(db: Db, userId: string, now: Date): Promise<User | undefined> {
-  const [user] = await db<User[]>`
-    UPDATE users SET deactivated_at = ${now} WHERE id = ${userId} AND deactivated_at IS NULL RETURNING *`;
-  if (!user) return undefined;
-  await db`DELETE FROM user_emails WHERE user_id = ${userId}`;
-  await db`DELETE FROM user_threepids WHERE user_id = ${userId}`;
+// --- account administration (`mauth manage`, deactivation) ---
+
+/** Sets or clears the deactivation mark (kept if already set, so the first time stays). */
+export async function setDeactivated(db: Db, userId: string, deactivated: boolean): Promise<User | undefined> {
+  const [user] = deactivated
+    ? await db<User[]>`UPDATE users SET deactivated_at = coalesce(deactivated_at, now()) WHERE id = ${userId} RETURNING *`
+    : await db<User[]>`UPDATE users SET deactivated_at = NULL WHERE id = ${userId} RETURNING *`;
   return user;
+}
+
+/** Forgets every e-mail address and other identifier of the user (deactivation); returns how many. */
+export async function removeAllIdentifiers(db: Db, userId: string): Promise<number> {
+  const emails = await db`DELETE FROM user_emails WHERE user_id = ${userId} RETURNING 1`;
+  const threepids = await db`DELETE FROM user_threepids WHERE user_id = ${userId} RETURNING 1`;
+  return emails.length + threepids.length;
+}
+
+/** Users who may request admin scopes, by username. */
+export async function listAdmins(db: Db): Promise<User[]> {
+  return db<User[]>`SELECT * FROM users WHERE can_request_admin ORDER BY username`;
+}
+
+/** Up to `limit` user ids after `afterId` in id order: a walk over every user in pages. */
+export async function idsAfter(db: Db, afterId: string, limit: number): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`SELECT id FROM users WHERE id > ${afterId} ORDER BY id LIMIT ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+export async function findEmailById(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`SELECT * FROM user_emails WHERE id = ${id}`;
+  return row;
+}
+
+/** Whether any account holds this address (by its key). */
+export async function emailInUse(db: Db, emailKey: string): Promise<boolean> {
+  const [row] = await db<{ used: boolean }[]>`SELECT EXISTS (SELECT 1 FROM user_emails WHERE email_key = ${emailKey}) AS used`;
+  return row.used;
+}
+
+export async function deleteEmail(db: Db, id: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${id} RETURNING *`;
+  return row;
 }

@@ -17,6 +17,8 @@ export interface ImportProblem {
   operatorMessage: string;
   /** For the page. */
   userMessage: string;
+  /** What the page says, in words it translates: a value that cannot be used, or none at all. */
+  kind: 'unusable' | 'missing';
 }
 
 /**
@@ -37,7 +39,7 @@ export function importAttribute(
     if (action === 'require') {
       return {
         attribute: { action, forced },
-        problem: { operatorMessage: rendered.error.message, userMessage: `The identity provider did not send a usable ${label(attribute)}.` },
+        problem: { operatorMessage: rendered.error.message, userMessage: `The identity provider did not send a usable ${label(attribute)}.`, kind: 'unusable' },
       };
     }
     return { attribute: { action, forced }, warning: rendered.error.message };
@@ -48,6 +50,7 @@ export function importAttribute(
       problem: {
         operatorMessage: `claims_imports.${attribute}: template ${JSON.stringify(template)} rendered an empty value, and the attribute is required`,
         userMessage: `The identity provider did not send your ${label(attribute)}, which this server requires.`,
+        kind: 'missing',
       },
     };
   }
@@ -67,7 +70,7 @@ export function checkImportedEmail<T extends { attribute: ImportedAttribute; pro
   const attribute = { ...outcome.attribute, value: undefined };
   const operatorMessage = `claims_imports.email: the provider's value is not one e-mail address (${parsed.problem})`;
   if (outcome.attribute.action !== 'require') return { ...outcome, attribute, warning: operatorMessage };
-  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.' } };
+  return { ...outcome, attribute, problem: { operatorMessage, userMessage: 'The identity provider did not send a usable e-mail address.', kind: 'unusable' } };
 }
 
 function label(attribute: string): string {

@@ -12,9 +12,11 @@ import { accountPages, sectionAllowed, type SignedIn } from './account/common.js
 import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateEmail, type RegisterPolicyData } from '../policy/register.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { csrfForm } from '../web/forms.js';
+import { msg } from '../web/i18n.js';
 
 export function accountEmailsRouter(deps: ViewDeps): Router {
   const { app, renderer } = deps;
@@ -64,11 +66,11 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
     if (!parsed.ok) return renderList(req, res, current, 400, { errors: { email: 'invalid' }, error_detail: parsed.message, typed_email: typed });
-    const problem = evaluateEmail(parsed.value.address, config.policy.data as RegisterPolicyData)[0];
+    const problem = evaluateEmail(parsed.value.address, (await currentPolicyData(app)) as RegisterPolicyData)[0];
     if (problem) return renderList(req, res, current, 400, { errors: { email: 'refused' }, error_detail: problem.msg, typed_email: typed });
     try {
       // The code goes to the canonical form, which is what gets stored once it is proven.
-      const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip });
+      const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip, lang: renderer.i18n.languageOf(req) });
       res.redirect(303, `/account/emails/verify/${auth.id}`);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
@@ -109,12 +111,12 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
     if (req.body?.action === 'resend') {
       try {
-        await resendCode(app, auth, req.ip);
-        return renderVerify(req, res, auth.id, auth.email, 200, { notice: 'A new code is on its way.' });
+        await resendCode(app, auth, req.ip, renderer.i18n.languageOf(req));
+        return renderVerify(req, res, auth.id, auth.email, 200, { notice: msg('errors.code_sent_again') });
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-        return renderVerify(req, res, auth.id, auth.email, 429, { error: 'Too many e-mails. Try again later.' });
+        return renderVerify(req, res, auth.id, auth.email, 429, { error: msg('errors.too_many_emails') });
       }
     }
     const outcome = await verifyCode(app, auth, typeof req.body?.code === 'string' ? req.body.code : '');
@@ -128,7 +130,7 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (outcome === 'too_many_attempts') {
       return renderList(req, res, current, 429, { error: 'too_many_codes' });
     }
-    const error = outcome === 'expired' ? 'This code has expired. Send yourself a new one.' : 'That code is not right.';
+    const error = msg(outcome === 'expired' ? 'errors.code_expired' : 'errors.code_wrong');
     renderVerify(req, res, auth.id, auth.email, 400, { error, expired: outcome === 'expired' });
   });
 

@@ -17,7 +17,7 @@ import { loginButtons } from '../upstream/providers.js';
 import { csrfForm } from '../web/forms.js';
 
 export function accountRouter(deps: ViewDeps): Router {
-  const { app, renderer, hasher, limiter } = deps;
+  const { app, renderer, hasher, limiter, directory } = deps;
   const router = express.Router();
   const form = csrfForm(renderer);
   const page = renderer.send;
@@ -46,7 +46,7 @@ export function accountRouter(deps: ViewDeps): Router {
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
     if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
-    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
+    const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
     if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginError(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     res.redirect(303, next);

@@ -9,6 +9,7 @@ import { csrfToken, currentSession } from '../web/browser.js';
 import * as compat from '../storage/compat.js';
 import type { Renderer } from '../web/render.js';
 import { csrfForm } from '../web/forms.js';
+import { msg } from '../web/i18n.js';
 
 export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: Renderer }): Router {
   const router = express.Router();
@@ -16,8 +17,8 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
   const page = renderer.send;
   const unusable = (res: Response) =>
     page(res, 400, 'error', {
-      title: 'This sign-in link cannot be used',
-      message: 'It has expired or was already used. Go back to the app and start signing in again.',
+      title: msg('errors.compat_sso.unusable_title'),
+      message: msg('errors.compat_sso.unusable'),
       code: 'invalid_sso_login',
     });
 
@@ -40,7 +41,7 @@ export function compatSsoRouter({ app, renderer }: { app: AppContext; renderer: 
     const current = await currentSession(app, req);
     if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(`/complete-compat-sso/${String(req.params.id)}`)}`);
     if (req.body?.decision !== 'continue') {
-      return page(res, 200, 'error', { title: 'Cancelled', message: 'Nothing was sent to the app.', code: 'cancelled' });
+      return page(res, 200, 'error', { title: msg('errors.compat_sso.cancelled_title'), message: msg('errors.compat_sso.cancelled'), code: 'cancelled' });
     }
     const token = app.random.bytes(24).toString('base64url');
     const login = await compat.fulfilSsoLogin(app.sql, String(req.params.id), current.user.id, hashSecret(token), app.clock.now());

@@ -1,5 +1,6 @@
 // What every page router is given by the HTTP assembly (http/app.ts), which sits above the views.
 import type { AppContext } from '../context.js';
+import type { PasswordDirectory } from '../accounts/authenticate.js';
 import type { PasswordHasher } from '../accounts/passwords.js';
 import type { LoginLimiter } from '../accounts/rate-limit.js';
 import type { OidcProvider } from '../oidc/provider.js';
@@ -11,4 +12,6 @@ export interface ViewDeps {
   renderer: Renderer;
   hasher: PasswordHasher;
   limiter: LoginLimiter;
+  /** Directory (LDAP) passwords, when `ldap.enabled`. */
+  directory?: PasswordDirectory;
 }

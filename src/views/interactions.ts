@@ -6,26 +6,28 @@ import type { OidcProvider } from '../oidc/provider.js';
 import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as users from '../storage/users.js';
 import { csrfToken, currentSession, startSession } from '../web/browser.js';
-import { loginError, loginErrorStatus } from './login.js';
+import { loginErrorMessage, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import { MATRIX_SCOPE_PARAM } from '../oidc/provider.js';
 import { loginButtons } from '../upstream/providers.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
 
-export function scopeLabel(scope: string): { label: string; admin: boolean } {
-  if (scope === 'openid') return { label: 'See your user ID', admin: false };
-  if (scope === 'email') return { label: 'See your e-mail address', admin: false };
-  if (scope === SYNAPSE_ADMIN_SCOPE) return { label: 'Administer the homeserver (Synapse admin API)', admin: true };
-  if (scope === MAS_ADMIN_SCOPE) return { label: 'Administer all accounts (authentication service admin API)', admin: true };
-  if (scope.endsWith(':client:api:*')) return { label: 'Read and send messages, and act on your account', admin: false };
+export function scopeLabel(scope: string): { label: Message; admin: boolean } {
+  if (scope === 'openid') return { label: msg('scope.openid'), admin: false };
+  if (scope === 'email') return { label: msg('scope.email'), admin: false };
+  if (scope === SYNAPSE_ADMIN_SCOPE) return { label: msg('scope.synapse_admin'), admin: true };
+  if (scope === MAS_ADMIN_SCOPE) return { label: msg('scope.mas_admin'), admin: true };
+  if (scope.endsWith(':client:api:*')) return { label: msg('scope.client_api'), admin: false };
   const device = deviceIdOf(scope);
-  if (device !== undefined) return { label: `Sign in as a new device (${device})`, admin: false };
-  return { label: scope, admin: false };
+  if (device !== undefined) return { label: msg('scope.device', { device }), admin: false };
+  return { label: msg('scope.other', { scope }), admin: false };
 }
 
-export function interactionRouter({ app, provider, renderer, hasher, limiter }: ViewDeps): Router {
+export function interactionRouter({ app, provider, renderer, hasher, limiter, directory }: ViewDeps): Router {
   const router = express.Router();
   const form = csrfForm(renderer);
 
@@ -46,15 +48,15 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       return await provider.interactionDetails(req, res);
     } catch {
       page(res, 400, 'error', {
-        title: 'This sign-in link has expired',
-        message: 'Go back to the app you came from and start signing in again.',
+        title: msg('errors.interaction.expired_title'),
+        message: msg('errors.interaction.expired'),
         code: 'invalid_interaction',
       });
       return undefined;
     }
   }
 
-  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: string, username?: string) {
+  async function renderLogin(req: Request, res: Response, uid: string, status = 200, error?: Message | string, username?: string) {
     const interaction = await provider.Interaction.find(uid);
     const params = (interaction?.params ?? {}) as Record<string, string | undefined>;
     const hint = params.login_hint?.startsWith('mxid:') ? params.login_hint.slice(5) : undefined;
@@ -103,7 +105,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       await renderConsent(req, res, uid, d);
       return;
     }
-    page(res, 400, 'error', { message: `Unsupported step ${d.prompt.name}.`, code: 'unsupported_prompt' });
+    page(res, 400, 'error', { message: msg('errors.interaction.unsupported_step', { step: d.prompt.name }), code: 'unsupported_prompt' });
   });
 
   router.post('/interaction/:uid/login', form, async (req, res) => {
@@ -112,9 +114,9 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
     const uid = String(req.params.uid);
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
-    if (!username || !password) return renderLogin(req, res, uid, 400, 'Enter your username and password.', username);
-    const outcome = await authenticatePassword(app, { hasher, limiter }, { kind: 'user', name: username }, password, req.ip);
-    if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginError(outcome), username);
+    if (!username || !password) return renderLogin(req, res, uid, 400, msg('errors.login.missing'), username);
+    const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
+    if (!outcome.ok) return renderLogin(req, res, uid, loginErrorStatus(outcome, res), loginErrorMessage(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     const result = { login: { accountId: outcome.user.id }, ...(d.prompt.name === 'create' ? { create: {} } : {}) };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
@@ -141,7 +143,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
           scopes,
           grantType: 'authorization_code',
           user,
-          adminUsers: (app.config.policy.data.admin_users as string[] | undefined) ?? [],
+          adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
         })
       : [{ msg: 'not signed in' }];
     return { user, scopes, violations };
@@ -150,7 +152,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
   async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
     const { user, scopes, violations } = await consentState(d);
     if (!user || !users.isActive(user)) {
-      return page(res, 403, 'error', { message: 'This account cannot sign in.', code: 'access_denied' });
+      return page(res, 403, 'error', { message: msg('errors.login.cannot_sign_in'), code: 'access_denied' });
     }
     const adminRefused = violations.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     page(res, 200, 'consent', {
@@ -162,8 +164,8 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
       scopes: scopes.map(scopeLabel),
       refusal: violations.length
         ? adminRefused
-          ? 'This app asks for administrator access, which your account does not have.'
-          : `This request cannot be allowed: ${violations.map((v) => v.msg).join('; ')}.`
+          ? msg('consent.refused_admin')
+          : msg('consent.refused', { reasons: violations.map((v) => v.msg).join('; ') })
         : undefined,
     });
   }
@@ -171,7 +173,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter }: 
   router.post('/interaction/:uid/consent', form, async (req, res) => {
     const d = await details(req, res);
     if (!d) return;
-    if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: 'Nothing to consent to.', code: 'invalid_interaction' });
+    if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: msg('errors.interaction.nothing_to_consent'), code: 'invalid_interaction' });
     const { user, scopes, violations } = await consentState(d);
     if (req.body?.decision !== 'allow' || !user || !users.isActive(user) || violations.length > 0) {
       const description = violations.length ? violations.map((v) => v.msg).join('; ') : 'the user denied the request';

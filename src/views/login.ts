@@ -1,26 +1,42 @@
 // The browser login form's view of a password login.
 import type { Response } from 'express';
 import type { LoginFailure } from '../accounts/authenticate.js';
+import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { englishText, msg, type Message } from '../web/i18n.js';
 
-export function loginError(failure: LoginFailure): string {
+/** Why a login failed, as the page translates it (a directory's refusal comes with its own words). */
+export function loginErrorMessage(failure: LoginFailure): Message | string {
   switch (failure.reason) {
     case 'invalid':
-      return 'Invalid username or password.';
+      return msg('errors.login.invalid');
     case 'locked':
-      return 'This account is locked.';
+      return msg('errors.login.locked');
     case 'deactivated':
-      return 'This account has been deactivated.';
+      return msg('errors.login.deactivated');
     case 'disabled':
-      return 'Password sign-in is disabled on this server.';
+      return msg('errors.login.disabled');
     case 'rate_limited':
-      return `Too many attempts. Try again in ${Math.ceil(failure.retryAfterMs / 1000)} seconds.`;
+      return msg('errors.login.rate_limited', { seconds: Math.ceil(failure.retryAfterMs / 1000) });
+    case 'unavailable':
+      return msg('errors.login.directory_unavailable');
+    case 'refused':
+      return failure.message;
   }
+}
+
+/** The same in English, for pages not yet passing Messages (the /login of views/account.ts). */
+export function loginError(failure: LoginFailure): string {
+  return englishText(loginErrorMessage(failure));
 }
 
 export function loginErrorStatus(failure: LoginFailure, res: Response): number {
   if (failure.reason === 'rate_limited') {
     res.set('Retry-After', String(Math.ceil(failure.retryAfterMs / 1000)));
     return 429;
+  }
+  if (failure.reason === 'unavailable') {
+    res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    return 503;
   }
   return 403;
 }

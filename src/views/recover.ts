@@ -7,7 +7,6 @@
 import { matrixUserId } from '../domain/usernames.js';
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
-import { checkStrength } from '../accounts/password-strength.js';
 import { secondsAfter } from '../clock.js';
 import { endGrantsNow, endSessionsWithPassword } from '../accounts/sessions.js';
 import { parseEmailAddress } from '../domain/email-address.js';
@@ -18,6 +17,8 @@ import { RateLimited, limit } from '../accounts/rate-limit.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
+import { emailProblemMessage, weakPasswordMessage } from './form-messages.js';
 
 export function recoveryRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher, provider } = deps;
@@ -25,25 +26,25 @@ export function recoveryRouter(deps: ViewDeps): Router {
   const router = express.Router();
   const form = csrfForm(renderer);
   const page = (res: Response, status: number, name: string, context: Record<string, unknown>) => {
-    res.status(status).type('html').set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').send(renderer.render(name, context));
+    res.status(status).type('html').set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').send(renderer.render(name, context, res.req));
   };
   const linkUnusable = (res: Response) =>
     page(res, 400, 'error', {
-      title: 'This link cannot be used',
-      message: 'It was already used or has expired. Ask for a new one.',
+      title: msg('errors.recovery.unusable_title'),
+      message: msg('errors.recovery.unusable'),
       code: 'recovery_link_unusable',
-      link: { href: '/recover', label: 'Recover your account' },
+      link: { href: '/recover', label: msg('errors.recovery.recover_link') },
     });
 
   router.use(['/recover', '/recover/*rest'], (_req, res, next) => {
     if (!config.account.password_recovery_enabled) {
-      page(res, 404, 'error', { title: 'Account recovery is not available', message: 'Ask the administrators of this server.', code: 'recovery_disabled' });
+      page(res, 404, 'error', { title: msg('errors.recovery.disabled_title'), message: msg('errors.recovery.disabled'), code: 'recovery_disabled' });
       return;
     }
     next();
   });
 
-  const renderStart = (req: Request, res: Response, status: number, error?: string) =>
+  const renderStart = (req: Request, res: Response, status: number, error?: Message) =>
     page(res, status, 'recover', { action: '/recover', csrf: csrfToken(config, req, res, app.random), error });
 
   router.get('/recover', (req, res) => renderStart(req, res, 200));
@@ -51,30 +52,31 @@ export function recoveryRouter(deps: ViewDeps): Router {
   router.post('/recover', form, async (req, res) => {
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
-    if (!parsed.ok) return renderStart(req, res, 400, parsed.message);
+    if (!parsed.ok) return renderStart(req, res, 400, emailProblemMessage(parsed));
     try {
       await limit(app.sql, `recovery:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.account_recovery.per_ip);
       await limit(app.sql, `recovery:address:${parsed.value.key}`, config.rate_limiting.account_recovery.per_address);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-      return renderStart(req, res, 429, 'Too many requests. Try again later.');
+      return renderStart(req, res, 429, msg('errors.too_many_requests'));
     }
     const holders = (await users.findByVerifiedEmail(app.sql, parsed.value)).filter(users.isActive);
     const expiresAt = secondsAfter(app.clock.now(), config.account.recovery_ticket_ttl);
+    const lang = renderer.i18n.languageOf(req);
     await app.sql.begin(async (tx) => {
       for (const user of holders) {
         const ticket = app.random.bytes(32).toString('base64url');
         await registrations.createRecoveryTicket(tx, { ticketHash: hashSecret(ticket), userId: user.id, email: user.verified_email, expiresAt });
         const link = new URL(`recover/complete?ticket=${encodeURIComponent(ticket)}`, config.http.public_base).href;
-        await enqueueRecoveryLink(tx, config, user.verified_email, matrixUserId(user.username, config.matrix.homeserver), link);
+        await enqueueRecoveryLink(tx, config, user.verified_email, matrixUserId(user.username, config.matrix.homeserver), link, lang);
       }
     });
     // The same page whether or not the address belongs to anyone.
     page(res, 200, 'recover_sent', { email: typed, minutes: Math.round(config.account.recovery_ticket_ttl / 60) });
   });
 
-  const renderPassword = (req: Request, res: Response, ticket: string, status: number, error?: string) =>
+  const renderPassword = (req: Request, res: Response, ticket: string, status: number, error?: Message) =>
     page(res, status, 'recover_password', { action: '/recover/complete', csrf: csrfToken(config, req, res, app.random), ticket, error });
 
   router.get('/recover/complete', async (req, res) => {
@@ -90,10 +92,10 @@ export function recoveryRouter(deps: ViewDeps): Router {
     if (!usable) return linkUnusable(res);
     const user = await users.findById(app.sql, usable.user_id);
     if (!user || !users.isActive(user)) return linkUnusable(res);
-    if (!password) return renderPassword(req, res, ticket, 400, 'Choose a password.');
-    if (password !== req.body?.password_confirm) return renderPassword(req, res, ticket, 400, 'The passwords do not match.');
-    const strength = checkStrength(password, config.passwords.minimum_complexity, [user.username]);
-    if (!strength.ok) return renderPassword(req, res, ticket, 400, `This password is too weak.${strength.hint ? ` ${strength.hint}` : ''}`);
+    if (!password) return renderPassword(req, res, ticket, 400, msg('errors.password.missing'));
+    if (password !== req.body?.password_confirm) return renderPassword(req, res, ticket, 400, msg('errors.password.mismatch'));
+    const weak = weakPasswordMessage(password, config.passwords.minimum_complexity, [user.username]);
+    if (weak) return renderPassword(req, res, ticket, 400, weak);
 
     const hashed = await hasher.hash(password);
     const changed = await app.sql.begin(async (tx) => {

@@ -10,16 +10,18 @@ import type { ViewDeps } from './deps.js';
 import { captchaWidget, verifyCaptcha } from '../accounts/captcha.js';
 import { createAccount } from '../accounts/create-account.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
-import { checkStrength } from '../accounts/password-strength.js';
 import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
+import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { RouteError, asPage } from '../web/errors.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
+import { violationMessage, weakPasswordMessage } from './form-messages.js';
 
 const MAX_DISPLAY_NAME = 256;
 
@@ -33,26 +35,25 @@ export function registrationRouter(deps: ViewDeps): Router {
   const { config } = app;
   const router = express.Router();
   const form = csrfForm(renderer);
-  const policyData = config.policy.data as RegisterPolicyData;
 
   const page = renderer.send;
   const stepGone = (res: Response) =>
     page(res, 404, 'error', {
-      title: 'This registration is over',
-      message: 'It was completed, abandoned or has expired.',
+      title: msg('errors.registration.over_title'),
+      message: msg('errors.registration.over'),
       code: 'registration_not_found',
-      link: { href: '/register', label: 'Start again' },
+      link: { href: '/register', label: msg('common.start_again') },
     });
 
   router.use(['/register', '/register/*rest'], (_req, res, next) => {
     if (!config.account.password_registration_enabled) {
-      page(res, 404, 'error', { title: 'Registration is closed', message: 'Accounts cannot be created here.', code: 'registration_disabled' });
+      page(res, 404, 'error', { title: msg('errors.registration.closed_title'), message: msg('errors.registration.closed'), code: 'registration_disabled' });
       return;
     }
     next();
   });
 
-  const renderForm = (req: Request, res: Response, status: number, values: Record<string, string>, errors: Record<string, string> = {}) =>
+  const renderForm = (req: Request, res: Response, status: number, values: Record<string, string>, errors: Record<string, Message> = {}) =>
     page(res, status, 'register', {
       action: `/register?next=${encodeURIComponent(safeNext(req.query.next))}`,
       login_url: `/login?next=${encodeURIComponent(safeNext(req.query.next))}`,
@@ -71,14 +72,12 @@ export function registrationRouter(deps: ViewDeps): Router {
     const email = field(req, 'email').trim();
     const password = field(req, 'password');
     const values = { username, email };
-    const errors: Record<string, string> = {};
+    const errors: Record<string, Message> = {};
     let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
-    for (const v of evaluateRegistration(
-      { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver },
-      policyData,
-    )) {
-      errors[v.field ?? 'form'] ??= v.msg;
+    const input = { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver };
+    for (const v of evaluateRegistration(input, (await currentPolicyData(app)) as RegisterPolicyData)) {
+      errors[v.field ?? 'form'] ??= violationMessage(v, input);
     }
     if (!errors.username) {
       // Each look-up tells whether a name exists (here or on the homeserver): limited per IP first.
@@ -87,27 +86,27 @@ export function registrationRouter(deps: ViewDeps): Router {
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-        return renderForm(req, res, 429, values, { form: 'Too many attempts from your network. Try again later.' });
+        return renderForm(req, res, 429, values, { form: msg('errors.too_many_attempts_network') });
       }
-      if (await users.findByUsername(app.sql, username)) errors.username = 'This username is taken.';
+      if (await users.findByUsername(app.sql, username)) errors.username = msg('errors.registration.username_taken');
       else {
         const available = await app.homeserver.isLocalpartAvailable(username).catch((err: unknown) => void app.log.warn({ err }, 'homeserver unavailable'));
         homeserverDown = !available;
-        if (!available) errors.form = 'The homeserver could not be reached. Try again in a moment.';
+        if (!available) errors.form = msg('errors.homeserver_unavailable');
         else if (!available.available) {
-          errors.username = available.errcode === 'M_USER_IN_USE' ? 'This username is taken.' : 'This username cannot be used.';
+          errors.username = msg(available.errcode === 'M_USER_IN_USE' ? 'errors.registration.username_taken' : 'errors.registration.username_unusable');
         }
       }
     }
-    if (!password) errors.password = 'Choose a password.';
-    else if (password !== field(req, 'password_confirm')) errors.password_confirm = 'The passwords do not match.';
+    if (!password) errors.password = msg('errors.password.missing');
+    else if (password !== field(req, 'password_confirm')) errors.password_confirm = msg('errors.password.mismatch');
     else {
-      const strength = checkStrength(password, config.passwords.minimum_complexity, [username, email]);
-      if (!strength.ok) errors.password = `This password is too weak.${strength.hint ? ` ${strength.hint}` : ''}`;
+      const weak = weakPasswordMessage(password, config.passwords.minimum_complexity, [username, email]);
+      if (weak) errors.password = weak;
     }
-    if (config.branding.tos_uri && req.body?.accept_terms !== 'on') errors.accept_terms = 'Accept the terms of service to continue.';
+    if (config.branding.tos_uri && req.body?.accept_terms !== 'on') errors.accept_terms = msg('errors.registration.accept_terms');
     if (Object.keys(errors).length === 0 && !(await verifyCaptcha(config.captcha, req.body ?? {}, req.ip))) {
-      errors.captcha = 'The CAPTCHA was not solved. Try again.';
+      errors.captcha = msg('errors.registration.captcha');
     }
     if (Object.keys(errors).length > 0) return renderForm(req, homeserverDown ? res.set('Retry-After', '5') : res, homeserverDown ? 503 : 400, values, errors);
 
@@ -116,7 +115,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-      return renderForm(req, res, 429, values, { form: 'Too many registrations from your network. Try again later.' });
+      return renderForm(req, res, 429, values, { form: msg('errors.registration.too_many') });
     }
 
     const parsedEmail = email ? parseEmailAddress(email) : undefined;
@@ -155,16 +154,15 @@ export function registrationRouter(deps: ViewDeps): Router {
   }
 
   /** Ends a registration that cannot go on, and says why. */
-  /** Ends a registration that cannot go on, and says why. */
   async function abandon(res: Response, id: string, err: RouteError) {
     await registrations.abandon(app.sql, id);
     asPage(renderer)(res, err);
   }
-  const stopped = (status: number, code: string, title: string, message: string) =>
-    new RouteError(status, code, message, { title, link: { href: '/register', label: 'Start again' } });
+  const stopped = (status: number, code: string, title: Message, message: Message) =>
+    new RouteError(status, code, message, { title, link: { href: '/register', label: msg('common.start_again') } });
 
   // --- registration token ---
-  const renderToken = (req: Request, res: Response, secret: string, status: number, error?: string) =>
+  const renderToken = (req: Request, res: Response, secret: string, status: number, error?: Message) =>
     page(res, status, 'register_token', { action: `/register/steps/${secret}/token`, csrf: csrfToken(config, req, res), error });
 
   router.get('/register/steps/:secret/token', async (req, res) => {
@@ -177,7 +175,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     if (!found) return;
     const token = field(req, 'token').trim();
     const usable = token ? await registrations.findUsableRegistrationToken(app.sql, hashSecret(token), app.clock.now()) : undefined;
-    if (!usable) return renderToken(req, res, found.secret, 400, 'This registration token is not valid, or can no longer be used.');
+    if (!usable) return renderToken(req, res, found.secret, 400, msg('errors.registration.token_invalid'));
     await registrations.setRegistrationToken(app.sql, found.registration.id, usable.id);
     res.redirect(303, nextStep(found.secret, { ...found.registration, registration_token_id: usable.id }));
   });
@@ -193,8 +191,9 @@ export function registrationRouter(deps: ViewDeps): Router {
     });
 
   const limited = (res: Response, err: RateLimited) => {
-    res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-    return `Too many e-mails. Try again in ${Math.ceil(err.retryAfterMs / 1000)} seconds.`;
+    const seconds = Math.ceil(err.retryAfterMs / 1000);
+    res.set('Retry-After', String(seconds));
+    return msg('errors.too_many_emails_seconds', { seconds });
   };
 
   router.get('/register/steps/:secret/verify-email', async (req, res) => {
@@ -204,7 +203,7 @@ export function registrationRouter(deps: ViewDeps): Router {
     if (!registration.email || registration.email_verified_at) return res.redirect(303, nextStep(secret, registration));
     if (!(await registrations.emailAuthenticationForRegistration(app.sql, registration.id))) {
       try {
-        await startEmailAuthentication(app, { email: registration.email, registrationId: registration.id, ip: req.ip });
+        await startEmailAuthentication(app, { email: registration.email, registrationId: registration.id, ip: req.ip, lang: renderer.i18n.languageOf(req) });
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         return renderVerify(req, res, secret, registration.email, 429, { error: limited(res, err) });
@@ -221,12 +220,12 @@ export function registrationRouter(deps: ViewDeps): Router {
     if (!registration.email || !auth) return res.redirect(303, nextStep(secret, registration));
     if (req.body?.action === 'resend') {
       try {
-        await resendCode(app, auth, req.ip);
+        await resendCode(app, auth, req.ip, renderer.i18n.languageOf(req));
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         return renderVerify(req, res, secret, registration.email, 429, { error: limited(res, err) });
       }
-      return renderVerify(req, res, secret, registration.email, 200, { notice: 'A new code is on its way.' });
+      return renderVerify(req, res, secret, registration.email, 200, { notice: msg('errors.code_sent_again') });
     }
     const outcome = await verifyCode(app, auth, field(req, 'code'));
     switch (outcome) {
@@ -234,12 +233,11 @@ export function registrationRouter(deps: ViewDeps): Router {
         await registrations.markEmailVerified(app.sql, registration.id);
         return res.redirect(303, nextStep(secret, { ...registration, email_verified_at: app.clock.now() }));
       case 'expired':
-        return renderVerify(req, res, secret, registration.email, 400, { error: 'This code has expired. Send yourself a new one.', expired: true });
+        return renderVerify(req, res, secret, registration.email, 400, { error: msg('errors.code_expired'), expired: true });
       case 'too_many_attempts':
-        return abandon(res, registration.id, stopped(429, 'too_many_attempts', 'Too many wrong codes',
-          'For your safety this registration was stopped. Start again to get a new code.'));
+        return abandon(res, registration.id, stopped(429, 'too_many_attempts', msg('errors.too_many_codes_title'), msg('errors.registration.stopped')));
       default:
-        return renderVerify(req, res, secret, registration.email, 400, { error: 'That code is not right. Check the e-mail and try again.' });
+        return renderVerify(req, res, secret, registration.email, 400, { error: msg('errors.code_wrong_check') });
     }
   });
 
@@ -276,16 +274,15 @@ export function registrationRouter(deps: ViewDeps): Router {
         });
         if (registration.registration_token_id && !(await registrations.useRegistrationToken(tx, registration.registration_token_id, app.clock.now()))) {
           // Thrown, not returned: the account created above must roll back with it.
-          throw stopped(403, 'registration_token_used_up', 'The registration token can no longer be used',
-            'It reached its usage limit or expired while you registered.');
+          throw stopped(403, 'registration_token_used_up', msg('errors.registration.token_used_up_title'), msg('errors.registration.token_used_up'));
         }
         if (!(await registrations.complete(tx, registration.id, created.id))) throw new users.UsernameTakenError(registration.username);
         return created;
       });
     } catch (err) {
       if (err instanceof users.UsernameTakenError) {
-        return abandon(res, registration.id, stopped(409, 'username_taken', 'This username was just taken',
-          `Someone registered ${registration.username} a moment ago. Start again with another username.`));
+        return abandon(res, registration.id, stopped(409, 'username_taken', msg('errors.registration.just_taken_title'),
+          msg('errors.registration.just_taken', { username: registration.username })));
       }
       if (err instanceof RouteError) return abandon(res, registration.id, err);
       throw err;

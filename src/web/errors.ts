@@ -3,13 +3,17 @@
 // problem does not need to know who is asking. Anything that is not a RouteError is a bug or an
 // outage and goes on to Express's error handler untouched.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { englishText, type Message } from './i18n.js';
 import type { Renderer } from './render.js';
+
+/** What a person reads: a Message, translated on the page (English in JSON), or fixed text. */
+export type ErrorText = string | Message;
 
 export interface RouteErrorOptions {
   /** The heading of the error page. */
-  title?: string;
+  title?: ErrorText;
   /** Where the error page sends the user next. */
-  link?: { href: string; label: string };
+  link?: { href: string; label: ErrorText };
   /** Sent as `Retry-After`. */
   retryAfterSeconds?: number;
   headers?: Record<string, string>;
@@ -20,8 +24,10 @@ export interface RouteErrorOptions {
 }
 
 export class RouteError extends Error {
-  readonly title?: string;
-  readonly link?: { href: string; label: string };
+  readonly title?: ErrorText;
+  readonly link?: { href: string; label: ErrorText };
+  /** The message as the error page shows it, in the reader's language; `message` is its English. */
+  readonly text: ErrorText;
   readonly retryAfterSeconds?: number;
   readonly headers: Record<string, string>;
   readonly errcode: string;
@@ -35,10 +41,11 @@ export class RouteError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string,
+    message: ErrorText,
     options: RouteErrorOptions = {},
   ) {
-    super(message);
+    super(englishText(message));
+    this.text = message;
     this.name = 'RouteError';
     this.title = options.title;
     this.link = options.link;
@@ -61,7 +68,7 @@ function setHeaders(res: Response, err: RouteError): void {
 export function asPage(renderer: Renderer): ErrorFormat {
   return (res, err) => {
     setHeaders(res, err);
-    renderer.send(res, err.status, 'error', { title: err.title, message: err.message, code: err.code, link: err.link });
+    renderer.send(res, err.status, 'error', { title: err.title, message: err.text, code: err.code, link: err.link });
   };
 }
 

@@ -3,6 +3,7 @@
 // cookie, another site posting) gets one "form expired" page, written here only.
 import express, { type RequestHandler } from 'express';
 import { csrfValid } from './browser.js';
+import { msg } from './i18n.js';
 import type { Renderer } from './render.js';
 
 /** The body of a browser form: URL-encoded, small. */
@@ -11,7 +12,7 @@ export const formBody: RequestHandler = express.urlencoded({ extended: false, li
 export function requireCsrf(renderer: Renderer): RequestHandler {
   return (req, res, next) => {
     if (csrfValid(req)) return next();
-    renderer.send(res, 403, 'error', { message: 'The form expired. Go back and try again.', code: 'csrf' });
+    renderer.send(res, 403, 'error', { message: msg('errors.form_expired'), code: 'csrf' });
   };
 }
 

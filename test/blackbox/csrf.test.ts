@@ -49,6 +49,8 @@ const FORMS = [
   '/interaction/unknown/consent',
   '/upstream/link/unknown',
   '/upstream/verify-email/unknown',
+  '/link',
+  '/device/01JD0000000000000000000000',
 ];
 
 test('every form refuses a POST without its CSRF token', async () => {

@@ -87,7 +87,7 @@ test('clients register dynamically under the registration policy', async () => {
   });
   const nb = (await n.json()) as any;
   assert.equal(n.status, 201, JSON.stringify(nb));
-  assert.ok(!nb.grant_types.includes('urn:ietf:params:oauth:grant-type:device_code'), 'unsupported grant dropped silently');
+  assert.ok(nb.grant_types.includes('urn:ietf:params:oauth:grant-type:device_code'), 'the device grant is kept while it is enabled');
   native = { client_id: nb.client_id, redirect_uri: 'http://127.0.0.1/callback' };
 
   const w = await registerClient(mauth.url, {

@@ -135,6 +135,26 @@ test('data that is not a string is 400 M_INVALID_PARAM; over 4 KiB is 413 M_TOO_
   assert.equal((await call('PUT', s.path, { sequence_token: s.token, data: 'a'.repeat(5000) })).status, 413);
 });
 
+test('data is stored exactly or refused: bytes that are not UTF-8 and lone surrogates are 400 M_INVALID_PARAM', async () => {
+  const post = (body: Buffer) => fetch(`${mauth.url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array(body) });
+  for (const body of [Buffer.from('{"data":"\xff\xfe"}', 'latin1'), Buffer.from('{"data":"a\\ud800b"}'), Buffer.from('{"data":"\\udfff"}')]) {
+    const res = await post(body);
+    assert.equal(res.status, 400, body.toString('latin1'));
+    assert.equal(((await res.json()) as { errcode: string }).errcode, 'M_INVALID_PARAM', body.toString('latin1'));
+  }
+  const s = await create();
+  const put = await call('PUT', s.path, `{"sequence_token":"${s.token}","data":"\\ud800"}`);
+  assert.equal(put.status, 400);
+  assert.equal(put.body.errcode, 'M_INVALID_PARAM');
+
+  // A character outside the BMP (a surrogate pair in JSON) and NUL round-trip unchanged.
+  const data = 'smile \u{1F600} \u0000 end';
+  const ok = await call('POST', PATH, `{"data":"smile \\ud83d\\ude00 \\u0000 end"}`);
+  assert.equal(ok.status, 200);
+  const read = await call('GET', `${PATH}/${ok.body.id}`);
+  assert.equal(read.body.data, data);
+});
+
 /** A GET with exactly these headers (fetch() sets the Sec-Fetch ones itself). */
 function rawGet(path: string, headers: Record<string, string>): Promise<{ status: number; body: { errcode?: string } }> {
   return new Promise((resolve, reject) => {

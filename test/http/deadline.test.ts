@@ -7,11 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { withDeadline } from '../../src/http/unavailable.js';
+import { englishText, type Message } from '../../src/web/i18n.js';
 import type { Renderer } from '../../src/web/render.js';
 
-const renderer: Renderer = {
-  render: (page, context) => `<html><body>${page}: ${String(context?.message)}</body></html>`,
-  send: () => {},
+const renderer: Pick<Renderer, 'render'> = {
+  render: (page, context) => `<html><body>${page}: ${englishText(context?.message as Message)}</body></html>`,
 };
 
 let server: Server;

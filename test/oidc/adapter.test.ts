@@ -85,6 +85,14 @@ test('a stored dynamic client with a key-set URI does not load (Mauth would fetc
   assert.equal((await clients.find('01PUBLIC'))?.client_id, '01PUBLIC');
 });
 
+test('a grant type taken out of service (the device grant turned off) is dropped from stored clients, which keep the rest', async () => {
+  const grants = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'];
+  await new (createAdapterClass(db.sql, clock))('Client').upsert('01DEVICE', { client_id: '01DEVICE', grant_types: grants, redirect_uris: [] }, 0);
+  const withdrawn = createAdapterClass(db.sql, clock, { withdrawnGrantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] });
+  assert.deepEqual((await new withdrawn('Client').find('01DEVICE'))?.grant_types, ['authorization_code', 'refresh_token']);
+  assert.deepEqual((await new (createAdapterClass(db.sql, clock))('Client').find('01DEVICE'))?.grant_types, grants, 'stored as registered');
+});
+
 describe('refresh token rotation', () => {
   const Adapter = () => createAdapterClass(db.sql, clock);
   let n = 0;

@@ -25,6 +25,10 @@ test('expired rows are pruned, live ones stay', async () => {
     ('AccessToken', 'old', '{}', ${at(-2 * DAY)}), ('AccessToken', 'live', '{}', ${at(3600)})`;
   await sql`INSERT INTO user_recovery_tickets (id, ticket_hash, user_id, email, expires_at) VALUES
     (${ulid()}, 'old', ${user.id}, 'a@b.c', ${at(-2 * DAY)}), (${ulid()}, 'live', ${user.id}, 'a@b.c', ${at(600)})`;
+  for (const [id, expires] of [['old', -2 * DAY], ['live', 1200]] as const) {
+    await sql`INSERT INTO oauth2_device_code_grants (id, client_id, scope, device_code_hash, user_code_hash, created_at, expires_at)
+      VALUES (${id}, 'c', '', ${`d-${id}`}, ${`u-${id}`}, ${at(expires - 1200)}, ${at(expires)})`;
+  }
   // Buckets and jobs are timed by the database's clock (storage/rate-limits.ts, storage/jobs.ts).
   await sql`INSERT INTO rate_limits (key, tokens, updated_at) VALUES ('old', 1, now() - interval '2 days'), ('live', 1, now())`;
   await sql`INSERT INTO jobs (id, kind, payload, status, finished_at) VALUES
@@ -35,6 +39,8 @@ test('expired rows are pruned, live ones stay', async () => {
   assert.equal(counts.rate_limits, 1);
   assert.equal(counts.user_recovery_tickets, 1);
   assert.equal(counts.jobs, 1);
+  assert.equal(counts.oauth2_device_code_grants, 1);
+  assert.deepEqual((await sql`SELECT id FROM oauth2_device_code_grants`).map((r) => r.id), ['live']);
   assert.deepEqual((await sql`SELECT id FROM oidc_payloads`).map((r) => r.id), ['live']);
   assert.deepEqual((await sql`SELECT key FROM rate_limits`).map((r) => r.key), ['live']);
   assert.equal((await sql`SELECT 1 FROM jobs`).length, 2);

@@ -5,6 +5,10 @@
 //     exactly one required field missing: 400 M_MISSING_PARAM
 //   - a user that does not exist: 404 M_NOT_FOUND (except provision_user, which creates it)
 //   - unknown paths 404 M_UNRECOGNIZED, wrong method 405 M_UNRECOGNIZED
+// Of the client API it serves what `mauth doctor` reads: `/_matrix/client/versions`, and, once
+// `setAuthServer` names Mauth, `/_matrix/client/v1/auth_metadata` (and MSC2965's unstable path)
+// answered as Synapse does with `matrix_authentication_service` on: Mauth's discovery document,
+// fetched from `<auth server>/.well-known/openid-configuration`.
 // It keeps the state those calls change and records every call.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,6 +46,8 @@ export interface HomeserverDoubleOptions {
   serverName: string;
   /** Localparts claimed by an application service: is_localpart_available says M_EXCLUSIVE. */
   exclusive?: RegExp[];
+  /** Where `auth_metadata` comes from (Synapse's `matrix_authentication_service.endpoint`); see setAuthServer. */
+  authServer?: string;
 }
 
 export interface HomeserverDouble {
@@ -66,6 +72,8 @@ export interface HomeserverDouble {
    * long as it needs to look around, not for a fixed time.
    */
   hold(path: string): () => void;
+  /** Turns on `auth_metadata`, proxied from this authorization server's discovery (undefined: off, 404). */
+  setAuthServer(url: string | undefined): void;
   /** How many calls to `path` arrived and are not answered yet (delayed or held ones). */
   inFlight(path: string): number;
   stop(): Promise<void>;
@@ -146,6 +154,25 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
   const holds = new Map<string, Promise<void>>();
   const pending = new Map<string, number>();
   const waiters = new Set<{ predicate: (call: RecordedCall) => boolean; resolve: (call: RecordedCall) => void }>();
+  let authServer = options.authServer;
+
+  /** The client API paths Synapse serves without authentication that the double knows. */
+  async function clientApi(method: string, path: string): Promise<{ status: number; json?: unknown } | undefined> {
+    const metadata = ['/_matrix/client/v1/auth_metadata', '/_matrix/client/unstable/org.matrix.msc2965/auth_metadata'];
+    if (path === '/_matrix/client/versions') {
+      if (method !== 'GET') throw new MatrixError(405, 'M_UNRECOGNIZED', 'Unrecognized request');
+      return { status: 200, json: { versions: ['v1.11', 'v1.12', 'v1.13'], unstable_features: {} } };
+    }
+    if (!metadata.includes(path) || authServer === undefined) return undefined;
+    if (method !== 'GET') throw new MatrixError(405, 'M_UNRECOGNIZED', 'Unrecognized request');
+    try {
+      const response = await fetch(`${authServer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+      if (!response.ok) throw new Error(`status ${response.status}`);
+      return { status: 200, json: await response.json() };
+    } catch {
+      throw new MatrixError(500, 'M_UNKNOWN', 'Internal server error');
+    }
+  }
 
   function newUser(localpart: string, fields: Partial<Omit<DoubleUser, 'localpart'>> = {}): DoubleUser {
     const user: DoubleUser = {
@@ -459,6 +486,12 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
         failure.times -= 1;
         throw new MatrixError(failure.status, failure.errcode, 'Injected failure');
       }
+      const client = name === undefined ? await clientApi(req.method ?? 'GET', url.pathname) : undefined;
+      if (client) {
+        send(res, client.status, client.json);
+        record({ method: req.method ?? 'GET', path: url.pathname, query, body: undefined, authorization: req.headers.authorization, status: client.status, at: new Date() });
+        return;
+      }
       if (!route) throw new MatrixError(404, 'M_UNRECOGNIZED', 'Unrecognized request');
       if (req.method !== route.method) throw new MatrixError(405, 'M_UNRECOGNIZED', 'Unrecognized request');
       authenticate(req, query);
@@ -539,6 +572,9 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
       };
     },
     inFlight: (path) => pending.get(path.startsWith('/') ? path : `${PREFIX}${path}`) ?? 0,
+    setAuthServer(url) {
+      authServer = url;
+    },
     async stop() {
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

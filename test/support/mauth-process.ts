@@ -74,6 +74,8 @@ export async function createMauth(options: {
   http?: Record<string, unknown>;
   /** Another instance's database, to run a second instance beside it (its `drop()` leaves the database alone). */
   databaseUrl?: string;
+  /** Resources the test listener serves beside the usual ones (e.g. `adminapi`). */
+  resources?: string[];
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -96,7 +98,7 @@ export async function createMauth(options: {
         listeners: [
           {
             name: 'web',
-            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous'].map((name) => ({ name })),
+            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous', ...(options.resources ?? [])].map((name) => ({ name })),
             binds: [{ host: '127.0.0.1', port }],
           },
         ],
@@ -135,7 +137,8 @@ export async function createMauth(options: {
       child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server', ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
-      const deadline = Date.now() + 20_000;
+      // Generous: on a loaded 2-core machine tsx alone can take tens of seconds to start a process.
+      const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`mauth exited early:\n${output}`);
         try {

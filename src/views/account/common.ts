@@ -62,6 +62,7 @@ export function accountPages(deps: ViewDeps) {
       user: {
         mxid: matrixUserId(current.user.username, config.matrix.homeserver),
         username: current.user.username,
+        password_source: current.user.password_source,
         display_name: current.user.display_name,
       },
       sections: {

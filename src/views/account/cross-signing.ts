@@ -34,7 +34,7 @@ export function crossSigningRouter(deps: ViewDeps, pages: AccountPages): Router 
     const proof = await reauth.check(req, current);
     if (!proof.ok) {
       if (proof.problem === 'rate_limited') res.set('Retry-After', String(Math.ceil(proof.retryAfterMs / 1000)));
-      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : 400, { errors: { password: proof.problem } });
+      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, { errors: { password: proof.problem } });
     }
     // A homeserver that cannot be reached answers 503 (http/unavailable.ts): nothing was allowed.
     await app.homeserver.allowCrossSigningReset(current.user.username);

@@ -2,7 +2,7 @@
 // `account.account_deactivation_allowed`: the user confirms who they are, may ask for their data
 // to be erased, and the account is deactivated here and on the homeserver; every session ends.
 import express, { type Request, type Response, type Router } from 'express';
-import { deactivateAccount } from '../../accounts/deactivate.js';
+import { deactivateAccount } from '../../accounts/deactivation.js';
 import { SESSION_COOKIE, cookieOptions } from '../../web/browser.js';
 import { csrfForm } from '../../web/forms.js';
 import type { ViewDeps } from '../deps.js';
@@ -10,7 +10,7 @@ import { sectionAllowed, type AccountPages, type SignedIn } from './common.js';
 import { reauthentication } from './reauth.js';
 
 export function deactivateRouter(deps: ViewDeps, pages: AccountPages): Router {
-  const { app, provider, renderer } = deps;
+  const { app, renderer } = deps;
   const router = express.Router();
   const form = csrfForm(renderer);
   const reauth = reauthentication(deps);
@@ -36,9 +36,12 @@ export function deactivateRouter(deps: ViewDeps, pages: AccountPages): Router {
     const proof = await reauth.check(req, current);
     if (!proof.ok) {
       if (proof.problem === 'rate_limited') res.set('Retry-After', String(Math.ceil(proof.retryAfterMs / 1000)));
-      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : 400, { errors: { password: proof.problem }, erase });
+      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, { errors: { password: proof.problem }, erase });
     }
-    await deactivateAccount(app, provider, current.user.id, erase);
+    // The one deactivation path (accounts/deactivation.ts): locked and deactivated, every session
+    // ended, addresses forgotten, `delete_user` queued, in one transaction.
+    await deactivateAccount(app.sql, current.user.id, { erase, now: app.clock.now() });
+    app.log.info({ user_id: current.user.id, erase }, 'account deactivated by its user');
     res.clearCookie(SESSION_COOKIE, { ...cookieOptions(app.config), signed: undefined });
     renderer.send(res, 200, 'account_deactivated', { erase });
   });

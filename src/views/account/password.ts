@@ -13,7 +13,8 @@ export function passwordRouter(deps: ViewDeps, pages: AccountPages): Router {
   const form = csrfForm(renderer);
 
   async function renderForm(req: Request, res: Response, current: SignedIn, status = 200, extra: Record<string, unknown> = {}) {
-    const hasPassword = (await users.currentPassword(app.sql, current.user.id)) !== undefined;
+    // A directory account's password is the directory's to change.
+    const hasPassword = current.user.password_source === 'local' && (await users.currentPassword(app.sql, current.user.id)) !== undefined;
     pages.render(req, res, status, 'account_password', current, {
       has_password: hasPassword,
       minimum_complexity: app.config.passwords.minimum_complexity,
@@ -33,18 +34,18 @@ export function passwordRouter(deps: ViewDeps, pages: AccountPages): Router {
     const current = await pages.signedIn(req, res, '/account/password');
     if (!current) return;
     if (!sectionAllowed(app.config, 'password')) return pages.refuse(req, res, current, 'password');
-    const text = (name: string) => (typeof req.body?.[name] === 'string' ? (req.body[name] as string) : '');
+    const field = (name: string) => (typeof req.body?.[name] === 'string' ? (req.body[name] as string) : '');
     const outcome = await changePassword(app, deps, {
       user: current.user,
       browserSessionId: current.session.id,
-      current: text('current_password'),
-      next: text('new_password'),
-      confirm: text('new_password_confirm'),
+      current: field('current_password'),
+      next: field('new_password'),
+      confirm: field('new_password_confirm'),
       signOutOthers: req.body?.sign_out_others === 'on',
       ip: req.ip,
     });
     if (outcome.ok) return renderForm(req, res, current, 200, { notice: req.body?.sign_out_others === 'on' ? 'password_changed_signed_out' : 'password_changed' });
-    let status = 400;
+    let status = outcome.problem === 'unavailable' ? 503 : 400;
     if (outcome.problem === 'rate_limited') {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       res.set('Retry-After', String(seconds));

@@ -21,12 +21,12 @@ export interface ReauthView {
 
 export type ReauthResult =
   | { ok: true }
-  | { ok: false; problem: 'missing' | 'wrong' | 'impossible' }
+  | { ok: false; problem: 'missing' | 'wrong' | 'impossible' | 'unavailable' }
   | { ok: false; problem: 'rate_limited'; retryAfterMs: number };
 
-export function reauthentication({ app, hasher, limiter }: ViewDeps) {
+export function reauthentication({ app, hasher, limiter, directory }: ViewDeps) {
   async function view(current: SignedIn, back: string): Promise<ReauthView> {
-    const methods = await reauthMethods(app, current.user.id);
+    const methods = await reauthMethods(app, current.user, directory);
     const fresh = await reauthenticatedUpstream(app, current.session.id, current.user.id);
     const providers = loginButtons(app.config, back).filter((b) => methods.providerIds.includes(b.id));
     return { password: methods.password && !fresh, providers: fresh ? [] : providers, fresh, impossible: !fresh && !methods.password && providers.length === 0 };
@@ -34,14 +34,15 @@ export function reauthentication({ app, hasher, limiter }: ViewDeps) {
 
   async function check(req: Request, current: SignedIn): Promise<ReauthResult> {
     if (await reauthenticatedUpstream(app, current.session.id, current.user.id)) return { ok: true };
-    const methods = await reauthMethods(app, current.user.id);
+    const methods = await reauthMethods(app, current.user, directory);
     if (!methods.password) return { ok: false, problem: methods.providerIds.length ? 'missing' : 'impossible' };
     const password = typeof req.body?.password === 'string' ? (req.body.password as string) : '';
     if (!password) return { ok: false, problem: 'missing' };
-    const outcome = await checkOwnPassword(app, { hasher, limiter }, current.user.id, password, req.ip);
+    const outcome = await checkOwnPassword(app, { hasher, limiter, directory }, current.user, password, req.ip);
     if (outcome.ok) return { ok: true };
     if (outcome.reason === 'rate_limited') return { ok: false, problem: 'rate_limited', retryAfterMs: outcome.retryAfterMs };
-    return { ok: false, problem: outcome.reason === 'wrong' ? 'wrong' : 'impossible' };
+    if (outcome.reason === 'wrong' || outcome.reason === 'unavailable') return { ok: false, problem: outcome.reason };
+    return { ok: false, problem: 'impossible' };
   }
 
   return { view, check };

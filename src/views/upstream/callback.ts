@@ -9,6 +9,7 @@ import { renderSubject } from '../../upstream/claims.js';
 import { completeAuthorization } from '../../upstream/client.js';
 import type { ViewDeps } from '../deps.js';
 import { RouteError, asPage, routeHandler } from '../../web/errors.js';
+import { msg } from '../../web/i18n.js';
 import { upstreamFailure } from './errors.js';
 import { claimsImports, loadProvider } from './provider.js';
 import { readPending, writePending } from './state.js';
@@ -26,16 +27,16 @@ export function callbackRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'render
     const pending = readPending(req);
     const entry = pending.find((e) => e.p === provider.id && typeof params.state === 'string' && e.st === params.state);
     if (!entry) {
-      throw new RouteError(400, 'invalid_state', 'The answer from the identity provider does not belong to a sign-in started in this browser, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
+      throw new RouteError(400, 'invalid_state', msg('errors.upstream.invalid_state'), { title: msg('errors.upstream.cannot_complete_title') });
     }
     const session = await upstream.completeSession(app.sql, entry.s, hashSecret(entry.st), app.clock.now());
     if (!session) {
-      throw new RouteError(400, 'upstream_session_used', 'This answer from the identity provider was already used, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
+      throw new RouteError(400, 'upstream_session_used', msg('errors.upstream.answer_used'), { title: msg('errors.upstream.cannot_complete_title') });
     }
     if (params.error) {
       log.info({ upstream_provider_id: provider.id, oauth_error: params.error, oauth_error_description: params.error_description }, 'upstream provider returned an error');
       writePending(config, res, pending.filter((e) => e !== entry));
-      throw new RouteError(400, 'upstream_error', params.error === 'access_denied' ? 'The identity provider did not sign you in.' : `The identity provider did not sign you in (${params.error}).`, { title: 'Sign-in cancelled' });
+      throw new RouteError(400, 'upstream_error', params.error === 'access_denied' ? msg('errors.upstream.denied') : msg('errors.upstream.denied_error', { error: params.error }), { title: msg('errors.upstream.cancelled_title') });
     }
     let outcome;
     try {
@@ -47,7 +48,7 @@ export function callbackRouter({ app, renderer }: Pick<ViewDeps, 'app' | 'render
     const subject = renderSubject(claimsImports(provider), context);
     if (!subject.ok) {
       log.error({ upstream_provider_id: provider.id, problem: subject.error.message }, 'claims_imports.subject cannot be rendered');
-      throw new RouteError(400, 'subject_unavailable', 'The identity provider did not tell who you are in a way this server understands. The administrator has been told.', { title: 'Sign-in failed' });
+      throw new RouteError(400, 'subject_unavailable', msg('errors.upstream.no_subject'), { title: msg('errors.upstream.failed_title') });
     }
     const sid = outcome.idTokenClaims?.sid;
     await upstream.recordCallback(app.sql, session.id, {

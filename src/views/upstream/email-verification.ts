@@ -14,6 +14,7 @@ import * as upstream from '../../storage/upstream.js';
 import { csrfToken } from '../../web/browser.js';
 import type { Renderer } from '../../web/render.js';
 import { csrfForm } from '../../web/forms.js';
+import { msg } from '../../web/i18n.js';
 
 export interface EmailVerificationRequest {
   /** The upstream authorization session the registration belongs to. */
@@ -38,14 +39,14 @@ export async function emailVerificationStep(
   request: EmailVerificationRequest,
 ): Promise<void> {
   try {
-    const auth = await startEmailAuthentication(deps.app, { email: request.email, ip: req.ip });
+    const auth = await startEmailAuthentication(deps.app, { email: request.email, ip: req.ip, lang: deps.renderer.i18n.languageOf(req) });
     res.redirect(303, `/upstream/verify-email/${auth.id}?session=${encodeURIComponent(request.upstreamSessionId)}`);
   } catch (err) {
     if (!(err instanceof RateLimited)) throw err;
     res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
     deps.renderer.send(res, 429, 'error', {
-      title: 'Too many e-mails',
-      message: 'Too many codes were sent to this address. Try again later.',
+      title: msg('errors.too_many_emails_title'),
+      message: msg('errors.too_many_codes'),
       code: 'rate_limited',
     });
   }
@@ -65,7 +66,7 @@ export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
     const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.auth));
     const session = typeof req.query.session === 'string' ? req.query.session : '';
     if (!auth || auth.registration_id || auth.user_id || auth.completed_at || !session) {
-      renderer.send(res, 404, 'error', { message: 'There is no address waiting for a code here.', code: 'not_found' });
+      renderer.send(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found' });
       return undefined;
     }
     return { auth, session };
@@ -91,26 +92,26 @@ export function upstreamEmailRouter(deps: EmailVerificationDeps): Router {
     const { auth, session } = found;
     if (req.body?.action === 'resend') {
       try {
-        await resendCode(app, auth, req.ip);
-        return renderCode(req, res, auth.id, session, auth.email, 200, { notice: 'A new code is on its way.' });
+        await resendCode(app, auth, req.ip, renderer.i18n.languageOf(req));
+        return renderCode(req, res, auth.id, session, auth.email, 200, { notice: msg('errors.code_sent_again') });
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-        return renderCode(req, res, auth.id, session, auth.email, 429, { error: 'Too many e-mails. Try again later.' });
+        return renderCode(req, res, auth.id, session, auth.email, 429, { error: msg('errors.too_many_emails') });
       }
     }
     const outcome = await verifyCode(app, auth, typeof req.body?.code === 'string' ? req.body.code : '');
     if (outcome === 'valid') {
       // The session accepts only the address it is waiting for, and only while unused.
       if (!(await upstream.markEmailVerified(app.sql, session, auth.email))) {
-        return renderer.send(res, 400, 'error', { message: 'This sign-in has expired. Start again from the app.', code: 'upstream_session_gone' });
+        return renderer.send(res, 400, 'error', { message: msg('errors.upstream.session_expired'), code: 'upstream_session_gone' });
       }
       return res.redirect(303, `/upstream/link/${encodeURIComponent(session)}`);
     }
     if (outcome === 'too_many_attempts') {
-      return renderer.send(res, 429, 'error', { title: 'Too many wrong codes', message: 'Start signing in again to get a new code.', code: 'too_many_attempts' });
+      return renderer.send(res, 429, 'error', { title: msg('errors.too_many_codes_title'), message: msg('errors.upstream.wrong_codes'), code: 'too_many_attempts' });
     }
-    const error = outcome === 'expired' ? 'This code has expired. Send yourself a new one.' : 'That code is not right.';
+    const error = msg(outcome === 'expired' ? 'errors.code_expired' : 'errors.code_wrong');
     renderCode(req, res, auth.id, session, auth.email, 400, { error, expired: outcome === 'expired' });
   });
 

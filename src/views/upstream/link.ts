@@ -14,6 +14,7 @@ import { accountName, loadLinkState, requireActive } from './session.js';
 import { linkCurrentUser, signIn } from './sign-in.js';
 import { asPage, routeHandler } from '../../web/errors.js';
 import { csrfForm } from '../../web/forms.js';
+import { msg } from '../../web/i18n.js';
 
 export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
   const { app, renderer } = deps;
@@ -74,7 +75,7 @@ export function linkRouter(deps: Pick<ViewDeps, 'app' | 'renderer'>): Router {
         return linkCurrentUser(app, res, state, current);
       }
       if (body.action !== 'register' || current) {
-        return page(res, 400, 'error', { message: 'This form cannot be used now. Start signing in again.', code: 'invalid_form_action' });
+        return page(res, 400, 'error', { message: msg('errors.upstream.form_unusable'), code: 'invalid_form_action' });
       }
       await submitRegistration(deps, req, res, state, body);
     }),

@@ -4,12 +4,13 @@ import type { ClaimsImports } from '../../config/types.js';
 import * as upstream from '../../storage/upstream.js';
 import { providerFromRow, type UpstreamClientProvider } from '../../upstream/stored-provider.js';
 import { RouteError } from '../../web/errors.js';
+import { msg } from '../../web/i18n.js';
 import { misconfigured } from './errors.js';
 
 export async function loadProvider(app: AppContext, id: string): Promise<UpstreamClientProvider> {
   const row = /^[0-9A-Za-z]{26}$/.test(id) ? await upstream.findProvider(app.sql, id.toUpperCase()) : undefined;
   if (!row || row.disabled_at) {
-    throw new RouteError(404, 'unknown_provider', 'This sign-in option does not exist or is turned off.', { title: 'Unknown sign-in option' });
+    throw new RouteError(404, 'unknown_provider', msg('errors.upstream.unknown_provider'), { title: msg('errors.upstream.unknown_provider_title') });
   }
   try {
     return await providerFromRow(app.config, row);

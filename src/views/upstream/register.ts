@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import { SubjectAlreadyLinkedError, createAccount } from '../../accounts/create-account.js';
 import { RateLimited, limit } from '../../accounts/rate-limit.js';
 import { evaluateRegistration, type RegisterPolicyData } from '../../policy/register.js';
+import { currentPolicyData } from '../../policy/dynamic-data.js';
 import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
 import type { ImportedAttribute } from '../../upstream/claims.js';
@@ -15,6 +16,8 @@ import { csrfToken } from '../../web/browser.js';
 import type { ViewDeps } from '../deps.js';
 import { emailVerificationStep } from './email-verification.js';
 import { RouteError } from '../../web/errors.js';
+import { msg, type Message } from '../../web/i18n.js';
+import { violationMessage } from '../form-messages.js';
 import { homeserverUnavailable } from './errors.js';
 import { claimsImports } from './provider.js';
 import { accountName, consume, finish, importedAttribute, isEmailVerified, startBrowserSession, type LinkState } from './session.js';
@@ -26,12 +29,17 @@ type Deps = Pick<ViewDeps, 'app' | 'renderer'>;
  * Not a route error: the answer is the registration form again, filled in, with this message. It
  * never leaves this file (registerOrForm turns it into the form), so it stays local.
  */
-class FormError extends Error {}
+class FormError extends Error {
+  constructor(readonly text: Message) {
+    super(text.key);
+  }
+}
 
 /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
-function violations({ app }: Deps, username: string, email?: string) {
-  const { config } = app;
-  return evaluateRegistration({ username, email, emailRequired: false, serverName: config.matrix.homeserver }, config.policy.data as RegisterPolicyData);
+async function violations({ app }: Deps, username: string, email?: string) {
+  const data = (await currentPolicyData(app)) as RegisterPolicyData;
+  const input = { username, email, emailRequired: false, serverName: app.config.matrix.homeserver };
+  return evaluateRegistration(input, data).map((v) => ({ ...v, text: violationMessage(v, input) }));
 }
 
 /** Asks the homeserver whether a name is free; each question tells whether a name exists, so it is limited per IP first. */
@@ -41,7 +49,7 @@ async function homeserverAvailable(deps: Deps, req: Request, res: Response, loca
   } catch (err) {
     if (!(err instanceof RateLimited)) throw err;
     res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-    throw new RouteError(429, 'rate_limited', 'Too many usernames were checked from your network. Try again later.', { title: 'Too many attempts' });
+    throw new RouteError(429, 'rate_limited', msg('errors.upstream.too_many_usernames'), { title: msg('errors.upstream.too_many_attempts_title') });
   }
   try {
     return (await deps.app.homeserver.isLocalpartAvailable(localpart)).available;
@@ -62,6 +70,7 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
   const localpart = importedAttribute(app, state, 'localpart');
   const name = localpart.value?.toLowerCase();
   const existing = name === undefined ? undefined : await users.findByUsername(app.sql, name);
+  const policyViolation = name === undefined || existing ? undefined : (await violations(deps, name)).find((v) => v.field === 'username');
   const facts = {
     localpart,
     displayname,
@@ -69,7 +78,7 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
     onConflict: imports.localpart.on_conflict ?? 'fail',
     skipConfirmation: imports.skip_confirmation,
     existing,
-    policyProblem: name === undefined || existing ? undefined : violations(deps, name).find((v) => v.field === 'username')?.msg.replace(/\.$/, ''),
+    policyProblem: policyViolation?.msg.replace(/\.$/, ''),
   };
   let decision: RegistrationDecision = decideRegistration(facts);
   if (decision.kind === 'ask-homeserver') decision = decideRegistration({ ...facts, homeserverAvailable: await homeserverAvailable(deps, req, res, decision.localpart) });
@@ -83,23 +92,26 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
     case 'conflict':
       if (decision.reason === 'case-differs') {
         app.log.warn({ ...logged, user_id: decision.userId }, 'upstream localpart differs in case from the existing account; not linking');
-        throw new RouteError(409, 'username_taken', `The username "${decision.username}" belongs to another account.`, { title: 'Username already taken' });
+        throw new RouteError(409, 'username_taken', msg('errors.upstream.username_other_account', { username: decision.username }), { title: msg('errors.upstream.username_taken_title') });
       }
       app.log.warn({ ...logged, user_id: decision.userId, on_conflict: 'fail' }, 'upstream localpart matches an existing account that is not linked; on_conflict is fail');
-      throw new RouteError(409, 'username_taken', `Your identity provider gives you the username "${decision.username}", which belongs to an account that is not linked to your identity provider account. This server does not link them automatically: contact the administrator.`, { title: 'Username already taken' });
+      throw new RouteError(409, 'username_taken', msg('errors.upstream.username_not_linked', { username: decision.username }), { title: msg('errors.upstream.username_taken_title') });
     case 'unavailable': {
       const { localpart: wanted, problem } = decision;
       app.log.warn({ ...logged, localpart: wanted, problem: problem ?? 'not available on the homeserver' }, 'forced localpart cannot be registered');
-      throw new RouteError(409, 'username_unavailable', `Your identity provider gives you the username "${wanted}", which cannot be used here${problem ? ` (${problem})` : ''}.`, { title: 'Username not available' });
+      const text = problem && policyViolation
+        ? msg('errors.upstream.username_unavailable_because', { username: wanted, problem: policyViolation.text })
+        : msg('errors.upstream.username_unavailable', { username: wanted });
+      throw new RouteError(409, 'username_unavailable', text, { title: msg('errors.upstream.username_unavailable_title') });
     }
     case 'missing-localpart':
-      throw new RouteError(400, 'required_claim_missing', 'The identity provider did not send a username this server can use.', { title: 'Sign-in failed' });
+      throw new RouteError(400, 'required_claim_missing', msg('errors.upstream.no_username'), { title: msg('errors.upstream.failed_title') });
     case 'ask-homeserver':
       throw new Error('decideRegistration asked the homeserver twice');
   }
 }
 
-function renderForm(deps: Deps, req: Request, res: Response, state: LinkState, offered: Suggestions, status = 200, error?: string, username?: string) {
+function renderForm(deps: Deps, req: Request, res: Response, state: LinkState, offered: Suggestions, status = 200, error?: Message, username?: string) {
   const value = (a: ImportedAttribute) => (a.action === 'ignore' || a.value === undefined ? undefined : { value: a.value, forced: a.forced });
   deps.renderer.send(res, status, 'upstream_register', {
     action: `/upstream/link/${state.session.id}`,
@@ -116,10 +128,10 @@ function renderForm(deps: Deps, req: Request, res: Response, state: LinkState, o
 /** Creates the account with its link and e-mail in one transaction and signs it in, or first proves the address by mail. */
 async function register(deps: Deps, req: Request, res: Response, state: LinkState, choice: upstream.PendingRegistration): Promise<void> {
   const { app } = deps;
-  const refused = violations(deps, choice.localpart, choice.email);
-  if (refused.length) throw new FormError(refused.map((v) => v.msg).join(' '));
-  if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError('That username is taken. Choose another one.');
-  if (!(await homeserverAvailable(deps, req, res, choice.localpart))) throw new FormError('That username is not available. Choose another one.');
+  const refused = await violations(deps, choice.localpart, choice.email);
+  if (refused.length) throw new FormError(refused[0]!.text);
+  if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError(msg('errors.upstream.username_taken'));
+  if (!(await homeserverAvailable(deps, req, res, choice.localpart))) throw new FormError(msg('errors.upstream.username_not_available'));
 
   const plan = planAccountEmail({
     email: choice.email,
@@ -148,9 +160,9 @@ async function register(deps: Deps, req: Request, res: Response, state: LinkStat
       return started.secret;
     });
   } catch (err) {
-    if (err instanceof users.UsernameTakenError) throw new FormError('That username is taken. Choose another one.');
+    if (err instanceof users.UsernameTakenError) throw new FormError(msg('errors.upstream.username_taken'));
     if (err instanceof SubjectAlreadyLinkedError) {
-      throw new RouteError(409, 'already_linked', 'Your identity provider account was linked to an account meanwhile. Start signing in again.', { title: 'Already linked' });
+      throw new RouteError(409, 'already_linked', msg('errors.upstream.linked_meanwhile'), { title: msg('errors.upstream.already_linked_title') });
     }
     throw err;
   }
@@ -161,7 +173,7 @@ async function registerOrForm(deps: Deps, req: Request, res: Response, state: Li
   try {
     await register(deps, req, res, state, choice);
   } catch (err) {
-    if (err instanceof FormError) return renderForm(deps, req, res, state, offered, 400, err.message, choice.localpart);
+    if (err instanceof FormError) return renderForm(deps, req, res, state, offered, 400, err.text, choice.localpart);
     throw err;
   }
 }
@@ -181,6 +193,6 @@ export async function submitRegistration(deps: Deps, req: Request, res: Response
   const offered = await suggestions(deps, req, res, state);
   if (!offered) return;
   const choice = registrationChoice(offered, body);
-  if (!choice.localpart) return renderForm(deps, req, res, state, offered, 400, 'Choose a username.', '');
+  if (!choice.localpart) return renderForm(deps, req, res, state, offered, 400, msg('errors.upstream.choose_username'), '');
   await registerOrForm(deps, req, res, state, offered, choice);
 }

@@ -14,6 +14,7 @@ import { checkImportedEmail, emailVerified, importAttribute, type ImportedAttrib
 import type { UpstreamClientProvider } from '../../upstream/stored-provider.js';
 import { SESSION_COOKIE, cookieOptions } from '../../web/browser.js';
 import { RouteError } from '../../web/errors.js';
+import { msg } from '../../web/i18n.js';
 import { sessionUsed } from './errors.js';
 import { claimsImports, loadProvider } from './provider.js';
 import { readPending, writePending, type Pending } from './state.js';
@@ -32,7 +33,7 @@ export async function loadLinkState(app: AppContext, req: Request): Promise<Link
   const entry = pending.find((e) => e.s === id);
   const session = entry ? await upstream.findSession(app.sql, id, app.clock.now()) : undefined;
   if (!entry || !session || !session.completed_at || !session.subject) {
-    throw new RouteError(400, 'invalid_upstream_session', 'This sign-in was not started in this browser, or it expired. Start signing in again.', { title: 'This sign-in cannot be completed' });
+    throw new RouteError(400, 'invalid_upstream_session', msg('errors.upstream.not_started_here'), { title: msg('errors.upstream.cannot_complete_title') });
   }
   if (session.consumed_at) throw sessionUsed();
   const provider = await loadProvider(app, session.provider_id);
@@ -66,7 +67,7 @@ export function importedAttribute(app: AppContext, state: LinkState, name: 'loca
   if (outcome.warning) app.log.warn({ ...logged, problem: outcome.warning }, 'claims template failed; attribute not imported');
   if (outcome.problem) {
     app.log.error({ ...logged, problem: outcome.problem.operatorMessage }, 'required claim cannot be imported');
-    throw new RouteError(400, 'required_claim_missing', `${outcome.problem.userMessage} The administrator has been told.`, { title: 'Sign-in failed' });
+    throw new RouteError(400, 'required_claim_missing', msg(outcome.problem.kind === 'missing' ? 'errors.upstream.claim_missing' : 'errors.upstream.claim_unusable', { attribute: msg(`errors.upstream.attribute.${name}`) }), { title: msg('errors.upstream.failed_title') });
   }
   return outcome.attribute;
 }
@@ -78,9 +79,9 @@ export function isEmailVerified(state: LinkState, email: string): boolean {
 
 export function requireActive(config: Config, user: users.User | undefined): users.User {
   const mxid = (u: users.User) => matrixUserId(u.username, config.matrix.homeserver);
-  if (!user) throw new RouteError(400, 'user_not_found', 'The linked account no longer exists.', { title: 'This sign-in cannot be completed' });
-  if (user.deactivated_at) throw new RouteError(403, 'user_deactivated', `The account ${mxid(user)} has been deactivated.`, { title: 'Account deactivated' });
-  if (user.locked_at) throw new RouteError(403, 'user_locked', `The account ${mxid(user)} is locked.`, { title: 'Account locked' });
+  if (!user) throw new RouteError(400, 'user_not_found', msg('errors.upstream.user_gone'), { title: msg('errors.upstream.cannot_complete_title') });
+  if (user.deactivated_at) throw new RouteError(403, 'user_deactivated', msg('errors.upstream.deactivated', { mxid: mxid(user) }), { title: msg('errors.upstream.deactivated_title') });
+  if (user.locked_at) throw new RouteError(403, 'user_locked', msg('errors.upstream.locked', { mxid: mxid(user) }), { title: msg('errors.upstream.locked_title') });
   return user;
 }
 

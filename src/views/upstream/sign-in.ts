@@ -10,10 +10,11 @@ import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
 import { decideExistingLink, planResync, type OnConflict } from '../../upstream/link.js';
 import { RouteError } from '../../web/errors.js';
+import { msg } from '../../web/i18n.js';
 import { accountName, consume, finish, importedAttribute, isEmailVerified, requireActive, startBrowserSession, type LinkState } from './session.js';
 
-function alreadyLinked(message: string): RouteError {
-  return new RouteError(409, 'already_linked', message, { title: 'Already linked' });
+function alreadyLinked(): RouteError {
+  return new RouteError(409, 'already_linked', msg('errors.upstream.linked_meanwhile'), { title: msg('errors.upstream.already_linked_title') });
 }
 
 /**
@@ -60,7 +61,7 @@ export async function linkCurrentUser(app: AppContext, res: Response, state: Lin
   const user = requireActive(app.config, current.user);
   await app.sql.begin(async (tx) => {
     const created = await upstream.createLink(tx, { providerId: state.provider.id, subject: state.session.subject!, userId: user.id, humanAccountName: accountName(app, state) });
-    if (!created) throw alreadyLinked('Your identity provider account was linked to an account meanwhile.');
+    if (!created) throw alreadyLinked();
     await resyncForcedClaims(app, tx, state, created, user);
     await consume(app, tx, state, created.id, current.session.id);
   });
@@ -76,14 +77,14 @@ export async function linkExistingAccount(app: AppContext, req: Request, res: Re
     const decision = decideExistingLink(onConflict, await upstream.countLinksOfUser(tx, state.provider.id, user.id));
     if (decision.kind === 'conflict') {
       app.log.warn(logContext, 'upstream localpart matches an account already linked to another subject of this provider; on_conflict is set');
-      throw new RouteError(409, 'username_taken', `The account "${user.username}" is already linked to another account at your identity provider.`, { title: 'Username already taken' });
+      throw new RouteError(409, 'username_taken', msg('errors.upstream.username_linked_elsewhere', { username: user.username }), { title: msg('errors.upstream.username_taken_title') });
     }
     if (decision.replaceLinks) {
       const removed = await upstream.deleteLinksOfUser(tx, state.provider.id, user.id);
       if (removed) app.log.warn({ ...logContext, removed }, 'replaced the links of an existing account');
     }
     const link = await upstream.createLink(tx, { providerId: state.provider.id, subject: state.session.subject!, userId: user.id, humanAccountName: accountName(app, state) });
-    if (!link) throw alreadyLinked('Your identity provider account was linked to an account meanwhile. Start signing in again.');
+    if (!link) throw alreadyLinked();
     app.log.info(logContext, 'linked an upstream subject to the existing account with the same localpart');
     await resyncForcedClaims(app, tx, state, link, user);
     const started = await startBrowserSession(app, tx, req, user.id);

@@ -1,0 +1,111 @@
+// The device authorization grant's codes (RFC 8628 as MAS serves it): issuing a device code and
+// the user code a person types on /link, finding a grant by that code, and the browser's
+// decision. Approving makes the oidc-provider grant the device's tokens will belong to, so that
+// ending the user's sessions (a password reset, an admin) also withdraws an approval that the
+// device has not exchanged yet.
+import { createHmac } from 'node:crypto';
+import { ulid } from 'ulid';
+import { secondsAfter } from '../clock.js';
+import type { AppContext } from '../context.js';
+import { hashSecret, randomAlphanumeric } from '../domain/tokens.js';
+import * as deviceCodes from '../storage/device-codes.js';
+import type { OidcProvider } from './provider.js';
+
+export type { DeviceGrant } from '../storage/device-codes.js';
+
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** MAS's lifetime of a device code and its user code. */
+export const DEVICE_CODE_TTL_SECONDS = 1200;
+/** MAS's polling interval, which the token endpoint enforces with `slow_down`. */
+export const POLL_INTERVAL_SECONDS = 5;
+
+const USER_CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const USER_CODE_LENGTH = 6;
+const DEVICE_CODE_LENGTH = 32;
+/** Draws before giving up when user codes keep colliding with stored ones (about 1 in 2^31 each). */
+const ISSUE_ATTEMPTS = 5;
+
+/**
+ * A user code has about 31 bits: its plain SHA-256 would fall to a dictionary of every code, so
+ * it is stored keyed with `secrets.encryption`, as mailed codes are.
+ */
+function userCodeHash(app: AppContext, userCode: string): string {
+  return createHmac('sha256', Buffer.from(app.config.secrets.encryption, 'hex')).update(`device-user-code:${userCode}`).digest('base64url');
+}
+
+/** What a person typed, as a user code: case, spaces and dashes do not matter. */
+export function normalizeUserCode(input: string): string | undefined {
+  const code = input.replace(/[\s-]/g, '').toUpperCase();
+  return code.length === USER_CODE_LENGTH && [...code].every((c) => USER_CODE_ALPHABET.includes(c)) ? code : undefined;
+}
+
+export function deviceCodeHash(deviceCode: string): string {
+  return hashSecret(deviceCode);
+}
+
+export interface IssuedDeviceCode {
+  deviceCode: string;
+  userCode: string;
+  expiresIn: number;
+}
+
+export async function issueDeviceCode(
+  app: AppContext,
+  request: { clientId: string; scope: string; userAgent?: string; ipAddress?: string },
+): Promise<IssuedDeviceCode> {
+  for (let attempt = 0; attempt < ISSUE_ATTEMPTS; attempt += 1) {
+    const deviceCode = randomAlphanumeric(DEVICE_CODE_LENGTH, app.random);
+    let userCode = '';
+    for (let i = 0; i < USER_CODE_LENGTH; i += 1) userCode += USER_CODE_ALPHABET[app.random.int(USER_CODE_ALPHABET.length)];
+    const now = app.clock.now();
+    const stored = await deviceCodes.insert(app.sql, {
+      id: ulid(),
+      clientId: request.clientId,
+      scope: request.scope,
+      deviceCodeHash: deviceCodeHash(deviceCode),
+      userCodeHash: userCodeHash(app, userCode),
+      createdAt: now,
+      expiresAt: secondsAfter(now, DEVICE_CODE_TTL_SECONDS),
+      userAgent: request.userAgent?.slice(0, 512) ?? null,
+      ipAddress: request.ipAddress ?? null,
+    });
+    if (stored) return { deviceCode, userCode, expiresIn: DEVICE_CODE_TTL_SECONDS };
+  }
+  throw new Error('could not draw an unused user code');
+}
+
+/** The grant a typed code names, while it still waits for a decision. */
+export async function findPendingByUserCode(app: AppContext, input: string): Promise<deviceCodes.DeviceGrant | undefined> {
+  const code = normalizeUserCode(input);
+  return code ? deviceCodes.findPendingByUserCode(app.sql, userCodeHash(app, code), app.clock.now()) : undefined;
+}
+
+export async function findDeviceGrant(app: AppContext, id: string): Promise<deviceCodes.DeviceGrant | undefined> {
+  return deviceCodes.findById(app.sql, id);
+}
+
+export function isExpired(app: AppContext, grant: deviceCodes.DeviceGrant): boolean {
+  return grant.expires_at <= app.clock.now();
+}
+
+export interface Decider {
+  userId: string;
+  browserSessionId: string;
+}
+
+/**
+ * Approves a pending grant: the device will get tokens for `grant.scope` as `decider.userId`.
+ * False when it was decided or expired meanwhile (the grant made for it is then dropped).
+ */
+export async function approveDeviceGrant(app: AppContext, provider: OidcProvider, grant: deviceCodes.DeviceGrant, decider: Decider): Promise<boolean> {
+  const consented = new provider.Grant({ accountId: decider.userId, clientId: grant.client_id });
+  consented.addOIDCScope(grant.scope);
+  const grantId = await consented.save();
+  const approved = await deviceCodes.fulfill(app.sql, grant.id, { ...decider, grantId }, app.clock.now());
+  if (!approved) await provider.Grant.adapter.destroy(grantId);
+  return approved;
+}
+
+export async function rejectDeviceGrant(app: AppContext, grant: deviceCodes.DeviceGrant, decider: Decider): Promise<boolean> {
+  return deviceCodes.reject(app.sql, grant.id, decider, app.clock.now());
+}

@@ -1,0 +1,324 @@
+// Black box: every page (and both e-mails) in German with `Accept-Language: de`, with no text of
+// the English catalogue left and no stray English words (brand names, user data and the names
+// below excepted). Each page is one entry of PAGES, visited in order by a German browser: a new
+// page is one line here. Also: `?lang=` switches the language and is remembered in a cookie.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Browser, location, parseForms } from '../support/http-client.js';
+import { englishFinder, visibleText } from '../support/english-left.js';
+import { registerNativeClient, pkce, type RegisteredClient } from '../support/oauth-client.js';
+import { startSmtp, type SmtpCatcher, type CapturedMail } from '../support/smtp.js';
+import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
+import { follow, upstreamLogin } from '../support/upstream-provider.js';
+
+const SERVER_NAME = 'wanderung.test';
+const PROVIDER_ID = '01JDW0000000000000000000WK';
+const STRONG = 'Wanderschuhe-im-Regen-42!';
+const TOKEN = 'wanderkarte-2026';
+
+/** A browser whose every request says `Accept-Language: de`. */
+class GermanBrowser extends Browser {
+  override request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('accept-language', 'de-DE,de;q=0.9,en;q=0.5');
+    return super.request(url, { ...init, headers });
+  }
+}
+
+let setup: UpstreamSetup;
+let smtp: SmtpCatcher;
+let client: RegisteredClient;
+let base: string;
+const state: Record<string, unknown> = {};
+
+/** What a visit hands back: a page, or a mail (checked the same way). */
+type Seen = Response | CapturedMail;
+
+interface Walk {
+  browser(): GermanBrowser;
+  /** A German browser signed in as `wanda`. */
+  signedIn(): Promise<GermanBrowser>;
+  /** Follows redirects on Mauth to the page they end at. */
+  follow(browser: Browser, res: Response): Promise<Response>;
+  /** Submits the form whose action matches (the first form by default) on `page`. */
+  submit(browser: Browser, page: Response, fields: Record<string, string>, action?: RegExp): Promise<Response>;
+  /** Starts an authorization request; answers the page it lands on (the login form for a new browser). */
+  authorize(browser: Browser, scope?: string): Promise<Response>;
+  mailTo(address: string, since: number): Promise<CapturedMail>;
+  /** Shared between visits that continue one flow. */
+  state: Record<string, unknown>;
+}
+
+const DEVICE_SCOPE = 'openid urn:matrix:client:api:* urn:matrix:client:device:WANDERGERAET';
+
+/** Every page, in the order a German visitor meets them. */
+const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
+  { name: 'login', visit: (w) => w.browser().get('/login') },
+  { name: 'signed-out page', visit: (w) => w.browser().get('/logout') },
+  { name: 'sign-out page', visit: async (w) => (await w.signedIn()).get('/logout') },
+  { name: 'authorization login', visit: (w) => w.authorize(w.browser()) },
+  {
+    name: 'authorization login, wrong password',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await w.authorize(b), { username: 'wanda', password: 'falsch' }, /\/login$/);
+    },
+  },
+  { name: 'consent', visit: async (w) => w.authorize(await w.signedIn()) },
+  { name: 'consent refused (administrator scope)', visit: async (w) => w.authorize(await w.signedIn(), `${DEVICE_SCOPE} urn:synapse:admin:*`) },
+  { name: 'registration form', visit: (w) => w.browser().get('/register') },
+  {
+    name: 'registration form, every field wrong',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await b.get('/register'), { username: 'Kein Name', email: 'keine adresse', password: 'eins', password_confirm: 'zwei' });
+    },
+  },
+  {
+    name: 'registration form, weak password',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await b.get('/register'), { username: 'neuling', email: 'neuling@wanderung.test', password: 'password1', password_confirm: 'password1', accept_terms: 'on' });
+    },
+  },
+  {
+    name: 'registration token',
+    visit: async (w) => {
+      const b = w.browser();
+      w.state.registrant = b;
+      const form = { username: 'neuling', email: 'neuling@wanderung.test', password: STRONG, password_confirm: STRONG, accept_terms: 'on' };
+      return w.follow(b, await w.submit(b, await b.get('/register'), form));
+    },
+  },
+  {
+    name: 'registration token, wrong token',
+    visit: async (w) => {
+      const b = w.state.registrant as GermanBrowser;
+      const page = await b.get(String(w.state.tokenStep ?? ''));
+      return w.submit(b, page, { token: 'falsches-token' });
+    },
+  },
+  {
+    name: 'e-mail code',
+    visit: async (w) => {
+      const b = w.state.registrant as GermanBrowser;
+      w.state.mailsBefore = Date.now();
+      const page = await b.get(String(w.state.tokenStep));
+      return w.follow(b, await w.submit(b, page, { token: TOKEN }));
+    },
+  },
+  { name: 'the verification e-mail', visit: (w) => w.mailTo('neuling@wanderung.test', w.state.mailsBefore as number) },
+  {
+    name: 'e-mail code, wrong code',
+    visit: async (w) => {
+      const b = w.state.registrant as GermanBrowser;
+      return w.submit(b, await b.get(String(w.state.verifyStep)), { code: '000000', action: 'verify' });
+    },
+  },
+  {
+    name: 'e-mail code, a new code sent',
+    visit: async (w) => {
+      const b = w.state.registrant as GermanBrowser;
+      return w.submit(b, await b.get(String(w.state.verifyStep)), { action: 'resend' });
+    },
+  },
+  {
+    name: 'display name',
+    visit: async (w) => {
+      const b = w.state.registrant as GermanBrowser;
+      const mail = await w.mailTo('neuling@wanderung.test', w.state.mailsBefore as number);
+      const code = /\b(\d{6})\b/.exec(mail.text)![1]!;
+      return w.follow(b, await w.submit(b, await b.get(String(w.state.verifyStep)), { code, action: 'verify' }));
+    },
+  },
+  { name: 'account recovery', visit: (w) => w.browser().get('/recover') },
+  {
+    name: 'account recovery, not an address',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await b.get('/recover'), { email: 'rita bei wanderung' });
+    },
+  },
+  {
+    name: 'account recovery, link sent',
+    visit: async (w) => {
+      const b = w.browser();
+      w.state.mailsBefore = Date.now();
+      return w.submit(b, await b.get('/recover'), { email: 'rita@wanderung.test' });
+    },
+  },
+  { name: 'the recovery e-mail', visit: (w) => w.mailTo('rita@wanderung.test', w.state.mailsBefore as number) },
+  {
+    name: 'new password',
+    visit: async (w) => {
+      const mail = await w.mailTo('rita@wanderung.test', w.state.mailsBefore as number);
+      w.state.recoveryLink = /https?:\/\/\S+recover\/complete\?ticket=[\w-]+/.exec(mail.text)![0];
+      return w.browser().get(String(w.state.recoveryLink));
+    },
+  },
+  {
+    name: 'new password, not repeated',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await b.get(String(w.state.recoveryLink)), { password: STRONG, password_confirm: `${STRONG}x` });
+    },
+  },
+  {
+    name: 'password changed',
+    visit: async (w) => {
+      const b = w.browser();
+      return w.submit(b, await b.get(String(w.state.recoveryLink)), { password: STRONG, password_confirm: STRONG });
+    },
+  },
+  { name: 'recovery link used up', visit: (w) => w.browser().get(String(w.state.recoveryLink)) },
+  {
+    name: 'legacy SSO confirmation',
+    visit: async (w) => {
+      const b = await w.signedIn();
+      return w.follow(b, await b.get('/_matrix/client/v3/login/sso/redirect?redirectUrl=http%3A%2F%2Fapp.wanderung.test%2Fsso'));
+    },
+  },
+  {
+    name: 'upstream registration',
+    visit: async (w) => {
+      const b = w.browser();
+      return upstreamLogin(b, await follow(b, await b.get(`/upstream/authorize/${PROVIDER_ID}`)), 'kc-berta', 'berta-pass-1');
+    },
+  },
+  {
+    name: 'upstream link offer',
+    visit: async (w) => {
+      const b = await w.signedIn();
+      return upstreamLogin(b, await follow(b, await b.get(`/upstream/authorize/${PROVIDER_ID}`)), 'kc-wanda', 'wanda-pass-1');
+    },
+  },
+  { name: 'not found', visit: (w) => w.browser().get('/gibt-es-nicht') },
+  { name: 'form expired', visit: (w) => w.browser().postForm('/recover', { email: 'x@wanderung.test' }) },
+  { name: 'sign-in link expired', visit: (w) => w.browser().get('/interaction/abgelaufen') },
+  { name: 'registration over', visit: (w) => w.browser().get('/register/steps/vorbei/token') },
+  { name: 'unknown sign-in option', visit: (w) => w.browser().get('/upstream/authorize/01JDW00000000000000000NONE') },
+  { name: 'authorization request refused', visit: (w) => w.browser().get(`/authorize?client_id=${client.client_id}&redirect_uri=https%3A%2F%2Fbose.example%2F&response_type=code&scope=openid`) },
+];
+
+/** Names the pages show that are no one's language: the service, server, people, addresses, codes. */
+const ALLOWED = ['Wanderdienst', SERVER_NAME, 'wanda', 'neuling', 'berta', 'rita', 'Berta Bergsteiger', 'app.wanderung.test', 'WANDERGERAET'];
+
+before(async () => {
+  smtp = await startSmtp();
+  setup = await startUpstreamSetup({
+    serverName: SERVER_NAME,
+    providerId: PROVIDER_ID,
+    accounts: [
+      { sub: 'kc-berta', password: 'berta-pass-1', preferred_username: 'berta', email: 'berta@wanderung.test', email_verified: false, name: 'Berta Bergsteiger' },
+      { sub: 'kc-wanda', password: 'wanda-pass-1', preferred_username: 'wanda', email: 'wanda@wanderung.test', email_verified: true, name: 'Wanda' },
+    ],
+    extra: {
+      branding: { service_name: 'Wanderdienst', tos_uri: 'https://wanderung.test/agb' },
+      account: {
+        password_registration_enabled: true,
+        password_registration_email_required: true,
+        registration_token_required: true,
+        password_recovery_enabled: true,
+      },
+      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'konto@wanderung.test' },
+      rate_limiting: {
+        login: { per_ip: { burst: 1000, per_second: 100 }, per_account: { burst: 1000, per_second: 100 } },
+        username_availability: { burst: 1000, per_second: 100 },
+        registration: { burst: 1000, per_second: 100 },
+        email_authentication: { per_ip: { burst: 1000, per_second: 100 }, per_address: { burst: 1000, per_second: 100 }, emails_per_session: { burst: 1000, per_second: 100 } },
+        account_recovery: { per_ip: { burst: 1000, per_second: 100 }, per_address: { burst: 1000, per_second: 100 } },
+      },
+    },
+  });
+  base = setup.mauth.url;
+  for (const [name, email] of [['wanda', 'wanda@wanderung.test'], ['rita', 'rita@wanderung.test']]) {
+    const made = await setup.mauth.cli('manage', 'register-user', name!, '--password', `${name}-pw-Wanderung-1`, '--email', email!, '--yes');
+    assert.equal(made.code, 0, made.stderr);
+  }
+  assert.equal((await setup.mauth.cli('manage', 'issue-user-registration-token', '--token', TOKEN)).code, 0);
+  client = await registerNativeClient(base, 'http://127.0.0.1:9/cb');
+});
+
+after(async () => {
+  await setup?.stop();
+  await smtp?.stop();
+});
+
+function walk(): Walk {
+  const w: Walk = {
+    state,
+    browser: () => new GermanBrowser(base),
+    async signedIn() {
+      const b = w.browser();
+      const res = await w.submit(b, await b.get('/login'), { username: 'wanda', password: 'wanda-pw-Wanderung-1' });
+      assert.equal(res.status, 303, 'signed in');
+      return b;
+    },
+    async follow(b, res) {
+      for (let i = 0; i < 10 && (res.status === 302 || res.status === 303); i += 1) res = await b.get(location(res));
+      return res;
+    },
+    async submit(b, page, fields, action) {
+      const html = await page.text();
+      const form = parseForms(html).find((f) => !action || action.test(f.action));
+      assert.ok(form, `a form on ${page.url}: ${html.slice(0, 300)}`);
+      return b.postForm(form.action, { ...form.fields, ...fields });
+    },
+    async authorize(b, scope = DEVICE_SCOPE) {
+      const query = new URLSearchParams({ client_id: client.client_id, redirect_uri: client.redirect_uri, response_type: 'code', scope, state: 'wandern', code_challenge: pkce().challenge, code_challenge_method: 'S256' });
+      return w.follow(b, await b.get(`/authorize?${query}`));
+    },
+    mailTo: (address, since) => smtp.waitFor((m) => m.to.includes(address) && m.at.getTime() >= since),
+  };
+  return w;
+}
+describe('German pages', () => {
+  const finder = englishFinder('de');
+  const w = walk();
+
+  for (const page of PAGES) {
+    test(`${page.name}: German, no English left`, async () => {
+      const seen = await page.visit(w);
+      let text: string;
+      if (seen instanceof Response) {
+        const html = await seen.text();
+        if (seen.url.includes('/register/steps/') && seen.url.endsWith('/token')) state.tokenStep = new URL(seen.url).pathname;
+        if (seen.url.includes('/verify-email')) state.verifyStep = new URL(seen.url).pathname;
+        assert.ok(seen.status < 500, `${seen.status} ${seen.url}`);
+        assert.match(html, /<html lang="de">/, `${page.name} (${seen.status} ${seen.url}): ${html.slice(0, 400)}`);
+        text = visibleText(html.replace(/<code>[\s\S]*?<\/code>/g, ' '));
+      } else {
+        text = `${seen.subject}\n${seen.text}\n${visibleText(seen.html)}`;
+      }
+      assert.deepEqual(finder.find(text, [...ALLOWED, base, new URL(base).host, client.client_id, setup.idp.issuer, new URL(setup.idp.issuer).host]), [], `${page.name}:\n${text.replace(/\n\s*\n+/g, '\n').slice(0, 3000)}`);
+    });
+  }
+});
+
+describe('choosing the language', () => {
+  test('?lang= overrides Accept-Language and is remembered in a cookie; an unknown one is ignored', async () => {
+    const b = new Browser(base);
+    const de = await b.get('/login?lang=de');
+    assert.match(await de.text(), /<html lang="de">[\s\S]*Benutzername/);
+    assert.equal(b.cookie('mauth.lang'), 'de');
+    const later = await b.request('/register', { headers: { 'accept-language': 'en' } });
+    assert.match(await later.text(), /<html lang="de">/, 'the cookie wins over Accept-Language');
+    await (await b.get('/login?lang=xx')).text();
+    assert.equal(b.cookie('mauth.lang'), 'de');
+    const en = await b.get('/login?lang=en');
+    assert.match(await en.text(), /<html lang="en">[\s\S]*Username/);
+    assert.equal(b.cookie('mauth.lang'), 'en');
+  });
+
+  test('a page offers the other languages as links to itself', async () => {
+    const html = await (await new GermanBrowser(base).get('/register?next=%2Faccount%2F')).text();
+    assert.match(html, /<a href="\/register\?next=%2Faccount%2F&amp;lang=en" lang="en" hreflang="en">English<\/a>/);
+  });
+
+  test('without Accept-Language, or with one Mauth has no catalogue for, pages are English', async () => {
+    for (const header of ['', 'fr-FR, *;q=0.5']) {
+      const html = await (await fetch(`${base}/login`, { headers: header ? { 'accept-language': header } : {} })).text();
+      assert.match(html, /<html lang="en">/, header);
+    }
+  });
+});
