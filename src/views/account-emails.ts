@@ -84,7 +84,7 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (!current) return undefined;
     const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.id));
     if (!auth || auth.user_id !== current.user.id || auth.completed_at) {
-      page(res, 404, 'error', { message: 'There is no address waiting for a code here.', code: 'not_found', link: { href: '/account/emails', label: 'Your addresses' } });
+      page(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found', link: { href: '/account/emails', label: 'E-mail addresses' } });
       return undefined;
     }
     return { current, auth };
