@@ -6,7 +6,21 @@
 import { FormatRegistry, Type, type TSchema } from '@sinclair/typebox';
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => RFC3339.test(value) && !Number.isNaN(Date.parse(value)));
+
+/**
+ * An RFC 3339 time that PostgreSQL can take: its offset applied, it must fall in the years 1 to
+ * 9999 (UTC). `0000-01-01T00:00:00Z` or `9999-12-31T23:59:59-23:59` are well-formed but leave
+ * that range once sent as UTC, and PostgreSQL would refuse them with an error, not an answer.
+ */
+export function isStorableDateTime(value: string): boolean {
+  if (!RFC3339.test(value)) return false;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) return false;
+  const year = new Date(time).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', isStorableDateTime);
 
 export const ULID_PATTERN = '^[0123456789ABCDEFGHJKMNPQRSTVWXYZ]{26}$';
 

@@ -7,8 +7,9 @@ import { checkConfig, formatProblem, generateConfig, redactConfig, type Problem 
 import pino from 'pino';
 import { openDatabase } from '../storage/open.js';
 import { syncStaticClients, type StaticClientsResult } from '../oidc/static-clients.js';
+import { systemClock } from '../clock.js';
 import { syncProviders, type SyncResult } from '../upstream/sync.js';
-import { configFiles } from './options.js';
+import { configFiles, requireMigrated } from './options.js';
 
 /** Where the commands write; tests pass their own. */
 export interface ConfigCommandsIo {
@@ -44,16 +45,20 @@ function providerLines(result: SyncResult, dryRun: boolean): string[] {
 }
 
 function clientLines(result: StaticClientsResult, options: { prune: boolean; dryRun: boolean }): string[] {
-  const sessions = (n: number) => `${n} session${n === 1 ? '' : 's'}`;
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const sessions = (n: number) => count(n, 'session');
+  // What a removed client still holds: its sessions, and its tokens and personal sessions if any.
+  const held = (c: StaticClientsResult['orphaned'][number]) =>
+    [sessions(c.grants), ...(c.tokens ? [count(c.tokens, 'client_credentials token')] : []), ...(c.personalSessions ? [count(c.personalSessions, 'personal session')] : [])].join(', ');
   return [
     ...result.configured.map((c) => `static client ${c.clientId}: configured, ${sessions(c.grants)}`),
     ...result.shadowing.map((id) => `static client ${id}: a registered client has the same id; the configured one is used`),
     ...result.orphaned.map((c) =>
       !options.prune
-        ? `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} still live (--prune ends them)`
+        ? `client ${c.clientId}: not configured or registered any more, ${held(c)} still live (--prune ends them)`
         : options.dryRun
-          ? `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} would be ended`
-          : `client ${c.clientId}: not configured or registered any more, ${sessions(c.grants)} ended`,
+          ? `client ${c.clientId}: not configured or registered any more, ${held(c)} would be ended`
+          : `client ${c.clientId}: not configured or registered any more, ${held(c)} ended`,
     ),
     `${result.configured.length} static client(s): read from the configuration by every instance, nothing to write`,
   ];
@@ -108,16 +113,17 @@ export function registerConfigCommands(program: Command, io: ConfigCommandsIo = 
   config
     .command('sync')
     .description('Write the upstream providers to the database and check the static clients against it (the server syncs providers at start too)')
-    .option('--prune', 'delete providers that are no longer configured, with their links (otherwise they are disabled), and end the sessions of static clients no longer configured')
+    .option('--prune', 'delete providers that are no longer configured, with their links (otherwise they are disabled), and end the sessions, client_credentials tokens and personal sessions of static clients no longer configured')
     .option('--dry-run', 'only print what would change')
     .action(async (flags: { prune?: boolean; dryRun?: boolean }, cmd: Command) => {
       const loaded = await check(cmd, io);
       if (!loaded) return;
-      const db = await openDatabase(loaded, pino({ level: 'warn' }), true);
+      const options = { prune: flags.prune === true, dryRun: flags.dryRun === true };
+      const db = await openDatabase(loaded, pino({ level: 'warn' }), !options.dryRun);
       try {
-        const options = { prune: flags.prune === true, dryRun: flags.dryRun === true };
+        if (options.dryRun) await requireMigrated(db.sql);
         const result = await syncProviders(db.sql, loaded, options);
-        const clients = await syncStaticClients(db.sql, loaded, options);
+        const clients = await syncStaticClients(db.sql, loaded, { ...options, now: systemClock.now() });
         io.stdout(`${[...providerLines(result, options.dryRun), ...clientLines(clients, options)].join('\n')}\n`);
       } finally {
         await db.close();

@@ -7,6 +7,8 @@ import { registerDoctorCommand } from './doctor.js';
 import { registerManageCommands } from './manage.js';
 import { registerServerCommands } from './server.js';
 import { registerTemplatesCommands } from './templates.js';
+import { registerSyn2masCommands } from './syn2mas.js';
+import { registerImportMasCommand } from './import-mas.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   registerManageCommands(program);
   registerTemplatesCommands(program);
   registerDoctorCommand(program);
+  registerSyn2masCommands(program);
+  registerImportMasCommand(program);
   return program;
 }
 

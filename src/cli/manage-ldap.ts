@@ -53,6 +53,6 @@ export function registerLdapCommands(manage: Command): void {
         for (const username of report.locked) console.log(`${opts.dryRun ? 'would lock' : 'locked'} ${username} (gone from the directory; sessions ${opts.dryRun ? 'would end' : 'ended'})`);
         for (const username of report.alreadyInactive) console.log(`${username} is gone from the directory and already locked or deactivated`);
         if (report.locked.length === 0) console.log('nothing to lock');
-      });
+      }, { dryRun: opts.dryRun });
     });
 }

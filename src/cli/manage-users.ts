@@ -45,7 +45,7 @@ export function registerUserCommands(manage: Command): void {
           return;
         }
         console.log(`ended ${describeSessions(await endAllSessions(sql, user.id))} of ${user.username}`);
-      });
+      }, { dryRun: opts.dryRun });
     });
 
   manage
@@ -114,6 +114,7 @@ export function registerUserCommands(manage: Command): void {
     .action(async (username: string, password: string, opts: { ignoreComplexity?: boolean }, cmd: Command) => {
       await withDatabase(cmd, async (sql, config) => {
         const user = await requireUser(sql, username);
+        if (user.password_source === 'directory') throw new Error(`${user.username}'s password is kept in the directory (ldap); change it there`);
         const weak = opts.ignoreComplexity ? undefined : weakPasswordProblem(config, password);
         if (weak) throw new Error(`${weak} (--ignore-complexity accepts it)`);
         await accounts.setPassword(sql, new PasswordHasher(config.passwords), user.id, password);

@@ -8,6 +8,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { generateConfig } from '../config/generate.js';
 import type { Config } from '../config/types.js';
+import { migrationState } from '../storage/migrate.js';
 import { openDatabase } from '../storage/open.js';
 import type { Sql } from '../storage/db.js';
 import * as users from '../storage/users.js';
@@ -68,12 +69,27 @@ export async function loadCommandConfig(cmd: Command, options: { generateIfMissi
   });
 }
 
-/** Runs `run` with the configured database open (migrated first), closing it afterwards. */
-export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>): Promise<T> {
+/**
+ * A dry run writes nothing, pending migrations included: it refuses a database that is not
+ * migrated rather than migrate it.
+ */
+export async function requireMigrated(sql: Sql): Promise<void> {
+  const { pending } = await migrationState(sql);
+  if (pending.length > 0) {
+    throw new Error(`the database is not migrated (${pending.length} migration${pending.length === 1 ? '' : 's'} pending): run mauth database migrate first; a dry run changes nothing`);
+  }
+}
+
+/**
+ * Runs `run` with the configured database open, closing it afterwards. It is migrated first,
+ * unless `dryRun`: then an unmigrated database is refused (requireMigrated).
+ */
+export async function withDatabase<T>(cmd: Command, run: (sql: Sql, config: Config) => Promise<T>, options: { dryRun?: boolean } = {}): Promise<T> {
   const config = await loadCommandConfig(cmd);
   const log = pino({ level: 'warn' });
-  const db = await openDatabase(config, log, true);
+  const db = await openDatabase(config, log, options.dryRun !== true);
   try {
+    if (options.dryRun) await requireMigrated(db.sql);
     return await run(db.sql, config);
   } finally {
     await db.close();

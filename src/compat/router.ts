@@ -12,6 +12,7 @@ import { isValidCompatDeviceId } from '../domain/scopes.js';
 import * as compat from '../storage/compat.js';
 import * as users from '../storage/users.js';
 import { endCompatSessions, generateDeviceId, refreshCompatSession, startCompatSession } from './sessions.js';
+import { compatLoginRefusal } from './login-policy.js';
 import { authorizePath, idpId, providerForIdp } from '../upstream/providers.js';
 import { RouteError, asMatrix, routeHandler } from '../web/errors.js';
 
@@ -196,13 +197,14 @@ export function compatRouter({ app, hasher, limiter, directory }: Deps): Router 
         throw matrixError(400, 'M_UNKNOWN', `Unsupported login type ${input.type}.`);
       }
 
+      const refusal = await compatLoginRefusal(app, req, { user, deviceId, login: input.type === 'm.login.token' ? 'm.login.token' : 'm.login.password' });
+      if (refusal) throw matrixError(403, 'M_FORBIDDEN', refusal); // banned requester, hard session limit
       const issued = await startCompatSession(app, {
         user,
         deviceId,
         displayName,
         refreshable: input.refresh_token === true,
-        userAgent: req.get('user-agent')?.slice(0, 512),
-        ipAddress: req.ip,
+        userAgent: req.get('user-agent')?.slice(0, 512), ipAddress: req.ip,
       });
       res.json({
         user_id: mxid(user.username),

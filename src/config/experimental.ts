@@ -20,14 +20,17 @@ export const experimentalSchema = {
     },
   }),
   plan_management_iframe_uri: url('Page shown in a plan management tab', undefined),
-  session_limit: optionalMapping('Limit the number of sessions per user', {
+  // Handed to the policies as `session_limit` (policies/authorization_grant, policies/compat_login).
+  session_limit: optionalMapping('Limit the number of sessions (OAuth 2.0, compatibility, personal) per user', {
     schema: {
-      soft_limit: integer('Sessions after which interactive logins ask to remove one', undefined, { min: 1 }),
-      hard_limit: integer('Sessions after which logins are refused', undefined, { min: 1 }),
+      soft_limit: required(integer('Sessions at which interactive logins ask the user to end some first', undefined, { min: 1 })),
+      hard_limit: required(integer('Sessions at which non-interactive (m.login.password, m.login.token) logins are refused', undefined, { min: 1 })),
       max_session_threshold: integer('Only apply the limits to users with at most this many sessions', undefined, { min: 1 }),
-      dangerous_hard_limit_eviction: boolean('Evict the least recently used session instead of refusing', false),
+      dangerous_hard_limit_eviction: boolean('At the hard limit, end the least recently used compatibility sessions instead of refusing', false),
     },
     check(value, report) {
+      if (value.soft_limit === undefined) report.error('is required', 'soft_limit');
+      if (value.hard_limit === undefined) report.error('is required', 'hard_limit');
       if (value.soft_limit !== undefined && value.hard_limit !== undefined && value.soft_limit > value.hard_limit) {
         report.error('must not exceed hard_limit', 'soft_limit');
       }
@@ -42,7 +45,8 @@ export const experimental: Section<'experimental'> = {
   key: 'experimental',
   description: [
     'Settings that may move: token lifetimes in seconds, `inactive_session_expiration` (`ttl`, and',
-    '`expire_oauth_sessions`/`expire_compat_sessions`/`expire_user_sessions`). `session_limit` is not supported yet.',
+    '`expire_oauth_sessions`/`expire_compat_sessions`/`expire_user_sessions`), `session_limit` (`soft_limit`,',
+    '`hard_limit`, `max_session_threshold`, `dangerous_hard_limit_eviction`).',
   ],
   schema: experimentalSchema,
 };

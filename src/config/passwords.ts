@@ -16,9 +16,9 @@ const scheme = shape({
   check(value, report) {
     if (value.version === undefined) report.error('is required', 'version');
     if (value.algorithm === undefined) report.error('is required (argon2id, bcrypt or pbkdf2)', 'algorithm');
-    // MAS's names load, but the hasher only speaks argon2id: refused here so that `config check`
-    // says so, not only the server when it starts.
-    else if (value.algorithm !== 'argon2id') report.error(`${value.algorithm} is not supported yet (use argon2id)`, 'algorithm');
+    if (value.cost !== undefined && value.algorithm !== undefined && value.algorithm !== 'bcrypt') {
+      report.error(`applies only to bcrypt (this scheme is ${value.algorithm}); remove it`, 'cost');
+    }
     if (value.algorithm === 'bcrypt' && value.cost !== undefined && (value.cost < 4 || value.cost > 31)) {
       report.error('must be from 4 to 31 for bcrypt', 'cost');
     }
@@ -36,7 +36,9 @@ export const passwords: Section<'passwords'> = {
   description: [
     'Local passwords. With `enabled: false` users log in only through upstream providers.',
     '`minimum_complexity` is a zxcvbn score from 0 to 4. Only change `schemes` if you know why:',
-    'add a higher version to migrate, keep older ones to verify existing hashes.',
+    'add a higher version to migrate, keep older ones to verify existing hashes. Algorithms:',
+    '`argon2id`, `bcrypt` (`cost`, default 12; Synapse\'s hashes: its `password_config.pepper` as',
+    '`secret`, `unicode_normalization: true`) and `pbkdf2`, as MAS hashes them.',
   ],
   schema: passwordsSchema,
   check(config, report) {

@@ -28,12 +28,9 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   { key: 'http.listeners[].resources[].undocumented_oauth2_access', reason: 'the GraphQL API is not served', accept: [false] },
   // postgres.js opens connections when they are needed and has no minimum.
   { key: 'database.min_connections', reason: 'connections are opened on demand; remove the key' },
-  { key: 'passwords.schemes[].cost', reason: 'it applies to bcrypt, which Mauth does not support yet (use argon2id)' },
   { key: 'upstream_oauth2.providers[].forward_login_hint', reason: 'login hints are not passed to upstream providers', accept: [false] },
   { key: 'http.listeners[].resources[].path', reason: 'Mauth serves its own assets', accept: masShare('assets') },
   { key: 'experimental.plan_management_iframe_uri', reason: 'the account pages have no plan management tab' },
-  // Part of the policy work (its own issue); refused until then rather than ignored.
-  { key: 'experimental.session_limit', reason: 'session limits come with the policy work; remove the key' },
   { key: 'templates.assets_manifest', reason: 'Mauth serves its own assets', accept: masShare('manifest.json') },
   { key: 'policy.wasm_module', reason: POLICY, accept: masShare('policy.wasm') },
   masEntrypoint('client_registration'),

@@ -23,6 +23,8 @@ interface Slot {
   sockets: Set<Socket>;
   /** Whom the connection is bound as. */
   identity: 'none' | 'service' | 'user';
+  /** StartTLS done (with start_tls, nothing but StartTLS is sent before). */
+  secured: boolean;
   /** Whether the client has opened its one connection (see #newSlot). */
   opened(): boolean;
 }
@@ -178,7 +180,7 @@ export class DirectoryConnections {
         return track(tlsConnect(...args));
       }) as typeof tlsConnect,
     });
-    return { client, sockets, identity: 'none', opened: () => opened };
+    return { client, sockets, identity: 'none', secured: false, opened: () => opened };
   }
 
   #acquire(): Promise<Slot> {
@@ -231,8 +233,15 @@ export class DirectoryConnections {
       this.#destroy(slot);
       Object.assign(slot, this.#newSlot());
     }
-    if (!slot.client.isConnected && this.#config.start_tls) {
-      await this.#within(slot, 'StartTLS', slot.client.startTLS({ ...this.#tls }), this.#config.connect_timeout * 1000);
+    if (this.#config.start_tls && !slot.secured) {
+      // A refused StartTLS leaves a plain connection open: it is never used (the slot is dropped).
+      try {
+        await this.#within(slot, 'StartTLS', slot.client.startTLS({ ...this.#tls }), this.#config.connect_timeout * 1000);
+      } catch (err) {
+        if (err instanceof ResultCodeError) throw new DirectoryUnavailableError('tls', `the directory refused StartTLS: ${err.message}`);
+        throw err;
+      }
+      slot.secured = true;
     }
     if (want !== 'service' || slot.identity === 'service') return;
     const { bind_dn: bindDn, bind_password: bindPassword } = this.#config;

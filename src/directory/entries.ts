@@ -106,6 +106,13 @@ function dnParts(dn: string): string[] {
     .filter((rdn) => rdn !== '');
 }
 
+/** Whether two DNs name the same entry (RDNs compared as isUnder does). */
+export function sameDn(a: string, b: string): boolean {
+  const x = dnParts(a);
+  const y = dnParts(b);
+  return x.length === y.length && x.every((rdn, i) => rdn === y[i]);
+}
+
 /** Whether `dn` lies in one of the subtrees `bases` (or is one). */
 export function isUnder(dn: string, bases: string[]): boolean {
   const parts = dnParts(dn);

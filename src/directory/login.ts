@@ -14,7 +14,7 @@ import * as directoryAccounts from '../storage/directory-accounts.js';
 import type * as users from '../storage/users.js';
 import { settleAccount } from './accounts.js';
 import { DirectoryUnavailableError, type DirectoryConnections } from './connections.js';
-import { DirectoryEntry, escapeDnValue, isDisabled, isUnder, loginAttributes, lookupFilter, userFilter } from './entries.js';
+import { DirectoryEntry, escapeDnValue, isDisabled, isUnder, loginAttributes, lookupFilter, sameDn, userFilter } from './entries.js';
 import { mapProfile } from './profile.js';
 
 /** Where a login name is looked up: attributes to search, or (direct_bind) the DN to bind as. */
@@ -102,6 +102,8 @@ export function entryFinder(config: Config, connections: DirectoryConnections, l
     resolve,
     /** The entry of a directory account, found again by its subject. */
     bySubject: (subject: string) => resolve([{ attributes: [ldap.attributes.localpart], value: subject }]),
+    /** Every usable entry with this subject (more than one: the subject names no entry safely). */
+    withSubject: (subject: string) => search({ attributes: [ldap.attributes.localpart], value: subject }),
     /** A direct_bind DN read with the service account (ldap-check). */
     async read(dn: string): Promise<DirectoryEntry | undefined> {
       const [raw, ...more] = await connections.search(dn, { scope: 'base', filter: userFilter(ldap), attributes });
@@ -154,7 +156,23 @@ export function directoryPasswords(app: AppContext, connections: DirectoryConnec
       log.warn({ dn: entry.dn, problem: mapped.problem }, 'directory login refused: no Matrix account can be made from the entry');
       return { ok: false, reason: 'refused', message: 'Your directory account cannot be given a Matrix account here. Ask an administrator.' };
     }
+    if (!(await onlyEntryWithSubject(entry.dn, mapped.profile.subject))) {
+      log.warn({ dn: entry.dn }, 'directory login refused: another entry has the same localpart attribute (the account is found by it)');
+      return { ok: false, reason: 'refused', message: 'Your directory account cannot be given a Matrix account here. Ask an administrator.' };
+    }
     return settleAccount(app, entry.dn, mapped.profile);
+  }
+
+  /**
+   * Accounts are found by their entry's subject (so an entry may move): an entry signs in to the
+   * account of its subject only if the account was made for this very DN, or no other usable entry
+   * has that subject (two entries with the same uid in different base DNs would otherwise share
+   * an account). Entries the service account cannot see (direct_bind) are not known here.
+   */
+  async function onlyEntryWithSubject(dn: string, subject: string): Promise<boolean> {
+    const linked = await directoryAccounts.findUserBySubject(app.sql, subject);
+    if (linked && sameDn(linked.link.dn, dn)) return true;
+    return (await finder.withSubject(subject)).every((other) => sameDn(other.dn, dn));
   }
 
   const unavailable = (err: DirectoryUnavailableError) => {

@@ -44,3 +44,11 @@ test('hashSecret is a stable SHA-256 and never the input', () => {
   assert.equal(hashSecret('abc'), 'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0');
   assert.notEqual(hashSecret('abc'), 'abc');
 });
+
+test("Synapse's tokens, carried over by a migration, are legacy tokens: syt_, syr_ and old macaroons", () => {
+  assert.equal(tokenKind('syt_YWxpY2U_GhIqVbNYbNwkEKqnXPIG_0fQTmV'), 'compatAccessToken');
+  assert.equal(tokenKind('syr_YWxpY2U_vNmAjmTgPhKnIoTGkxBt_2rD6pt'), 'compatRefreshToken');
+  const macaroon = Buffer.from('0021location synapse.example\n0016identifier key\n').toString('base64url');
+  assert.equal(tokenKind(macaroon), 'compatAccessToken');
+  assert.equal(tokenKind(Buffer.from('0021elsewhere synapse.example\n').toString('base64url')), undefined);
+});

@@ -45,8 +45,27 @@ export function generateToken(kind: TokenKind, random: RandomIntegers): string {
   return `${base}_${checksum(base)}`;
 }
 
-/** The kind of a well-formed token with a valid checksum, or undefined. */
+/**
+ * Synapse's own access tokens (`syt_…`, or a macaroon from before it used that format) and
+ * refresh tokens (`syr_…`), carried over by a migration (`mauth syn2mas migrate`): legacy
+ * sessions, checked only by their hash, as MAS does.
+ */
+function synapseTokenKind(token: string): TokenKind | undefined {
+  if (token.startsWith('syt_')) return 'compatAccessToken';
+  if (token.startsWith('syr_')) return 'compatRefreshToken';
+  // A macaroon is base64url; its first packet (after a 4-hex-digit length) is its location.
+  if (/^[A-Za-z0-9_-]+=*$/.test(token) && Buffer.from(token, 'base64url').subarray(4, 13).toString('latin1') === 'location ') {
+    return 'compatAccessToken';
+  }
+  return undefined;
+}
+
+/** The kind of a well-formed token with a valid checksum (or of a token Synapse issued), or undefined. */
 export function tokenKind(token: string): TokenKind | undefined {
+  return ownTokenKind(token) ?? synapseTokenKind(token);
+}
+
+function ownTokenKind(token: string): TokenKind | undefined {
   const parts = token.split('_');
   if (parts.length !== 3) return undefined;
   const [prefix, random, crc] = parts;

@@ -50,11 +50,14 @@ export function routeLabel(path: string): string {
 }
 
 /**
- * The path as logged: a rendezvous session's id is the only credential its URL needs. Express
- * matches paths whatever their case, so the pattern ignores case too.
+ * The path as logged: a rendezvous session's id is the only credential its URL needs, and a
+ * device sign-in request's id (/device/<id>) is worth its user code to whoever reads it. Express
+ * matches paths whatever their case, so the patterns ignore case too.
  */
 export function loggedPath(path: string): string {
-  return path.replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/i, '$1…');
+  return path
+    .replace(/^(\/_synapse\/client\/rendezvous\/|\/_matrix\/client\/unstable\/io\.element\.msc4388\/rendezvous\/)[^/]+/i, '$1…')
+    .replace(/^(\/device\/)[^/]+/i, '$1…');
 }
 
 export function observe(log: Logger, metrics: Metrics) {

@@ -10,7 +10,8 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { secondsAfter, type Clock } from '../clock.js';
 import { hashSecret } from '../domain/tokens.js';
-import { seal, unseal } from '../domain/seal.js';
+import { unseal } from '../domain/seal.js';
+import { SEALED, sealClientSecret } from './stored-payloads.js';
 import { staticOnlyViolations } from '../policy/client-registration.js';
 import type { Sql, Tx } from '../storage/db.js';
 import * as payloads from '../storage/oidc-payloads.js';
@@ -18,8 +19,6 @@ import * as payloads from '../storage/oidc-payloads.js';
 /** Models whose id is not a secret and is referenced elsewhere by value. */
 const PLAIN_ID_MODELS = new Set(['Client', 'Grant', 'ReplayDetection']);
 const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
-/** Marks a client secret stored sealed (JWE) rather than as given. */
-const SEALED = 'sealed:';
 
 export interface AdapterHooks {
   /** `secrets.encryption`: client secrets of registered clients are stored sealed with it. */
@@ -64,7 +63,7 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
         stored.session = session as AdapterPayload['session'];
       }
       if (this.model === 'Client' && typeof stored.client_secret === 'string' && hooks.encryptionSecret) {
-        stored.client_secret = `${SEALED}${await seal(hooks.encryptionSecret, stored.client_secret)}`;
+        stored.client_secret = await sealClientSecret(hooks.encryptionSecret, stored.client_secret);
       }
       // Tokens carry the scope the user consented to, read from their grant: oidc-provider's own
       // token scope lacks the device scope (see MATRIX_SCOPE_PARAM), and introspection then reads

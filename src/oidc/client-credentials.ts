@@ -2,17 +2,19 @@
 // asked for it): a token without a user, as MAS issues it to scripts and admin tools. Which
 // scopes such a token may carry is the authorization grant policy's call: `urn:mas:admin` only
 // for the clients in `policy.data.admin_clients`, and nothing that needs a user (the Matrix API,
-// a device, Synapse's admin API).
+// a device, Synapse's admin API); and nothing for a banned requester.
 //
 // oidc-provider offers no hook between reading the request and saving the token, so the policy
 // runs right after: a refused token is destroyed before its response leaves, and the client gets
 // `invalid_scope` instead. Like the other token hooks this runs outside oidc-provider's error
 // handling and answers its own failures.
+import type { IncomingMessage } from 'node:http';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import { parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterOf } from '../policy/requester.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 
 type Next = () => Promise<void>;
@@ -26,10 +28,6 @@ export const CLIENT_CREDENTIALS = 'client_credentials';
 export function staticClientGrantTypes(client: { client_auth_method: string; redirect_uris: string[] }): string[] {
   const interactive = client.redirect_uris.length > 0 ? ['authorization_code', 'refresh_token'] : [];
   return client.client_auth_method === 'none' ? interactive : [...interactive, CLIENT_CREDENTIALS];
-}
-
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 function answer(ctx: KoaContextWithOIDC, status: number, error: string, description: string): void {
@@ -46,13 +44,16 @@ export function clientCredentialsPolicy(app: AppContext) {
     const token = ctx.oidc.entities.ClientCredentials;
     if (!token) return;
     try {
-      const data = await currentPolicyData(app);
-      const violations = evaluateGrant({
-        scopes: parseScope(token.scope),
-        grantType: CLIENT_CREDENTIALS,
-        client: { id: token.clientId ?? '' },
-        adminClients: strings(data.admin_clients),
-      });
+      const violations = evaluateGrant(
+        {
+          scopes: parseScope(token.scope),
+          grantType: CLIENT_CREDENTIALS,
+          client: { id: token.clientId ?? '' },
+          // Express's request (behind http.trusted_proxies), as the device grant reads it.
+          requester: requesterOf(ctx.req as IncomingMessage & { ip?: string }),
+        },
+        await currentPolicyData(app),
+      );
       if (violations.length === 0) return;
       await token.destroy();
       app.log.info({ client_id: token.clientId, violations: violations.map((v) => v.msg) }, 'client_credentials grant refused by policy');

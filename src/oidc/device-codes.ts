@@ -3,7 +3,7 @@
 // decision. Approving makes the oidc-provider grant the device's tokens will belong to, so that
 // ending the user's sessions (a password reset, an admin) also withdraws an approval that the
 // device has not exchanged yet.
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ulid } from 'ulid';
 import { secondsAfter } from '../clock.js';
 import type { AppContext } from '../context.js';
@@ -80,6 +80,19 @@ export async function findPendingByUserCode(app: AppContext, input: string): Pro
   return code ? deviceCodes.findPendingByUserCode(app.sql, userCodeHash(app, code), app.clock.now()) : undefined;
 }
 
+/**
+ * The user code of `grant` when `input` is it (normalized as on /link), for the consent page to
+ * show next to the device: only hashes are stored, so the page can only show a code it was
+ * given (in its URL, by /link) and checked here.
+ */
+export function confirmedUserCode(app: AppContext, grant: deviceCodes.DeviceGrant, input: unknown): string | undefined {
+  const code = typeof input === 'string' ? normalizeUserCode(input) : undefined;
+  if (!code) return undefined;
+  const expected = Buffer.from(grant.user_code_hash);
+  const given = Buffer.from(userCodeHash(app, code));
+  return expected.length === given.length && timingSafeEqual(expected, given) ? code : undefined;
+}
+
 export async function findDeviceGrant(app: AppContext, id: string): Promise<deviceCodes.DeviceGrant | undefined> {
   return deviceCodes.findById(app.sql, id);
 }
@@ -104,6 +117,23 @@ export async function approveDeviceGrant(app: AppContext, provider: OidcProvider
   const approved = await deviceCodes.fulfill(app.sql, grant.id, { ...decider, grantId }, app.clock.now());
   if (!approved) await provider.Grant.adapter.destroy(grantId);
   return approved;
+}
+
+/**
+ * After an exchange whose answer was a server error, not tokens: the oidc-provider grant it used
+ * goes (with whatever was issued under it) and a new one takes its place, so that the device's
+ * next poll is served as MAS serves it after a rolled-back exchange. False when that was not
+ * possible (the row moved on).
+ */
+export async function reopenDeviceGrant(app: AppContext, provider: OidcProvider, exchanged: deviceCodes.DeviceGrant): Promise<boolean> {
+  if (!exchanged.grant_id || !exchanged.user_id) return false;
+  await provider.Grant.adapter.destroy(exchanged.grant_id);
+  const replacement = new provider.Grant({ accountId: exchanged.user_id, clientId: exchanged.client_id });
+  replacement.addOIDCScope(exchanged.scope);
+  const grantId = await replacement.save();
+  const reopened = await deviceCodes.reopen(app.sql, exchanged.id, exchanged.grant_id, grantId);
+  if (!reopened) await provider.Grant.adapter.destroy(grantId);
+  return reopened;
 }
 
 export async function rejectDeviceGrant(app: AppContext, grant: deviceCodes.DeviceGrant, decider: Decider): Promise<boolean> {

@@ -25,6 +25,7 @@ import {
   POLL_INTERVAL_SECONDS,
   deviceCodeHash,
   issueDeviceCode,
+  reopenDeviceGrant,
 } from './device-codes.js';
 import type { OidcProvider } from './provider.js';
 
@@ -35,7 +36,9 @@ export const LINK_ROUTE = '/link';
 
 /** Set on a request handed to the token endpoint as a device authorization; holds its real URL. */
 const DEVICE_AUTHORIZATION = Symbol('mauth.device-authorization');
-type Marked = IncomingMessage & { [DEVICE_AUTHORIZATION]?: string };
+/** Set on a token request once it marked its device code exchanged: undone if no tokens leave. */
+const EXCHANGED = Symbol('mauth.device-code-exchanged');
+type Marked = IncomingMessage & { [DEVICE_AUTHORIZATION]?: string; [EXCHANGED]?: deviceCodes.DeviceGrant };
 
 /**
  * A poll this much earlier than the interval still counts as on time: instances behind a load
@@ -120,6 +123,7 @@ async function exchangeDeviceCode(app: AppContext, provider: OidcProvider, ctx: 
   }
   const exchanged = await deviceCodes.exchange(app.sql, found.id, now);
   if (!exchanged?.grant_id || !exchanged.user_id) throw new errors.InvalidGrant('device code already used');
+  (ctx.req as Marked)[EXCHANGED] = exchanged;
   // Gone when the user's sessions were ended after the approval.
   const grant = await provider.Grant.find(exchanged.grant_id);
   if (!grant || grant.clientId !== client.clientId || grant.accountId !== exchanged.user_id) {
@@ -175,13 +179,22 @@ async function issueTokens(
 /**
  * What oidc-provider answers itself, said as MAS says it: a client whose metadata lacks the
  * grant is 401 `unauthorized_client` (oidc-provider: 400 `invalid_request`). Also gives a
- * device authorization request its own URL back before it is logged.
+ * device authorization request its own URL back before it is logged, and puts back a device
+ * code whose exchange ended in a server error instead of tokens (the homeserver could not create
+ * the device, the database failed): MAS rolls such an exchange back, and the device, which keeps
+ * polling, gets its tokens once the failure is over instead of `invalid_grant`.
  */
-function deviceAnswers(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
-  const req = ctx.req as Marked;
-  const originalUrl = req[DEVICE_AUTHORIZATION];
-  return next().finally(() => {
-    if (originalUrl !== undefined) req.url = originalUrl;
+function deviceAnswers(app: AppContext, provider: OidcProvider) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    const req = ctx.req as Marked;
+    const originalUrl = req[DEVICE_AUTHORIZATION];
+    try {
+      await next();
+    } finally {
+      if (originalUrl !== undefined) req.url = originalUrl;
+    }
+    const exchanged = req[EXCHANGED];
+    if (exchanged && ctx.status >= 500) await reopen(app, provider, exchanged);
     if (ctx.oidc?.route !== 'token' || ctx.status !== 400) return;
     const deviceRequest = originalUrl !== undefined || ctx.oidc.params?.grant_type === DEVICE_CODE_GRANT;
     const client = ctx.oidc.client;
@@ -189,7 +202,16 @@ function deviceAnswers(ctx: KoaContextWithOIDC, next: () => Promise<void>): Prom
       ctx.status = 401;
       ctx.body = { error: 'unauthorized_client', error_description: 'the client is not allowed to use the device authorization grant' };
     }
-  });
+  };
+}
+
+async function reopen(app: AppContext, provider: OidcProvider, exchanged: deviceCodes.DeviceGrant): Promise<void> {
+  try {
+    const reopened = await reopenDeviceGrant(app, provider, exchanged);
+    app.log.info({ client_id: exchanged.client_id, reopened }, 'device code exchange answered an error; the code stays approved');
+  } catch (err) {
+    app.log.warn({ err, client_id: exchanged.client_id }, 'device code exchange answered an error and could not be undone');
+  }
 }
 
 /** Registers the grant with the provider (only while `oauth.device_code_grant_enabled`). */
@@ -199,7 +221,7 @@ export function installDeviceGrant(provider: OidcProvider, app: AppContext): voi
     (ctx) => ((ctx.req as Marked)[DEVICE_AUTHORIZATION] !== undefined ? authorizeDevice(app, ctx) : exchangeDeviceCode(app, provider, ctx)),
     ['device_code', 'scope'],
   );
-  provider.use(deviceAnswers);
+  provider.use(deviceAnswers(app, provider));
 }
 
 /** Errors of the grant that are the normal course of polling, not worth a log line each. */

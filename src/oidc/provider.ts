@@ -5,12 +5,6 @@ import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { AppContext } from '../context.js';
-import {
-  API_SCOPE,
-  MAS_ADMIN_SCOPE,
-  SYNAPSE_ADMIN_SCOPE,
-  UNSTABLE_API_SCOPE,
-} from '../domain/scopes.js';
 import { generateToken } from '../domain/tokens.js';
 import { accountFinder } from './account.js';
 import { createAdapterClass } from './adapter.js';
@@ -18,6 +12,7 @@ import { DEVICE_AUTHORIZATION_ROUTE, DEVICE_CODE_GRANT, installDeviceGrant, isPo
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
+import { PROVIDER_SCOPES, TTL_SECONDS } from './stored-payloads.js';
 import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
 import { SESSION_COOKIE, browserSessionIdleTtl, cookieSecret, readSignedCookie } from '../web/browser.js';
@@ -124,7 +119,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       names: { session: 'mauth.oidc', interaction: 'mauth.interaction', resume: 'mauth.resume' },
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    scopes: ['openid', 'email', API_SCOPE, UNSTABLE_API_SCOPE, SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE],
+    scopes: PROVIDER_SCOPES,
     responseTypes: ['code'],
     extraParams: [MATRIX_SCOPE_PARAM],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
@@ -153,8 +148,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       AccessToken: config.experimental.access_token_ttl,
       ClientCredentials: config.experimental.access_token_ttl,
       AuthorizationCode: 600,
-      RefreshToken: 90 * 24 * 3600,
-      Grant: 365 * 24 * 3600,
+      RefreshToken: TTL_SECONDS.RefreshToken,
+      Grant: TTL_SECONDS.Grant,
       Session: 14 * 24 * 3600,
       Interaction: 3600,
       IdToken: 3600,

@@ -1,10 +1,13 @@
 // Dynamic client registration (MSC2966) goes through MAS's registration policy before
 // oidc-provider sees it; grant types Mauth does not offer are dropped silently, as MAS does, so
-// clients that list the device code grant can still register while that grant is off.
+// clients that list the device code grant can still register while that grant is off. A banned
+// requester (`requester` in the policy data) cannot register clients either: registration is
+// anonymous, and MAS would refuse the same requester at the authorization grant anyway.
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context.js';
-import { evaluateClientRegistration, type ClientRegistrationData } from '../policy/client-registration.js';
+import { evaluateClientRegistration } from '../policy/client-registration.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterViolation, requesterOf } from '../policy/requester.js';
 import { DEVICE_CODE_GRANT } from './device-codes.js';
 
 const SUPPORTED_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'];
@@ -20,8 +23,15 @@ export function registrationPolicy(app: AppContext) {
     if (Array.isArray(body.grant_types)) {
       body.grant_types = body.grant_types.filter((g) => typeof g === 'string' && supported.has(g));
     }
-    const data = ((await currentPolicyData(app)).client_registration ?? {}) as ClientRegistrationData;
-    const violations = evaluateClientRegistration(body, data);
+    const data = await currentPolicyData(app);
+    const banned = requesterViolation(requesterOf(req), data);
+    if (banned) {
+      app.log.info({ reason: banned.msg }, 'client registration refused by policy');
+      // As MAS answers a refusal of its client registration policy.
+      res.status(400).json({ error: 'invalid_client_metadata', error_description: banned.msg });
+      return;
+    }
+    const violations = evaluateClientRegistration(body, data.client_registration);
     if (violations.length > 0) {
       const redirect = violations.find((v) => v.field === 'redirect_uris');
       res.status(400).json({

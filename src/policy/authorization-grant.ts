@@ -1,4 +1,7 @@
-// Which scopes a user may be granted, after MAS's authorization_grant policy.
+// Which scopes a user may be granted, after MAS's authorization_grant policy; and, as there, a
+// banned requester is refused and, with session limits, a user who already has `soft_limit`
+// sessions is asked to end some first (the consent page shows how many).
+import type { PolicyData } from '../domain/policy-data.js';
 import {
   API_SCOPE,
   DEVICE_SCOPE_PREFIX,
@@ -10,47 +13,49 @@ import {
   deviceIdOf,
   isValidDeviceId,
 } from '../domain/scopes.js';
+import { requesterViolation, type Requester } from './requester.js';
+import { sessionLimitViolation, type SessionCounts } from './session-limit.js';
+import type { Violation } from './violation.js';
+
+export type { Violation };
 
 export type GrantType = 'authorization_code' | 'urn:ietf:params:oauth:grant-type:device_code' | 'client_credentials';
 
 export interface GrantInput {
   scopes: string[];
   grantType: GrantType;
+  /** The user the grant is for (none for client_credentials). */
   user?: { username: string; can_request_admin: boolean };
-  /** `policy.data.admin_users`: usernames allowed admin scopes regardless of their flag. */
-  adminUsers?: string[];
-  /** The client asking (client_credentials). */
+  /** The client asking. */
   client?: { id: string };
-  /** `policy.data.admin_clients`: client ids that may get `urn:mas:admin` by client_credentials. */
-  adminClients?: string[];
-}
-
-export interface Violation {
-  msg: string;
-  scope?: string;
+  requester: Requester;
+  /** The user's live sessions, when a user is signing in (the session limits apply). */
+  sessionCounts?: SessionCounts;
 }
 
 function interactive(grantType: GrantType): boolean {
   return grantType === 'authorization_code' || grantType === 'urn:ietf:params:oauth:grant-type:device_code';
 }
 
-function canRequestAdmin(input: GrantInput): boolean {
+/** `admin_users` names users allowed admin scopes regardless of their flag. */
+function canRequestAdmin(input: GrantInput, data: PolicyData): boolean {
   if (!input.user) return false;
-  return input.user.can_request_admin || (input.adminUsers ?? []).includes(input.user.username);
+  return input.user.can_request_admin || data.admin_users.includes(input.user.username);
 }
 
-function scopeAllowed(scope: string, input: GrantInput): boolean {
+function scopeAllowed(scope: string, input: GrantInput, data: PolicyData): boolean {
   switch (scope) {
     case 'openid':
     case 'email':
     case GRAPHQL_SCOPE:
       return true;
     case MAS_ADMIN_SCOPE:
-      if (input.grantType === 'client_credentials') return !!input.client && (input.adminClients ?? []).includes(input.client.id);
-      return interactive(input.grantType) && canRequestAdmin(input);
+      // `admin_clients`: clients that may get it by client_credentials.
+      if (input.grantType === 'client_credentials') return !!input.client && data.admin_clients.includes(input.client.id);
+      return interactive(input.grantType) && canRequestAdmin(input, data);
     case SYNAPSE_ADMIN_SCOPE:
       // Synapse has no user-less tokens: only with the user present.
-      return interactive(input.grantType) && canRequestAdmin(input);
+      return interactive(input.grantType) && canRequestAdmin(input, data);
     case API_SCOPE:
     case UNSTABLE_API_SCOPE:
       return interactive(input.grantType);
@@ -61,10 +66,10 @@ function scopeAllowed(scope: string, input: GrantInput): boolean {
   }
 }
 
-export function evaluateGrant(input: GrantInput): Violation[] {
+export function evaluateGrant(input: GrantInput, data: PolicyData): Violation[] {
   const violations: Violation[] = [];
   for (const scope of input.scopes) {
-    if (!scopeAllowed(scope, input)) violations.push({ msg: `scope '${scope}' not allowed`, scope });
+    if (!scopeAllowed(scope, input, data)) violations.push({ msg: `scope '${scope}' not allowed`, scope });
   }
   const stableDevices = input.scopes.filter((s) => s.startsWith(DEVICE_SCOPE_PREFIX));
   const unstableDevices = input.scopes.filter((s) => s.startsWith(UNSTABLE_DEVICE_SCOPE_PREFIX));
@@ -79,5 +84,9 @@ export function evaluateGrant(input: GrantInput): Violation[] {
   const stable = input.scopes.some((s) => s.startsWith('urn:matrix:client:'));
   const unstable = input.scopes.some((s) => s.startsWith('urn:matrix:org.matrix.msc2967.client:'));
   if (stable && unstable) violations.push({ msg: 'request cannot mix unstable and stable scopes' });
+  const banned = requesterViolation(input.requester, data);
+  if (banned) violations.push(banned);
+  const limit = input.sessionCounts && sessionLimitViolation(input.sessionCounts, data, 'soft_limit', 'user has too many active sessions');
+  if (limit) violations.push(limit);
   return violations;
 }

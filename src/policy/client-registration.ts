@@ -4,11 +4,12 @@
 // Unlike MAS, a dynamic client never names a URI that Mauth itself would fetch (a key set or a
 // sector identifier): an anonymous registration must not point the server at internal hosts.
 
-export interface ClientRegistrationData {
-  allow_insecure_uris?: boolean;
-  allow_host_mismatch?: boolean;
-  allow_missing_client_uri?: boolean;
-}
+import type { ClientRegistrationData } from '../domain/policy-data.js';
+
+export type { ClientRegistrationData };
+
+/** `client_registration` when the policy data says nothing: every rule applies. */
+export const STRICT_CLIENT_REGISTRATION: ClientRegistrationData = { allow_host_mismatch: false, allow_insecure_uris: false, allow_missing_client_uri: false };
 
 export interface ClientMetadataInput {
   client_uri?: unknown;
@@ -128,7 +129,7 @@ function usesGrant(meta: ClientMetadataInput, grant: string): boolean {
 
 export function evaluateClientRegistration(
   meta: ClientMetadataInput,
-  data: ClientRegistrationData = {},
+  data: ClientRegistrationData = STRICT_CLIENT_REGISTRATION,
 ): RegistrationViolation[] {
   const v: RegistrationViolation[] = staticOnlyViolations(meta);
   if (!meta.client_uri) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateGrant } from './authorization-grant.js';
 import { PolicyDataMergeError, mergePolicyData } from './dynamic-data.js';
+import { policyData } from './test-data.js';
 
 test('policy data merges as MAS merges it: objects by key, lists appended, scalars replaced, null clears', () => {
   const base = { admin_users: ['alice'], registration: { banned_usernames: { literals: ['root'] } }, requester: { banned_ips: ['10.0.0.1'] }, flag: true, n: 1 };
@@ -23,13 +24,15 @@ test('policy data of another kind than the configuration is refused', () => {
 });
 
 test('client_credentials gets urn:mas:admin only for a client in admin_clients, and never a user scope', () => {
-  const input = { grantType: 'client_credentials' as const, client: { id: 'C1' }, adminClients: ['C1'] };
-  assert.deepEqual(evaluateGrant({ ...input, scopes: ['urn:mas:admin'] }), []);
-  assert.equal(evaluateGrant({ ...input, client: { id: 'C2' }, scopes: ['urn:mas:admin'] }).length, 1);
-  assert.equal(evaluateGrant({ ...input, scopes: ['urn:mas:admin'], adminClients: undefined }).length, 1);
+  const data = policyData({ admin_clients: ['C1'] });
+  const input = { grantType: 'client_credentials' as const, client: { id: 'C1' }, requester: {} };
+  assert.deepEqual(evaluateGrant({ ...input, scopes: ['urn:mas:admin'] }, data), []);
+  assert.equal(evaluateGrant({ ...input, client: { id: 'C2' }, scopes: ['urn:mas:admin'] }, data).length, 1);
+  assert.equal(evaluateGrant({ ...input, scopes: ['urn:mas:admin'] }, policyData()).length, 1);
   for (const scope of ['urn:matrix:client:api:*', 'urn:synapse:admin:*', 'urn:matrix:client:device:ABCDEFGHIJ']) {
-    assert.equal(evaluateGrant({ ...input, scopes: ['urn:mas:admin', scope] }).length >= 1, true, scope);
+    assert.equal(evaluateGrant({ ...input, scopes: ['urn:mas:admin', scope] }, data).length >= 1, true, scope);
   }
   // admin_clients says nothing about interactive grants: those need an admin user.
-  assert.equal(evaluateGrant({ grantType: 'authorization_code', scopes: ['urn:mas:admin'], client: { id: 'C1' }, adminClients: ['C1'], user: { username: 'u', can_request_admin: false } }).length, 1);
+  const user = { username: 'u', can_request_admin: false };
+  assert.equal(evaluateGrant({ grantType: 'authorization_code', scopes: ['urn:mas:admin'], client: { id: 'C1' }, user, requester: {} }, data).length, 1);
 });

@@ -1,58 +1,79 @@
 // The policy data in force: `policy.data` from the configuration with the latest data set through
 // the admin API (stored in PostgreSQL, so every instance sees it) merged over it, as MAS merges
-// its dynamic policy data: objects key by key, lists appended, scalars replaced, null clears.
+// its dynamic policy data (domain/policy-data.ts), read into a typed PolicyData once per change.
 //
 // Each instance reads the latest row at most every REFRESH_SECONDS (by its injected clock), and
 // at once after a change it made itself: a change reaches every instance within that time,
 // without a restart. Callers ask for the data when they evaluate a policy:
 //     const data = await currentPolicyData(app);
+import {
+  PolicyDataMergeError,
+  buildPolicyData,
+  describeProblems,
+  mergePolicyData,
+  type PolicyData,
+  type PolicyDataBase,
+  type PolicyDataObject,
+  type PolicyDataProblem,
+} from '../domain/policy-data.js';
 import type { Db } from '../storage/db.js';
 import * as policyData from '../storage/policy-data.js';
 
-export type PolicyDataObject = Record<string, unknown>;
+export { PolicyDataMergeError, mergePolicyData, type PolicyData, type PolicyDataObject };
 
 /** How stale one instance's view of the admin API's policy data may be. */
 export const REFRESH_SECONDS = 5;
 
-export class PolicyDataMergeError extends Error {
-  override readonly name = 'PolicyDataMergeError';
-}
-
-function kind(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'list';
-  return typeof value === 'object' ? 'object' : typeof value;
-}
-
-function mergeValue(base: unknown, overlay: unknown, path: string): unknown {
-  if (overlay === null || base === null || base === undefined) return overlay;
-  const [b, o] = [kind(base), kind(overlay)];
-  const named = (k: string) => (k === 'object' ? 'an object' : `a ${k}`);
-  if (b !== o) throw new PolicyDataMergeError(`cannot merge ${named(o)} into ${named(b)} at ${path || 'the top'}`);
-  if (b === 'list') return [...(base as unknown[]), ...(overlay as unknown[])];
-  if (b === 'object') {
-    const out: PolicyDataObject = { ...(base as PolicyDataObject) };
-    for (const [key, value] of Object.entries(overlay as PolicyDataObject)) out[key] = mergeValue(out[key], value, path ? `${path}.${key}` : key);
-    return out;
-  }
-  return overlay;
-}
-
-/** `overlay` merged over `base` (neither is changed); throws PolicyDataMergeError. */
-export function mergePolicyData(base: PolicyDataObject, overlay: PolicyDataObject): PolicyDataObject {
-  return mergeValue(base, overlay, '') as PolicyDataObject;
+/** The parts of the configuration the policy data is made of. */
+export interface PolicyDataConfig {
+  policy: { data: PolicyDataObject };
+  matrix: { homeserver: string };
+  experimental: { session_limit?: object };
 }
 
 export interface PolicyDataContext {
   sql: Db;
   clock: { now(): Date };
-  config: { policy: { data: PolicyDataObject } };
+  config: PolicyDataConfig;
   log?: { warn(details: object, message: string): void };
+}
+
+/** Data that cannot be used: it does not merge with the configuration, or a value is unusable. */
+export class PolicyDataError extends Error {
+  override readonly name = 'PolicyDataError';
+
+  constructor(readonly problems: PolicyDataProblem[]) {
+    super(describeProblems(problems));
+  }
+}
+
+function baseOf(config: PolicyDataConfig): PolicyDataBase {
+  const limit = config.experimental.session_limit as Record<string, unknown> | undefined;
+  return { server_name: config.matrix.homeserver, ...(limit ? { session_limit: limit } : {}) };
+}
+
+/** `policy.data` with `overlay` (the admin API's data) merged over it; throws PolicyDataError. */
+export function policyDataWith(config: PolicyDataConfig, overlay?: PolicyDataObject): PolicyData {
+  const built = buildPolicyData(baseOf(config), overlay ? [config.policy.data, overlay] : [config.policy.data]);
+  if (!built.data) throw new PolicyDataError(built.problems);
+  return built.data;
+}
+
+// The configuration's data, read once per loaded configuration.
+const fromConfig = new WeakMap<object, PolicyData>();
+
+function configData(config: PolicyDataConfig): PolicyData {
+  let data = fromConfig.get(config);
+  if (!data) {
+    data = policyDataWith(config);
+    fromConfig.set(config, data);
+  }
+  return data;
 }
 
 interface Cached {
   id: string | undefined;
-  merged: PolicyDataObject;
+  data: PolicyData;
   readAt: number;
 }
 
@@ -60,25 +81,26 @@ interface Cached {
 const cache = new WeakMap<object, Cached>();
 
 /** The data the policies evaluate now. */
-export async function currentPolicyData(app: PolicyDataContext): Promise<PolicyDataObject> {
+export async function currentPolicyData(app: PolicyDataContext): Promise<PolicyData> {
   const now = app.clock.now().getTime();
   const cached = cache.get(app.sql);
-  if (cached && now - cached.readAt < REFRESH_SECONDS * 1000 && now >= cached.readAt) return cached.merged;
+  if (cached && now - cached.readAt < REFRESH_SECONDS * 1000 && now >= cached.readAt) return cached.data;
   const row = await policyData.latest(app.sql);
-  let merged = app.config.policy.data;
-  if (row && row.id === cached?.id) merged = cached.merged;
+  let data: PolicyData;
+  if (row && row.id === cached?.id) data = cached.data;
   else if (row) {
     try {
-      merged = mergePolicyData(app.config.policy.data, row.data);
+      data = policyDataWith(app.config, row.data);
     } catch (err) {
+      if (!(err instanceof PolicyDataError)) throw err;
       // Checked when it was set; only a configuration changed since can clash with it. The
       // configuration alone then applies (the admin API's `policy-data/latest` still shows it).
-      app.log?.warn({ err, policy_data_id: row.id }, 'the policy data set through the admin API no longer merges with policy.data; using the configuration alone');
-      merged = app.config.policy.data;
+      app.log?.warn({ err, policy_data_id: row.id }, 'the policy data set through the admin API no longer fits policy.data; using the configuration alone');
+      data = configData(app.config);
     }
-  }
-  cache.set(app.sql, { id: row?.id, merged, readAt: now });
-  return merged;
+  } else data = configData(app.config);
+  cache.set(app.sql, { id: row?.id, data, readAt: now });
+  return data;
 }
 
 /** After this instance stored new data: the next evaluation reads it. */

@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { evaluateClientRegistration } from './client-registration.js';
 import { evaluateGrant } from './authorization-grant.js';
+import { policyData } from './test-data.js';
+
+const none = policyData();
+const requester = {};
 
 const web = { client_uri: 'https://app.example.com/', redirect_uris: ['https://app.example.com/callback'] };
 
@@ -45,25 +49,25 @@ test('logo, tos and policy URIs must sit on the client host', () => {
 
 const device = 'urn:matrix:client:device:ABCDEFGHIJ';
 test('a Matrix login with one device scope is allowed', () => {
-  assert.deepEqual(evaluateGrant({ grantType: 'authorization_code', scopes: ['openid', 'urn:matrix:client:api:*', device] }), []);
+  assert.deepEqual(evaluateGrant({ grantType: 'authorization_code', scopes: ['openid', 'urn:matrix:client:api:*', device], requester }, none), []);
 });
 
 test('two device scopes, a device without API scope, or mixed forms are refused', () => {
   const api = 'urn:matrix:client:api:*';
-  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [api, device, `${device}K`] }).length > 0);
-  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [device] }).length > 0);
+  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [api, device, `${device}K`], requester }, none).length > 0);
+  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [device], requester }, none).length > 0);
   assert.ok(
-    evaluateGrant({ grantType: 'authorization_code', scopes: ['urn:matrix:org.matrix.msc2967.client:api:*', device] }).length > 0,
+    evaluateGrant({ grantType: 'authorization_code', scopes: ['urn:matrix:org.matrix.msc2967.client:api:*', device], requester }, none).length > 0,
   );
-  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [api, 'urn:matrix:client:device:short'] }).length > 0);
+  assert.ok(evaluateGrant({ grantType: 'authorization_code', scopes: [api, 'urn:matrix:client:device:short'], requester }, none).length > 0);
 });
 
 test('the Synapse admin scope needs a user allowed admin', () => {
   const scopes = ['openid', 'urn:synapse:admin:*'];
-  assert.equal(evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: false } }).length, 1);
-  assert.deepEqual(evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: true } }), []);
+  assert.equal(evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: false }, requester }, none).length, 1);
+  assert.deepEqual(evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: true }, requester }, none), []);
   assert.deepEqual(
-    evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: false }, adminUsers: ['a'] }),
+    evaluateGrant({ grantType: 'authorization_code', scopes, user: { username: 'a', can_request_admin: false }, requester }, policyData({ admin_users: ['a'] })),
     [],
   );
 });

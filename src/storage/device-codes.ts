@@ -11,6 +11,7 @@ export interface DeviceGrant {
   client_id: string;
   scope: string;
   state: DeviceGrantState;
+  user_code_hash: string;
   created_at: Date;
   expires_at: Date;
   last_polled_at: Date | null;
@@ -114,8 +115,33 @@ export async function exchange(db: Db, id: string, now: Date): Promise<DeviceGra
   return row;
 }
 
-/** Forgets grants that expired more than a day before `now`; returns how many. */
+/**
+ * Undoes an exchange that gave the device no tokens (the homeserver or the database failed after
+ * it): the grant is approved again, with the oidc-provider grant `grantId` made to replace the
+ * one the failed exchange used, so that the device's next poll gets its tokens. False when the
+ * row moved on meanwhile.
+ */
+export async function reopen(db: Db, id: string, exchangedGrantId: string, grantId: string): Promise<boolean> {
+  const rows = await db`
+    UPDATE oauth2_device_code_grants SET state = 'fulfilled', grant_id = ${grantId}, exchanged_at = NULL
+    WHERE id = ${id} AND state = 'exchanged' AND grant_id = ${exchangedGrantId}
+    RETURNING 1`;
+  return rows.length > 0;
+}
+
+/**
+ * Forgets grants that expired more than a day before `now`; returns how many. An approval that
+ * was never exchanged takes its oidc-provider grant along (nothing was issued under it), which
+ * would otherwise outlive it by a year.
+ */
 export async function pruneExpired(db: Db, now: Date): Promise<number> {
-  const rows = await db`DELETE FROM oauth2_device_code_grants WHERE expires_at < ${now}::timestamptz - interval '1 day' RETURNING 1`;
-  return rows.length;
+  const [row] = await db<{ pruned: number }[]>`
+    WITH gone AS (
+      DELETE FROM oauth2_device_code_grants WHERE expires_at < ${now}::timestamptz - interval '1 day'
+      RETURNING state, grant_id
+    ), unused AS (
+      DELETE FROM oidc_payloads WHERE model = 'Grant' AND id IN (SELECT grant_id FROM gone WHERE state = 'fulfilled')
+    )
+    SELECT count(*)::int AS pruned FROM gone`;
+  return row?.pruned ?? 0;
 }

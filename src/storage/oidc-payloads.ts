@@ -275,6 +275,23 @@ export async function registeredClientIds(db: Db, clientIds: string[]): Promise<
   return rows.map((r) => r.id);
 }
 
+/** Live client_credentials tokens (they have no grant) by client id. */
+export async function clientCredentialsCountsByClient(db: Db, now: Date): Promise<Map<string, number>> {
+  const rows = await db<{ client_id: string; tokens: number }[]>`
+    SELECT payload->>'clientId' AS client_id, count(*)::int AS tokens
+    FROM oidc_payloads
+    WHERE model = 'ClientCredentials' AND payload ? 'clientId' AND consumed_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ${now})
+    GROUP BY 1`;
+  return new Map(rows.map((r) => [r.client_id, r.tokens]));
+}
+
+/** Forgets every client_credentials token of the client; returns how many there were. */
+export async function deleteClientCredentialsOfClient(db: Db, clientId: string): Promise<number> {
+  const rows = await db`DELETE FROM oidc_payloads WHERE model = 'ClientCredentials' AND payload->>'clientId' = ${clientId} RETURNING 1`;
+  return rows.length;
+}
+
 export async function grantIdsOfClient(db: Db, clientId: string): Promise<string[]> {
   const rows = await db<{ id: string }[]>`SELECT id FROM oidc_payloads WHERE model = 'Grant' AND payload->>'clientId' = ${clientId}`;
   return rows.map((r) => r.id);

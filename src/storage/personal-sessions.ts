@@ -86,6 +86,28 @@ export async function revokeAllOfUser(db: Db, userId: string, at?: Date): Promis
   return rows.length;
 }
 
+/** Live (not revoked) sessions owned by each client, by client id. */
+export async function liveCountsByOwnerClient(db: Db): Promise<Map<string, number>> {
+  const rows = await db<{ client_id: string; sessions: number }[]>`
+    SELECT owner_client_id AS client_id, count(*)::int AS sessions
+    FROM personal_sessions WHERE owner_client_id IS NOT NULL AND revoked_at IS NULL
+    GROUP BY 1`;
+  return new Map(rows.map((r) => [r.client_id, r.sessions]));
+}
+
+/** Revokes every live session the client owns, with its tokens (the client is gone); returns how many. */
+export async function revokeAllOwnedByClient(db: Db, clientId: string, now: Date): Promise<number> {
+  const rows = await db<{ id: string }[]>`
+    UPDATE personal_sessions SET revoked_at = ${now}
+    WHERE owner_client_id = ${clientId} AND revoked_at IS NULL
+    RETURNING id`;
+  if (rows.length) {
+    await db`UPDATE personal_access_tokens SET revoked_at = ${now}
+             WHERE session_id = ANY(${db.array(rows.map((r) => r.id))}::text[]) AND revoked_at IS NULL`;
+  }
+  return rows.length;
+}
+
 export interface PersonalTokenLookup {
   session: Omit<PersonalSession, 'expires_at'>;
   token: { created_at: Date; expires_at: Date | null };

@@ -81,36 +81,39 @@ async function unchanged(key: string, row: upstream.ProviderRow, want: Desired):
 }
 
 export async function syncProviders(sql: Sql, config: Config, options: { prune?: boolean; dryRun?: boolean } = {}): Promise<SyncResult> {
+  return (await sql.begin((tx: Tx) => syncProvidersIn(tx, config, options))) as SyncResult;
+}
+
+/** The same, inside a transaction the caller holds (a migration in writes its links in it). */
+export async function syncProvidersIn(tx: Tx, config: Config, options: { prune?: boolean; dryRun?: boolean } = {}): Promise<SyncResult> {
   const key = config.secrets.encryption;
   const wanted = await Promise.all(config.upstream_oauth2.providers.map(desired));
   const result: SyncResult = { created: [], updated: [], unchanged: [], disabled: [], deleted: [], staticClients: config.clients.length };
-  await sql.begin(async (tx: Tx) => {
-    await upstream.lockProviderSync(tx);
-    const existing = new Map((await upstream.listProviders(tx)).map((row) => [row.id, row]));
-    for (const want of wanted) {
-      const row = existing.get(want.write.id);
-      existing.delete(want.write.id);
-      if (row && (await unchanged(key, row, want))) {
-        result.unchanged.push(want.write.id);
-        continue;
-      }
-      (row ? result.updated : result.created).push(want.write.id);
-      if (options.dryRun) continue;
-      await upstream.upsertProvider(tx, {
-        ...want.write,
-        encryptedClientSecret: want.clientSecret === undefined ? null : await seal(key, want.clientSecret),
-        encryptedPrivateKey: want.privateKey === undefined ? null : await seal(key, want.privateKey),
-      });
+  await upstream.lockProviderSync(tx);
+  const existing = new Map((await upstream.listProviders(tx)).map((row) => [row.id, row]));
+  for (const want of wanted) {
+    const row = existing.get(want.write.id);
+    existing.delete(want.write.id);
+    if (row && (await unchanged(key, row, want))) {
+      result.unchanged.push(want.write.id);
+      continue;
     }
-    for (const row of existing.values()) {
-      if (options.prune) {
-        result.deleted.push(row.id);
-        if (!options.dryRun) await upstream.deleteProvider(tx, row.id);
-      } else if (row.disabled_at === null) {
-        result.disabled.push(row.id);
-        if (!options.dryRun) await upstream.disableProvider(tx, row.id);
-      }
+    (row ? result.updated : result.created).push(want.write.id);
+    if (options.dryRun) continue;
+    await upstream.upsertProvider(tx, {
+      ...want.write,
+      encryptedClientSecret: want.clientSecret === undefined ? null : await seal(key, want.clientSecret),
+      encryptedPrivateKey: want.privateKey === undefined ? null : await seal(key, want.privateKey),
+    });
+  }
+  for (const row of existing.values()) {
+    if (options.prune) {
+      result.deleted.push(row.id);
+      if (!options.dryRun) await upstream.deleteProvider(tx, row.id);
+    } else if (row.disabled_at === null) {
+      result.disabled.push(row.id);
+      if (!options.dryRun) await upstream.disableProvider(tx, row.id);
     }
-  });
+  }
   return result;
 }

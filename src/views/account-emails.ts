@@ -11,7 +11,7 @@ import { csrfToken } from '../web/browser.js';
 import { accountPages, sectionAllowed, type SignedIn } from './account/common.js';
 import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
-import { evaluateEmail, type RegisterPolicyData } from '../policy/register.js';
+import { evaluateEmail } from '../policy/register.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
@@ -66,7 +66,7 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
     if (!parsed.ok) return renderList(req, res, current, 400, { errors: { email: 'invalid' }, error_detail: parsed.message, typed_email: typed });
-    const problem = evaluateEmail(parsed.value.address, (await currentPolicyData(app)) as RegisterPolicyData)[0];
+    const problem = evaluateEmail(parsed.value.address, await currentPolicyData(app))[0];
     if (problem) return renderList(req, res, current, 400, { errors: { email: 'refused' }, error_detail: problem.msg, typed_email: typed });
     try {
       // The code goes to the canonical form, which is what gets stored once it is proven.

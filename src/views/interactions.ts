@@ -7,6 +7,9 @@ import type { ViewDeps } from './deps.js';
 import { SYNAPSE_ADMIN_SCOPE, MAS_ADMIN_SCOPE, deviceIdOf, parseScope } from '../domain/scopes.js';
 import { evaluateGrant } from '../policy/authorization-grant.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
+import { requesterOf } from '../policy/requester.js';
+import { countSessions } from '../policy/session-limit.js';
+import { policyStop, sendPolicyStop } from './policy-violation.js';
 import * as users from '../storage/users.js';
 import { csrfToken, currentSession, startSession } from '../web/browser.js';
 import { loginErrorMessage, loginErrorStatus } from './login.js';
@@ -133,26 +136,32 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
     );
   });
 
-  async function consentState(d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
+  async function consentState(req: Request, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
     const accountId = d.session?.accountId;
     const user = accountId ? await users.findById(app.sql, accountId) : undefined;
     // The whole requested scope (see MATRIX_SCOPE_PARAM), which oidc-provider's `scope` lacks.
     const scopes = parseScope(String(d.params[MATRIX_SCOPE_PARAM] ?? d.params.scope ?? ''));
+    const data = await currentPolicyData(app);
     const violations = user
-      ? evaluateGrant({
-          scopes,
-          grantType: 'authorization_code',
-          user,
-          adminUsers: ((await currentPolicyData(app)).admin_users as string[] | undefined) ?? [],
-        })
+      ? evaluateGrant({ scopes, grantType: 'authorization_code', user, requester: requesterOf(req), sessionCounts: await countSessions(app.sql, user.id, data) }, data)
       : [{ msg: 'not signed in' }];
     return { user, scopes, violations };
   }
 
   async function renderConsent(req: Request, res: Response, uid: string, d: Awaited<ReturnType<OidcProvider['interactionDetails']>>) {
-    const { user, scopes, violations } = await consentState(d);
+    const { user, scopes, violations } = await consentState(req, d);
     if (!user || !users.isActive(user)) {
       return page(res, 403, 'error', { message: msg('errors.login.cannot_sign_in'), code: 'access_denied' });
+    }
+    // A banned requester, or the session limit: MAS's policy violation page (answered 200, as MAS does).
+    const stop = policyStop(violations);
+    if (stop) {
+      return sendPolicyStop(renderer, res, 200, stop, {
+        client: await clientView(String(d.params.client_id)),
+        user: { mxid: matrixUserId(user.username, app.config.matrix.homeserver) },
+        cancel: { action: `/interaction/${uid}/consent`, csrf: csrfToken(app.config, req, res, app.random), kind: 'authorization' },
+        retryUrl: `/interaction/${uid}`,
+      });
     }
     const adminRefused = violations.some((v) => v.scope === SYNAPSE_ADMIN_SCOPE || v.scope === MAS_ADMIN_SCOPE);
     page(res, 200, 'consent', {
@@ -174,7 +183,7 @@ export function interactionRouter({ app, provider, renderer, hasher, limiter, di
     const d = await details(req, res);
     if (!d) return;
     if (d.prompt.name !== 'consent') return page(res, 400, 'error', { message: msg('errors.interaction.nothing_to_consent'), code: 'invalid_interaction' });
-    const { user, scopes, violations } = await consentState(d);
+    const { user, scopes, violations } = await consentState(req, d);
     if (req.body?.decision !== 'allow' || !user || !users.isActive(user) || violations.length > 0) {
       const description = violations.length ? violations.map((v) => v.msg).join('; ') : 'the user denied the request';
       await provider.interactionFinished(

@@ -44,6 +44,10 @@ export function recoveryRouter(deps: ViewDeps): Router {
     next();
   });
 
+  // A directory account's password lives in the directory: a local one would never be checked.
+  const directoryAccount = (res: Response) =>
+    page(res, 400, 'error', { title: msg('errors.recovery.directory_title'), message: msg('errors.recovery.directory'), code: 'recovery_directory_account' });
+
   const renderStart = (req: Request, res: Response, status: number, error?: Message) =>
     page(res, status, 'recover', { action: '/recover', csrf: csrfToken(config, req, res, app.random), error });
 
@@ -61,7 +65,8 @@ export function recoveryRouter(deps: ViewDeps): Router {
       res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
       return renderStart(req, res, 429, msg('errors.too_many_requests'));
     }
-    const holders = (await users.findByVerifiedEmail(app.sql, parsed.value)).filter(users.isActive);
+    // Directory accounts get no link (the same page, so the address is not told apart).
+    const holders = (await users.findByVerifiedEmail(app.sql, parsed.value)).filter((u) => users.isActive(u) && u.password_source === 'local');
     const expiresAt = secondsAfter(app.clock.now(), config.account.recovery_ticket_ttl);
     const lang = renderer.i18n.languageOf(req);
     await app.sql.begin(async (tx) => {
@@ -81,7 +86,9 @@ export function recoveryRouter(deps: ViewDeps): Router {
 
   router.get('/recover/complete', async (req, res) => {
     const ticket = typeof req.query.ticket === 'string' ? req.query.ticket : '';
-    if (!ticket || !(await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket), app.clock.now()))) return linkUnusable(res);
+    const usable = ticket ? await registrations.findUsableRecoveryTicket(app.sql, hashSecret(ticket), app.clock.now()) : undefined;
+    if (!usable) return linkUnusable(res);
+    if ((await users.findById(app.sql, usable.user_id))?.password_source === 'directory') return directoryAccount(res);
     renderPassword(req, res, ticket, 200);
   });
 
@@ -92,6 +99,7 @@ export function recoveryRouter(deps: ViewDeps): Router {
     if (!usable) return linkUnusable(res);
     const user = await users.findById(app.sql, usable.user_id);
     if (!user || !users.isActive(user)) return linkUnusable(res);
+    if (user.password_source === 'directory') return directoryAccount(res);
     if (!password) return renderPassword(req, res, ticket, 400, msg('errors.password.missing'));
     if (password !== req.body?.password_confirm) return renderPassword(req, res, ticket, 400, msg('errors.password.mismatch'));
     const weak = weakPasswordMessage(password, config.passwords.minimum_complexity, [user.username]);

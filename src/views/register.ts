@@ -14,7 +14,8 @@ import { parseEmailAddress } from '../domain/email-address.js';
 import { hashSecret } from '../domain/tokens.js';
 import { csrfToken, startSession, safeNext } from '../web/browser.js';
 import { RateLimited, limit } from '../accounts/rate-limit.js';
-import { evaluateRegistration, type RegisterPolicyData } from '../policy/register.js';
+import { evaluateRegistration } from '../policy/register.js';
+import { requesterOf } from '../policy/requester.js';
 import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
@@ -75,8 +76,8 @@ export function registrationRouter(deps: ViewDeps): Router {
     const errors: Record<string, Message> = {};
     let homeserverDown = false; // not the user's mistake: 503 and Retry-After, as the other endpoints answer
 
-    const input = { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, serverName: config.matrix.homeserver };
-    for (const v of evaluateRegistration(input, (await currentPolicyData(app)) as RegisterPolicyData)) {
+    const input = { username, email: email || undefined, emailRequired: config.account.password_registration_email_required, requester: requesterOf(req), serverName: config.matrix.homeserver };
+    for (const v of evaluateRegistration(input, await currentPolicyData(app))) {
       errors[v.field ?? 'form'] ??= violationMessage(v, input);
     }
     if (!errors.username) {

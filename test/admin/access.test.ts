@@ -159,6 +159,11 @@ describe('input it did not expect', () => {
       '/users/%00',
       '/users/%E0%A4%A',
       '/user-emails?filter[email]=a%00@example.org',
+      // Well-formed times that leave PostgreSQL's range once turned to UTC (years 0 and 10000).
+      '/oauth2-sessions?filter[created-before]=0000-01-01T00:00:00Z',
+      '/compat-sessions?filter[created-after]=0001-01-01T00:00:00%2B01:00',
+      '/user-sessions?filter[last-active-after]=9999-12-31T23:59:59-23:59',
+      '/personal-sessions?filter[expires_before]=0000-06-01T00:00:00Z',
     ];
     for (const path of bad) {
       const answer = await api.get(path);
@@ -188,6 +193,9 @@ describe('input it did not expect', () => {
       ['POST', '/personal-sessions', { actor_user_id: id, human_name: 'x', scope: 'urn:matrix:client:device:ABCDEFGHIJ' }, 400],
       ['POST', '/user-registration-tokens', { usage_limit: 'ten' }, 400],
       ['POST', '/user-registration-tokens', { expires_at: 'tomorrow' }, 400],
+      ['POST', '/user-registration-tokens', { expires_at: '0000-01-01T00:00:00Z' }, 400],
+      ['POST', '/user-registration-tokens', { expires_at: '9999-12-31T23:59:59-23:59' }, 400],
+      ['PUT', `/user-registration-tokens/${SOME_ID}`, { expires_at: '0001-01-01T00:30:00+01:00' }, 400],
       ['PUT', `/user-registration-tokens/${SOME_ID}`, { usage_limit: 1.5 }, 400],
       ['POST', '/policy-data', { data: 'not an object' }, 400],
       ['POST', '/policy-data', { data: { admin_clients: 'not a list' } }, 400],
@@ -227,6 +235,25 @@ describe('input it did not expect', () => {
     assert.equal(method.status, 405);
     assert.match(method.headers.get('allow') ?? '', /GET/);
     assert.equal((await api.get(`/users/${SOME_ID}`)).status, 404);
+  });
+
+  test('filters naming a user or client that does not exist are a 404, as in MAS, not an empty page', async () => {
+    const paths = [
+      `/users?filter[active-oauth2-client]=${SOME_ID}`,
+      `/oauth2-sessions?filter[client]=${SOME_ID}`,
+      `/oauth2-sessions?filter[user]=${SOME_ID}`,
+      `/personal-sessions?filter[owner_user]=${SOME_ID}`,
+      `/personal-sessions?filter[owner_client]=${SOME_ID}`,
+      `/personal-sessions?filter[actor_user]=${SOME_ID}`,
+      `/user-emails?filter[user]=${SOME_ID}`,
+    ];
+    for (const path of paths) {
+      const answer = await api.get(path);
+      assert.equal(answer.status, 404, `${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      assert.match(errorTitle(answer), new RegExp(`^(User|Client) ID ${SOME_ID} not found$`), path);
+    }
+    const staticClient = `/oauth2-sessions?filter[client]=${OTHER_CLIENT.id}`;
+    assert.equal((await api.get(staticClient)).status, 200, 'a configured client exists');
   });
 
   test('answers match the schemas the document publishes', async () => {

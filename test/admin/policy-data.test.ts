@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { REFRESH_SECONDS } from '../../src/policy/dynamic-data.js';
-import { Browser, parseForms } from '../support/http-client.js';
+import { OAuth2, discover } from '../support/device-grant-client.js';
+import { Browser, location, parseForms } from '../support/http-client.js';
 import type { InProcessMauth } from '../support/mauth-inprocess.js';
 import { ADMIN_CLIENT, AdminApi, OTHER_CLIENT, STRONG_PASSWORD, adminToken, errorTitle, startAdminMauth, startHomeserver, type SharedHomeserver } from './support.js';
 
@@ -15,7 +16,7 @@ let second: InProcessMauth;
 
 const settings = {
   account: { password_registration_enabled: true, password_registration_email_required: false },
-  policy: { data: { admin_clients: [ADMIN_CLIENT.id], registration: { banned_usernames: { literals: ['rootbeer'] } } } },
+  policy: { data: { admin_clients: [ADMIN_CLIENT.id], admin_users: ['dana'], registration: { banned_usernames: { literals: ['rootbeer'] } } } },
 };
 
 before(async () => {
@@ -92,4 +93,39 @@ test('data that cannot merge with the configuration is refused and changes nothi
   assert.match(errorTitle(refused), /cannot merge/);
   assert.equal((await api.get('/policy-data/latest')).body.data.id, before);
   assert.equal((await api.get('/policy-data/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status, 404);
+});
+
+/** A person approving a device sign-in on /link as `username`: 200 approved, 403 refused. */
+async function approveDevice(instance: InProcessMauth, userCode: string, username: string): Promise<number> {
+  const browser = new Browser(instance.url);
+  const linkForm = parseForms(await (await browser.get('/link')).text()).find((f) => f.action === '/link');
+  assert.ok(linkForm, 'the /link form');
+  const consentPath = location(await browser.postForm('/link', { ...linkForm.fields, code: userCode }));
+  const login = location(await browser.get(consentPath));
+  const form = parseForms(await (await browser.get(login)).text()).find((f) => 'password' in f.fields);
+  assert.ok(form, 'a login form');
+  assert.equal(location(await browser.postForm(form.action, { ...form.fields, username, password: STRONG_PASSWORD })), consentPath);
+  const consent = parseForms(await (await browser.get(consentPath)).text()).find((f) => f.action === consentPath);
+  assert.ok(consent, 'a consent form');
+  const res = await browser.postForm(consentPath, { csrf: consent.fields.csrf, action: 'consent', confirm_device: 'on' });
+  return res.status;
+}
+
+test('admin_users set or cleared at run time also decide who approves urn:mas:admin for a device', async () => {
+  const api = new AdminApi(first.url, await adminToken(first.url));
+  for (const username of ['dana', 'erin']) {
+    const created = await api.post('/users', { username });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await api.post(`/users/${created.body.data.id}/set-password`, { password: STRONG_PASSWORD })).status, 204);
+  }
+  const metadata = await discover(`${first.url}/`);
+  const clientId = await OAuth2.registerClient(metadata, { client_name: 'TV', client_uri: 'https://tv.example.org/', application_type: 'native', redirect_uris: ['org.example.tv:/callback'] });
+  const ask = () => new OAuth2(metadata, clientId, 'TVDEVICE01', { wait: async () => {} }).startDeviceAuthorizationGrant('openid urn:mas:admin');
+
+  // dana is an admin user by the configuration only; the data set through the API clears the list.
+  assert.equal((await api.post('/policy-data', { data: { admin_users: null } })).status, 201);
+  assert.equal(await approveDevice(first, (await ask()).user_code, 'dana'), 403, 'dana is no admin user any more');
+
+  assert.equal((await api.post('/policy-data', { data: { admin_users: ['erin'] } })).status, 201);
+  assert.equal(await approveDevice(first, (await ask()).user_code, 'erin'), 200, 'erin is an admin user now');
 });

@@ -26,7 +26,14 @@ after(async () => {
 
 async function start(extra: Record<string, unknown>): Promise<MauthInstance> {
   const mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret, extra });
-  await mauth.start();
+  try {
+    await mauth.start();
+  } catch (err) {
+    // The caller never gets the instance to stop: a server left running would keep the test file from ending.
+    await mauth.stop();
+    await mauth.drop();
+    throw err;
+  }
   return mauth;
 }
 
@@ -93,7 +100,7 @@ describe('with the code filled in by the link and a tight limit on code entries'
     const browser = new Browser(mauth.url);
     const followed = await browser.get(body.verification_uri_complete);
     assert.equal(followed.status, 303);
-    assert.match(location(followed), /^\/device\/[0-9A-Z]{26}$/);
+    assert.match(location(followed), new RegExp(`^/device/[0-9A-Z]{26}\\?code=${body.user_code}$`), 'the consent page is told the code, to show it');
   });
 
   test('code entries from one address are limited (rate_limiting.device_code_link)', async () => {
@@ -105,5 +112,20 @@ describe('with the code filled in by the link and a tight limit on code entries'
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     assert.match(await limited.text(), /Too many codes entered/);
+  });
+
+  test('an IPv6 client is counted per /64: other addresses of its network share its allowance', async () => {
+    const browser = new Browser(mauth.url);
+    const form = parseForms(await (await browser.get('/link')).text())[0]!;
+    // From loopback, a trusted proxy by default: X-Forwarded-For names the client.
+    const enter = (ip: string) =>
+      browser.request('/link', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+        body: new URLSearchParams({ ...form.fields, code: 'AAAAAA' }).toString(),
+      });
+    for (let i = 1; i <= 3; i += 1) assert.equal((await enter(`2001:db8:5:6::${i}`)).status, 400);
+    assert.equal((await enter('2001:db8:5:6:ffff::9')).status, 429, 'a fourth address of the same /64');
+    assert.equal((await enter('2001:db8:5:7::1')).status, 400, 'another /64 has its own allowance');
   });
 });

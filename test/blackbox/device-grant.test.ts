@@ -59,12 +59,22 @@ after(async () => {
   await hs?.stop();
 });
 
+/** Every code handed out in this file, and every consent page's id: none may reach the log. */
+const issued: string[] = [];
+
 /** The client as the SDK runs it, its waits between polls moving the server's clock. */
 function sdkClient(id = clientId, deviceId = device()): OAuth2 {
-  return new OAuth2(metadata, id, deviceId, {
+  const oauth = new OAuth2(metadata, id, deviceId, {
     wait: async (ms) => mauth.clock.advance(ms / 1000),
     now: () => mauth.clock.now().getTime(),
   });
+  const start = oauth.startDeviceAuthorizationGrant.bind(oauth);
+  oauth.startDeviceAuthorizationGrant = async (scope) => {
+    const session = await start(scope);
+    issued.push(session.device_code, session.user_code);
+    return session;
+  };
+  return oauth;
 }
 
 function poll(session: DeviceAuthorizationResponse, id = clientId) {
@@ -86,7 +96,8 @@ async function decideOnLink(browser: Browser, userCode: string, options: LinkOpt
   let res = await browser.postForm('/link', { ...linkForm.fields, code: userCode.toLowerCase() });
   assert.equal(res.status, 303, `the code leads on (${res.status})`);
   const consentPath = location(res);
-  assert.match(consentPath, /^\/device\/[0-9A-Z]{26}$/);
+  assert.match(consentPath, new RegExp(`^/device/[0-9A-Z]{26}\\?code=${userCode.toUpperCase()}$`), 'the consent page is told the code, to show it');
+  issued.push(consentPath.slice('/device/'.length, '/device/'.length + 26));
   res = await browser.get(consentPath);
   if (res.status === 303) {
     const login = location(res);
@@ -345,6 +356,67 @@ describe('signing in a device', () => {
   });
 });
 
+describe('exchanging an approved code', () => {
+  /** The id of the request behind a consent page's path. */
+  const grantId = (consentPath: string) => consentPath.slice('/device/'.length).split('?')[0]!;
+
+  test('two concurrent exchanges of one approved code: exactly one gets tokens, the other invalid_grant, one device', async () => {
+    const deviceId = device();
+    const session = await sdkClient(clientId, deviceId).startDeviceAuthorizationGrant();
+    const { consentPath } = await decideOnLink(new Browser(mauth.url), session.user_code);
+    // Both requests find the approved code, then wait for its row, which this transaction holds:
+    // once it lets go, both try to take the code at the same moment.
+    let racing!: Promise<Awaited<ReturnType<typeof poll>>[]>;
+    await db.begin(async (tx) => {
+      await tx`SELECT 1 FROM oauth2_device_code_grants WHERE id = ${grantId(consentPath)} FOR UPDATE`;
+      racing = Promise.all([poll(session), poll(session)]);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const [row] = await db<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        if ((row?.n ?? 0) >= 2) break;
+        assert.ok(Date.now() < deadline, 'both exchanges reached the approved code');
+        await sleep(20);
+      }
+    });
+    const answers = await racing;
+    const won = answers.filter((a) => a.status === 200);
+    const lost = answers.filter((a) => a.status !== 200);
+    assert.equal(won.length, 1, JSON.stringify(answers.map((a) => [a.status, a.body.error])));
+    assert.deepEqual([lost[0]!.status, lost[0]!.body.error], [400, 'invalid_grant']);
+    assert.equal((await introspect(mauth.url, mauth.secret, won[0]!.body.access_token)).body.device_id, deviceId);
+    const sessions = await db`SELECT 1 FROM oauth2_sessions WHERE device_id = ${deviceId}`;
+    assert.equal(sessions.length, 1, 'one session for the device');
+    const upserts = hs.calls.filter((c) => c.path.endsWith('/upsert_device') && (c.body as { device_id?: string }).device_id === deviceId);
+    assert.equal(upserts.length, 1, 'the device was created once');
+  });
+
+  test('a homeserver failure during the exchange answers 503 and does not use the code up: the next poll gets the tokens', async () => {
+    const deviceId = device();
+    const session = await sdkClient(clientId, deviceId).startDeviceAuthorizationGrant();
+    await decideOnLink(new Browser(mauth.url), session.user_code);
+    hs.failNext('upsert_device', 1, 500);
+    const failed = await poll(session);
+    assert.deepEqual([failed.status, failed.body.error], [503, 'temporarily_unavailable']);
+    assert.equal(failed.body.access_token, undefined);
+
+    // matrix-js-sdk keeps polling through an error it does not know; MAS would have rolled the exchange back.
+    const retried = await poll(session);
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    assert.ok(retried.body.scope.split(' ').includes(`urn:matrix:client:device:${deviceId}`));
+    const again = await poll(session);
+    assert.deepEqual([again.status, again.body.error], [400, 'invalid_grant'], 'still exchanged once only');
+
+    // The failed attempt's session ended and its device's removal was queued; the device the tokens use stays.
+    await mauth.jobsSettled();
+    const info = await introspect(mauth.url, mauth.secret, retried.body.access_token);
+    assert.deepEqual([info.body.active, info.body.username, info.body.device_id], [true, 'alice', deviceId]);
+    assert.ok(hs.devices('alice').has(deviceId), 'the device exists on the homeserver');
+    const live = await db`SELECT 1 FROM oauth2_sessions WHERE device_id = ${deviceId} AND finished_at IS NULL`;
+    assert.equal(live.length, 1);
+  });
+});
+
 describe('the /link and consent pages', () => {
   test('a code is refused without the form token (CSRF); a wrong code is a 400 form error', async () => {
     const session = await sdkClient().startDeviceAuthorizationGrant();
@@ -359,6 +431,9 @@ describe('the /link and consent pages', () => {
     assert.match(await wrong.text(), /role="alert"[^>]*>This code is not valid/);
     const garbage = await browser.postForm('/link', { ...form.fields, code: '<script>'.repeat(50) });
     assert.equal(garbage.status, 400);
+    const linked = await browser.get(`/link?code=${session.user_code}`);
+    assert.equal(linked.status, 200, 'a code in the link counts only with auto-fill on (MAS)');
+    assert.match(await linked.text(), /<input id="code" name="code" value=""/, 'the code is not filled in');
   });
 
   test('consent needs the confirm_device box and its form token; the page names the client and the new device', async () => {
@@ -370,6 +445,11 @@ describe('the /link and consent pages', () => {
     assert.match(unconfirmed.html, /Confirm that you started this sign-in/);
     assert.match(unconfirmed.html, /Element X/);
     assert.match(unconfirmed.html, new RegExp(deviceId));
+    assert.match(unconfirmed.html, new RegExp(`<code class="user-code">${session.user_code}</code>`), 'the code, to compare with the one on the device');
+    const [grantPath] = unconfirmed.consentPath.split('?');
+    const otherCode = await (await browser.get(`${grantPath}?code=ZZZ999`)).text();
+    assert.match(otherCode, /Allow Element X on a new device\?/);
+    assert.doesNotMatch(otherCode, /class="user-code"/, 'a code that is not the request\'s own is not shown');
     assert.match(unconfirmed.html, /<label class="check" for="confirm_device">/);
     const forged = await browser.postForm(unconfirmed.consentPath, { action: 'consent', confirm_device: 'on' });
     assert.equal(forged.status, 403);
@@ -377,5 +457,40 @@ describe('the /link and consent pages', () => {
     assert.deepEqual([stillPending.status, stillPending.body.error], [403, 'authorization_pending'], 'nothing was approved');
     const unknown = await browser.get('/device/01ARZ3NDEKTSV4RRFFQ69G5FAV');
     assert.equal(unknown.status, 404);
+  });
+
+  test('an answered request shows its outcome to the user who answered it, and to nobody else', async () => {
+    const session = await sdkClient().startDeviceAuthorizationGrant();
+    const decider = new Browser(mauth.url);
+    const { consentPath } = await decideOnLink(decider, session.user_code);
+    const again = await decider.get(consentPath);
+    assert.equal(again.status, 200);
+    assert.match(await again.text(), /Device allowed[\s\S]*@alice:/);
+    assert.equal((await new Browser(mauth.url).get(consentPath)).status, 303, 'a browser must sign in first');
+    const other = new Browser(mauth.url);
+    const login = parseForms(await (await other.get(`/login?next=${encodeURIComponent(consentPath)}`)).text()).find((f) => 'password' in f.fields)!;
+    const signedIn = await other.postForm(login.action, { ...login.fields, username: 'root', password: 'root-password-1' });
+    assert.equal(location(signedIn), consentPath);
+    const seen = await other.get(consentPath);
+    const html = await seen.text();
+    assert.equal(seen.status, 409);
+    assert.match(html, /already been answered/);
+    assert.doesNotMatch(html, /@root:|@alice:/, 'no account is named');
+    const form = parseForms(await (await other.get('/link')).text())[0]!;
+    const posted = await other.postForm(consentPath, { csrf: form.fields.csrf!, action: 'reject' });
+    assert.equal(posted.status, 409, 'nor can it be answered again');
+    const tokens = await poll(session);
+    assert.equal(tokens.status, 200, 'the approval stands');
+  });
+});
+
+describe('the log', () => {
+  test('holds no device code, user code or consent page id of this file', () => {
+    const log = mauth.output();
+    assert.match(log, /"msg":"request refused"/, 'refused token requests are logged');
+    assert.match(log, /"path":"\/oauth2\/token","status":503/, 'the failed exchange is logged');
+    assert.ok(issued.length > 20, 'this file issued codes');
+    // Whole words: a 6-character user code may well occur inside some longer identifier.
+    for (const secret of issued) assert.doesNotMatch(log, new RegExp(`(?<![A-Za-z0-9])${secret}(?![A-Za-z0-9])`, 'i'), `${secret.slice(0, 3)}… is in the log`);
   });
 });

@@ -1,16 +1,17 @@
 // Real browser: the sign-in pages in Chromium, as a person meets them. An app's authorization
-// request through login and consent to its code (which the token endpoint accepts); registration
-// with the code mailed to the address; account recovery with the mailed link; registration through
-// an upstream identity provider; the same sign-in in German with JavaScript off. Every step is
-// screenshotted on desktop and at 390 px and fails on console errors, failed requests and
-// horizontal overflow (test/support/chromium.ts); axe-core checks login, consent and registration.
+// request through login and consent to its code (which the token endpoint accepts), then a device
+// linked with the code it shows (/link and its consent); registration with the code mailed to the
+// address; account recovery with the mailed link; registration through an upstream identity
+// provider; the same sign-in in German with JavaScript off. Every step is screenshotted on desktop
+// and at 390 px and fails on console errors, failed requests and horizontal overflow
+// (test/support/chromium.ts); axe-core checks login, consent, /link, device consent and registration.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { Tab, launchChromium } from '../support/chromium.js';
-import { pkce, registerNativeClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
+import { pkce, registerClient, registerNativeClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
 import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
 
@@ -112,7 +113,7 @@ async function exchange(tab: Tab, verifier: string): Promise<void> {
 const LIMIT = { timeout: 120_000 };
 
 describe('in Chromium', () => {
-  test('an app signs a user in: login, consent, and a code the token endpoint accepts', LIMIT, async (t) => {
+  test('an app signs a user in: login, consent, and a code the token endpoint accepts; then a device is linked', LIMIT, async (t) => {
     const tab = await open(t);
     const { page } = tab;
     const { verifier, challenge } = pkce();
@@ -145,6 +146,23 @@ describe('in Chromium', () => {
     await tab.axe();
     await page.getByRole('button', { name: 'Allow' }).click();
     await exchange(tab, verifier);
+
+    // Signed in now, the user links a TV-style device by typing the code it shows.
+    const registered = await registerClient(base, { client_name: 'Browser TV', client_uri: 'https://tv.browser.test/', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code'], response_types: [] });
+    const started = await fetch(`${base}/oauth2/device`, { method: 'POST', body: new URLSearchParams({ client_id: ((await registered.json()) as { client_id: string }).client_id, scope: `openid urn:matrix:client:api:* urn:matrix:client:device:${DEVICE}` }) });
+    const { user_code: userCode } = (await started.json()) as { user_code: string };
+    await page.goto(`${base}/link`);
+    await tab.step('link a device');
+    await tab.axe();
+    await page.getByLabel('Code').fill(userCode);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Allow Browser TV on a new device?' }).waitFor();
+    await tab.step('device consent');
+    await tab.axe();
+    await page.getByRole('checkbox').check();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.getByRole('heading', { name: 'Device allowed' }).waitFor();
+    await tab.step('device allowed');
   });
 
   test('a visitor registers with the code mailed to them', LIMIT, async (t) => {

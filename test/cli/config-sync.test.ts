@@ -14,7 +14,7 @@ import { ulid } from 'ulid';
 import YAML from 'yaml';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser } from '../support/http-client.js';
-import { createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
+import { createDatabase, createMauth, freePort, type MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, registerNativeClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'sync.test';
@@ -123,4 +123,26 @@ test('config sync counts the sessions of static clients; --prune ends those of a
 
   const after = await mauth.cli('-c', withoutClient, 'config', 'sync');
   assert.doesNotMatch(after.stdout, new RegExp(STATIC_CLIENT), 'nothing left to report');
+});
+
+test('dry runs apply no pending migration: config sync --prune --dry-run, kill-sessions --dry-run and ldap-sync --dry-run refuse an unmigrated database', { skip: embedded && 'needs PostgreSQL' }, async () => {
+  const fresh = await createDatabase();
+  try {
+    const other = join(dir, 'fresh-database.yaml');
+    await writeFile(other, YAML.stringify({ database: { uri: fresh.url } }));
+    for (const args of [['config', 'sync', '--prune', '--dry-run'], ['manage', 'kill-sessions', 'carla', '--dry-run'], ['manage', 'ldap-sync', '--dry-run']]) {
+      const run = await mauth.cli('-c', other, ...args);
+      assert.equal(run.code, 1, `${args.join(' ')}: ${run.stdout}`);
+      assert.match(run.stderr, /not migrated.*mauth database migrate/, args.join(' '));
+    }
+    const sql = postgres(fresh.url, { max: 1, onnotice: () => {} });
+    try {
+      const [{ tables }] = await sql<{ tables: number }[]>`SELECT count(*)::int AS tables FROM pg_tables WHERE schemaname = 'public'`;
+      assert.equal(tables, 0, 'nothing was written to the database');
+    } finally {
+      await sql.end();
+    }
+  } finally {
+    await fresh.drop();
+  }
 });

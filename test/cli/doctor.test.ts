@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,14 +49,14 @@ after(async () => {
 });
 
 /** Runs `mauth doctor` with the server's files plus `override` (a config file merged last). */
-async function doctor(override?: Record<string, unknown>) {
+async function doctor(override?: Record<string, unknown>, timeoutSeconds = '30') {
   const extra: string[] = [];
   if (override) {
     const file = join(dir, `override-${randomBytes(4).toString('hex')}.yaml`);
     await writeFile(file, YAML.stringify(override));
     extra.push('-c', file);
   }
-  const result = await mauth.cli(...extra, 'doctor', '--timeout', '30');
+  const result = await mauth.cli(...extra, 'doctor', '--timeout', timeoutSeconds);
   return { ...result, lines: result.stdout.split('\n').filter((line) => line !== '') };
 }
 
@@ -140,6 +140,27 @@ test('a check that hangs is cut at the timeout and printed as ❌; checks added 
     ],
   );
   assert.match(printed[0].hint ?? '', /--timeout/);
+});
+
+test('a database that takes the connection and never answers: ❌ database at the timeout, and doctor still ends', { timeout: 120_000 }, async () => {
+  // connect_timeout 0: PostgreSQL's client would wait for ever; only doctor's own bound ends it.
+  const sockets = new Set<Socket>();
+  const silent = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const uri = `postgresql://mauth@127.0.0.1:${(silent.address() as AddressInfo).port}/mauth`;
+    const { code, lines } = await doctor({ database: { uri, connect_timeout: 0 } }, '1');
+    assert.equal(code, 1);
+    const { line, hint } = finding(lines, /^❌ database: /);
+    assert.match(line, /no answer within 1 s/);
+    assert.match(hint, /--timeout/);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });
 
 test('the homeserver down: ❌ homeserver and auth metadata lines with hints, exit 1', async () => {

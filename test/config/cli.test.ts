@@ -101,12 +101,14 @@ test('every config command describes itself in --help', async () => {
   for (const command of config.commands) assert.ok(command.description().length > 10, command.name());
 });
 
-test('check refuses a password scheme the server cannot use (bcrypt), naming the key', async () => {
-  const base = await write('bcrypt-base.yaml', (await run('config', 'generate')).stdout);
-  const bcrypt = await write('bcrypt.yaml', 'passwords:\n  schemes:\n    - version: 1\n      algorithm: bcrypt\n');
-  const checked = await run('-c', base, '-c', bcrypt, 'config', 'check');
+test('check refuses a bcrypt cost on a scheme of another algorithm, naming the key', async () => {
+  const base = await write('cost-base.yaml', (await run('config', 'generate')).stdout);
+  const cost = await write('cost.yaml', 'passwords:\n  schemes:\n    - version: 1\n      algorithm: argon2id\n      cost: 10\n');
+  const checked = await run('-c', base, '-c', cost, 'config', 'check');
   assert.equal(checked.exitCode, 1);
-  assert.match(checked.stderr, new RegExp(`^error: passwords\\.schemes\\[0\\]\\.algorithm \\(${bcrypt}\\): bcrypt is not supported yet \\(use argon2id\\)`, 'm'));
+  assert.match(checked.stderr, new RegExp(`^error: passwords\\.schemes\\[0\\]\\.cost \\(${cost}\\): applies only to bcrypt`, 'm'));
+  const bcrypt = await write('bcrypt.yaml', 'passwords:\n  schemes:\n    - version: 1\n      algorithm: bcrypt\n      cost: 10\n      unicode_normalization: true\n');
+  assert.equal((await run('-c', base, '-c', bcrypt, 'config', 'check')).exitCode, undefined, 'bcrypt with a cost is accepted');
 });
 
 test('commands that do not run the server load no oidc-provider (no runtime warning on stderr)', async () => {

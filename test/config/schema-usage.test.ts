@@ -210,12 +210,17 @@ describe('refused keys', () => {
     assert.deepEqual(errors, []);
   });
 
-  test('experimental.session_limit is refused at config check', async () => {
-    const errors = await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5 } } });
-    assert.deepEqual(
-      errors.map((e) => `${e.key}: ${e.message}`),
-      ['experimental.session_limit: is not supported yet: session limits come with the policy work; remove the key'],
-    );
+  test('experimental.session_limit is accepted with both limits, the soft one not above the hard one', async () => {
+    assert.deepEqual(await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5, max_session_threshold: 100 } } }), []);
+    const errors = async (limit: Record<string, unknown>) => (await errorsFor({ experimental: { session_limit: limit } })).map((e) => e.key);
+    assert.deepEqual(await errors({ soft_limit: 3 }), ['experimental.session_limit.hard_limit']);
+    assert.deepEqual(await errors({ soft_limit: 6, hard_limit: 5 }), ['experimental.session_limit.soft_limit']);
+    assert.deepEqual(await errors({ soft_limit: 1, hard_limit: 1, dangerous_hard_limit_eviction: true }), ['experimental.session_limit.dangerous_hard_limit_eviction']);
+    // policy.data.session_limit is merged over it, as MAS merges its data.
+    const merged = await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5 } }, policy: { data: { session_limit: { soft_limit: 4 } } } });
+    assert.deepEqual(merged, []);
+    const over = await errorsFor({ experimental: { session_limit: { soft_limit: 3, hard_limit: 5 } }, policy: { data: { session_limit: { soft_limit: 6 } } } });
+    assert.deepEqual(over.map((e) => e.key), ['policy.data.session_limit.hard_limit']);
   });
 
   test('experimental.inactive_session_expiration is accepted with a ttl in MAS’s range', async () => {

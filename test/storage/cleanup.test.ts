@@ -52,3 +52,20 @@ test('expired rows are pruned, live ones stay', async () => {
   assert.equal(later.user_recovery_tickets, 1);
   assert.equal((await sql`SELECT 1 FROM oidc_payloads`).length, 0);
 });
+
+test('an approved device code that was never exchanged takes its unused grant along; an exchanged one leaves its grant', async () => {
+  const { sql } = db;
+  const clock = new FixedClock();
+  const at = (seconds: number) => secondsAfter(clock.now(), seconds);
+  const user = await users.create(sql, { username: 'approver' });
+  for (const [id, state] of [['approved-only', 'fulfilled'], ['exchanged', 'exchanged']] as const) {
+    await sql`INSERT INTO oidc_payloads (model, id, payload, expires_at) VALUES ('Grant', ${`grant-${id}`}, '{}', ${at(365 * DAY)})`;
+    await sql`INSERT INTO oauth2_device_code_grants
+      (id, client_id, scope, device_code_hash, user_code_hash, state, created_at, expires_at, user_id, grant_id, decided_at)
+      VALUES (${id}, 'c', '', ${`d-${id}`}, ${`u-${id}`}, ${state}, ${at(-2 * DAY - 1200)}, ${at(-2 * DAY)}, ${user.id}, ${`grant-${id}`}, ${at(-2 * DAY - 600)})`;
+  }
+  const counts = await pruneExpired(sql, clock.now());
+  assert.equal(counts.oauth2_device_code_grants, 2);
+  const grants = await sql`SELECT id FROM oidc_payloads WHERE model = 'Grant' AND id LIKE 'grant-%' ORDER BY id`;
+  assert.deepEqual(grants.map((r) => r.id), ['grant-exchanged'], 'the session of an exchanged code stays');
+});

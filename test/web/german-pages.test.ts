@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Browser, location, parseForms } from '../support/http-client.js';
 import { englishFinder, visibleText } from '../support/english-left.js';
-import { registerNativeClient, pkce, type RegisteredClient } from '../support/oauth-client.js';
+import { registerClient, registerNativeClient, pkce, type RegisteredClient } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher, type CapturedMail } from '../support/smtp.js';
 import { startUpstreamSetup, type UpstreamSetup } from '../support/upstream-setup.js';
 import { follow, upstreamLogin } from '../support/upstream-provider.js';
@@ -28,6 +28,8 @@ class GermanBrowser extends Browser {
 let setup: UpstreamSetup;
 let smtp: SmtpCatcher;
 let client: RegisteredClient;
+/** A TV-style app that signs in with the device authorization grant. */
+let deviceClientId: string;
 let base: string;
 const state: Record<string, unknown> = {};
 
@@ -36,8 +38,8 @@ type Seen = Response | CapturedMail;
 
 interface Walk {
   browser(): GermanBrowser;
-  /** A German browser signed in as `wanda`. */
-  signedIn(): Promise<GermanBrowser>;
+  /** A German browser signed in (as `wanda` unless told). */
+  signedIn(username?: string): Promise<GermanBrowser>;
   /** Follows redirects on Mauth to the page they end at. */
   follow(browser: Browser, res: Response): Promise<Response>;
   /** Submits the form whose action matches (the first form by default) on `page`. */
@@ -45,6 +47,8 @@ interface Walk {
   /** Starts an authorization request; answers the page it lands on (the login form for a new browser). */
   authorize(browser: Browser, scope?: string): Promise<Response>;
   mailTo(address: string, since: number): Promise<CapturedMail>;
+  /** Starts a device authorization grant, types its code on /link and answers the consent page it leads to. */
+  linkDevice(browser: Browser): Promise<Response>;
   /** Shared between visits that continue one flow. */
   state: Record<string, unknown>;
 }
@@ -192,6 +196,29 @@ const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
       return upstreamLogin(b, await follow(b, await b.get(`/upstream/authorize/${PROVIDER_ID}`)), 'kc-wanda', 'wanda-pass-1');
     },
   },
+  { name: 'link a device', visit: (w) => w.browser().get('/link') },
+  { name: 'link a device, wrong code', visit: async (w) => { const b = w.browser(); return w.submit(b, await b.get('/link'), { code: 'FALSCH' }); } },
+  { name: 'device consent', visit: async (w) => w.linkDevice(await w.signedIn()) },
+  {
+    name: 'device consent, not confirmed',
+    visit: async (w) => {
+      const b = await w.signedIn();
+      const consent = await w.linkDevice(b);
+      const form = parseForms(await consent.text())[0]!;
+      return b.postForm(form.action, { csrf: form.fields.csrf!, action: 'consent' });
+    },
+  },
+  {
+    name: 'device allowed',
+    visit: async (w) => {
+      const b = await w.signedIn();
+      const consent = await w.linkDevice(b);
+      w.state.allowedDevice = consent.url;
+      return w.submit(b, consent, { action: 'consent' });
+    },
+  },
+  { name: 'device denied', visit: async (w) => { const b = await w.signedIn(); return w.submit(b, await w.linkDevice(b), { action: 'reject' }); } },
+  { name: 'device request answered by someone else', visit: async (w) => (await w.signedIn('ute')).get(String(w.state.allowedDevice)) },
   { name: 'not found', visit: (w) => w.browser().get('/gibt-es-nicht') },
   { name: 'form expired', visit: (w) => w.browser().postForm('/recover', { email: 'x@wanderung.test' }) },
   { name: 'sign-in link expired', visit: (w) => w.browser().get('/interaction/abgelaufen') },
@@ -201,7 +228,7 @@ const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
 ];
 
 /** Names the pages show that are no one's language: the service, server, people, addresses, codes. */
-const ALLOWED = ['Wanderdienst', SERVER_NAME, 'wanda', 'neuling', 'berta', 'rita', 'Berta Bergsteiger', 'app.wanderung.test', 'WANDERGERAET'];
+const ALLOWED = ['Wanderdienst', 'Wanderuhr', SERVER_NAME, 'wanda', 'neuling', 'berta', 'rita', 'Berta Bergsteiger', 'app.wanderung.test', 'WANDERGERAET'];
 
 before(async () => {
   smtp = await startSmtp();
@@ -231,12 +258,21 @@ before(async () => {
     },
   });
   base = setup.mauth.url;
-  for (const [name, email] of [['wanda', 'wanda@wanderung.test'], ['rita', 'rita@wanderung.test']]) {
+  for (const [name, email] of [['wanda', 'wanda@wanderung.test'], ['rita', 'rita@wanderung.test'], ['ute', 'ute@wanderung.test']]) {
     const made = await setup.mauth.cli('manage', 'register-user', name!, '--password', `${name}-pw-Wanderung-1`, '--email', email!, '--yes');
     assert.equal(made.code, 0, made.stderr);
   }
   assert.equal((await setup.mauth.cli('manage', 'issue-user-registration-token', '--token', TOKEN)).code, 0);
   client = await registerNativeClient(base, 'http://127.0.0.1:9/cb');
+  const device = await registerClient(base, {
+    client_name: 'Wanderuhr',
+    client_uri: 'https://uhr.wanderung.test/',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+    response_types: [],
+  });
+  deviceClientId = ((await device.json()) as { client_id: string }).client_id;
 });
 
 after(async () => {
@@ -248,9 +284,9 @@ function walk(): Walk {
   const w: Walk = {
     state,
     browser: () => new GermanBrowser(base),
-    async signedIn() {
+    async signedIn(username = 'wanda') {
       const b = w.browser();
-      const res = await w.submit(b, await b.get('/login'), { username: 'wanda', password: 'wanda-pw-Wanderung-1' });
+      const res = await w.submit(b, await b.get('/login'), { username, password: `${username}-pw-Wanderung-1` });
       assert.equal(res.status, 303, 'signed in');
       return b;
     },
@@ -267,6 +303,14 @@ function walk(): Walk {
     async authorize(b, scope = DEVICE_SCOPE) {
       const query = new URLSearchParams({ client_id: client.client_id, redirect_uri: client.redirect_uri, response_type: 'code', scope, state: 'wandern', code_challenge: pkce().challenge, code_challenge_method: 'S256' });
       return w.follow(b, await b.get(`/authorize?${query}`));
+    },
+    async linkDevice(b) {
+      const started = await fetch(`${base}/oauth2/device`, { method: 'POST', headers: { 'user-agent': 'Wanderuhr/1.0' }, body: new URLSearchParams({ client_id: deviceClientId, scope: DEVICE_SCOPE }) });
+      const { user_code: code } = (await started.json()) as { user_code: string };
+      assert.equal(started.status, 200, `a device grant: ${code}`);
+      const linked = await w.submit(b, await b.get('/link'), { code });
+      assert.equal(linked.status, 303, 'the code leads to the consent page');
+      return w.follow(b, linked);
     },
     mailTo: (address, since) => smtp.waitFor((m) => m.to.includes(address) && m.at.getTime() >= since),
   };
@@ -286,7 +330,7 @@ describe('German pages', () => {
         if (seen.url.includes('/verify-email')) state.verifyStep = new URL(seen.url).pathname;
         assert.ok(seen.status < 500, `${seen.status} ${seen.url}`);
         assert.match(html, /<html lang="de">/, `${page.name} (${seen.status} ${seen.url}): ${html.slice(0, 400)}`);
-        text = visibleText(html.replace(/<code>[\s\S]*?<\/code>/g, ' '));
+        text = visibleText(html.replace(/<code\b[^>]*>[\s\S]*?<\/code>/g, ' '));
       } else {
         text = `${seen.subject}\n${seen.text}\n${visibleText(seen.html)}`;
       }

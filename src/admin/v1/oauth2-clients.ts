@@ -54,6 +54,11 @@ function staticClients(app: AppContext): Record<string, unknown>[] {
   }));
 }
 
+/** A 404 in MAS's words unless the client is configured or registered (filters naming a client). */
+export async function requireClientExists(app: AppContext, id: string): Promise<void> {
+  if (!(await queries.findOne(app.sql, clients.clientsListing(app.sql, staticClients(app), {}), id))) throw notFound(`Client ID ${id}`);
+}
+
 export const oauth2ClientRoutes = [
   defineRoute({
     method: 'get',

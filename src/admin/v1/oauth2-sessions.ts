@@ -9,6 +9,7 @@ import { paginated, readPagination, single } from '../pagination.js';
 import { API_PREFIX } from '../paths.js';
 import { defineRoute, type CallContext } from '../route.js';
 import { DateTime, FilterText, IdParams, Nullable, PaginatedResponse, PaginationQuery, SingleResponse, ULID_PATTERN, Ulid, UlidParam, iso } from '../schemas.js';
+import { requireClientExists } from './oauth2-clients.js';
 import { SessionFilterQuery, readSessionFilter } from './session-filters.js';
 
 const KIND = 'oauth2-session';
@@ -73,8 +74,10 @@ export const oauth2SessionRoutes = [
       if (userSession !== undefined && !(await queries.findOne(app.sql, sessions.userSessionsListing(app.sql, {}), userSession))) {
         throw notFound(`User session ID ${userSession}`);
       }
+      const common = await readSessionFilter(app.sql, query);
+      for (const client of query['filter[client]'] ?? []) await requireClientExists(app, client);
       const filter: sessions.OAuth2SessionFilter = {
-        ...(await readSessionFilter(app.sql, query)),
+        ...common,
         clients: query['filter[client]'],
         clientKind: query['filter[client-kind]'],
         staticClients: app.config.clients.map((c) => c.client_id),

@@ -10,6 +10,7 @@ import { AdminError, notFound } from '../errors.js';
 import { paginated, readPagination, single } from '../pagination.js';
 import { API_PREFIX } from '../paths.js';
 import { defineRoute, type CallContext } from '../route.js';
+import { requireClientExists } from './oauth2-clients.js';
 import { DateTime, DateTimeParam, FilterText, IdParams, Nullable, PaginatedResponse, PaginationQuery, SingleResponse, Ulid, UlidParam, iso } from '../schemas.js';
 
 const KIND = 'personal-session';
@@ -76,8 +77,13 @@ export const personalSessionRoutes = [
       'filter[expires_after]': Type.Optional(DateTimeParam('Filter by access token expiry date')),
       'filter[expires]': Type.Optional(Type.Boolean({ description: 'Filter by whether the access token has an expiry time' })),
     }),
-    responses: { 200: { description: 'Paginated response of personal sessions', schema: PaginatedResponse(KIND, Attributes) } },
+    responses: { 200: { description: 'Paginated response of personal sessions', schema: PaginatedResponse(KIND, Attributes) }, 404: { description: 'User or client was not found' } },
     async handler({ app, search }, { query }) {
+      // As MAS: a user or client that does not exist is a 404, not a filter matching nobody.
+      for (const user of [query['filter[owner_user]'], query['filter[actor_user]']]) {
+        if (user !== undefined && !(await users.findById(app.sql, user))) throw notFound(`User ID ${user}`);
+      }
+      if (query['filter[owner_client]'] !== undefined) await requireClientExists(app, query['filter[owner_client]']);
       const date = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
       const filter: personalSessions.PersonalSessionFilter = {
         ownerUser: query['filter[owner_user]'],

@@ -1,8 +1,9 @@
 // `policy-data`: data for the policies, set at run time. It is merged over `policy.data` from the
 // configuration by every instance (within policy/dynamic-data.ts's refresh time), without a
-// restart; each change is kept, the latest applies.
+// restart; each change is kept, the latest applies. Data the policies cannot read (a key they do
+// not know, a value of the wrong type, data that does not merge) is refused with 400.
 import { Type } from '@sinclair/typebox';
-import { PolicyDataMergeError, mergePolicyData, policyDataChanged } from '../../policy/dynamic-data.js';
+import { PolicyDataError, policyDataChanged, policyDataWith } from '../../policy/dynamic-data.js';
 import * as policyData from '../../storage/policy-data.js';
 import { AdminError, notFound } from '../errors.js';
 import { single } from '../pagination.js';
@@ -30,9 +31,9 @@ export const policyDataRoutes = [
     responses: { 201: { description: 'Policy data was successfully set', schema: Response }, 400: { description: 'Invalid policy data' } },
     async handler({ app }, { body }) {
       try {
-        mergePolicyData(app.config.policy.data, body.data);
+        policyDataWith(app.config, body.data);
       } catch (err) {
-        if (err instanceof PolicyDataMergeError) throw new AdminError(400, `Failed to instantiate policy with the provided data: ${err.message}`);
+        if (err instanceof PolicyDataError) throw new AdminError(400, `Failed to instantiate policy with the provided data: ${err.message}`);
         throw err;
       }
       const row = await policyData.insert(app.sql, body.data, app.clock.now());

@@ -10,6 +10,7 @@ import { paginated, readPagination, single } from '../pagination.js';
 import { defineRoute } from '../route.js';
 import { DateTime, FilterText, IdParams, Nullable, PaginatedResponse, PaginationQuery, QueryBoolean, SingleResponse, Ulid, iso } from '../schemas.js';
 import { API_PREFIX } from '../paths.js';
+import { requireClientExists } from './oauth2-clients.js';
 
 export const USER = 'user';
 export const USERS_PATH = `${API_PREFIX}/users`;
@@ -82,6 +83,8 @@ export const userRoutes = [
     responses: { 200: { description: 'Paginated response of users', schema: PaginatedResponse(USER, UserAttributes) }, 404: { description: 'Client was not found' } },
     async handler({ app, search }, { query }) {
       const clients = query['filter[active-oauth2-client]'];
+      // As MAS: a client that does not exist is a mistake to report, not a filter matching nobody.
+      for (const client of clients ?? []) await requireClientExists(app, client);
       const filter: queries.UserFilter = {
         admin: query['filter[admin]'],
         legacyGuest: query['filter[legacy-guest]'],

@@ -5,7 +5,8 @@
 import type { Request, Response } from 'express';
 import { SubjectAlreadyLinkedError, createAccount } from '../../accounts/create-account.js';
 import { RateLimited, limit } from '../../accounts/rate-limit.js';
-import { evaluateRegistration, type RegisterPolicyData } from '../../policy/register.js';
+import { evaluateRegistration } from '../../policy/register.js';
+import { requesterOf, type Requester } from '../../policy/requester.js';
 import { currentPolicyData } from '../../policy/dynamic-data.js';
 import * as upstream from '../../storage/upstream.js';
 import * as users from '../../storage/users.js';
@@ -36,10 +37,9 @@ class FormError extends Error {
 }
 
 /** The registration policy (`policy.data`), as for password registration, without its e-mail requirement. */
-async function violations({ app }: Deps, username: string, email?: string) {
-  const data = (await currentPolicyData(app)) as RegisterPolicyData;
-  const input = { username, email, emailRequired: false, serverName: app.config.matrix.homeserver };
-  return evaluateRegistration(input, data).map((v) => ({ ...v, text: violationMessage(v, input) }));
+async function violations({ app }: Deps, requester: Requester, username: string, email?: string) {
+  const input = { username, email, emailRequired: false, requester, serverName: app.config.matrix.homeserver };
+  return evaluateRegistration(input, await currentPolicyData(app)).map((v) => ({ ...v, text: violationMessage(v, input) }));
 }
 
 /** Asks the homeserver whether a name is free; each question tells whether a name exists, so it is limited per IP first. */
@@ -70,7 +70,7 @@ async function suggestions(deps: Deps, req: Request, res: Response, state: LinkS
   const localpart = importedAttribute(app, state, 'localpart');
   const name = localpart.value?.toLowerCase();
   const existing = name === undefined ? undefined : await users.findByUsername(app.sql, name);
-  const policyViolation = name === undefined || existing ? undefined : (await violations(deps, name)).find((v) => v.field === 'username');
+  const policyViolation = name === undefined || existing ? undefined : (await violations(deps, requesterOf(req), name)).find((v) => v.field === 'username');
   const facts = {
     localpart,
     displayname,
@@ -128,7 +128,7 @@ function renderForm(deps: Deps, req: Request, res: Response, state: LinkState, o
 /** Creates the account with its link and e-mail in one transaction and signs it in, or first proves the address by mail. */
 async function register(deps: Deps, req: Request, res: Response, state: LinkState, choice: upstream.PendingRegistration): Promise<void> {
   const { app } = deps;
-  const refused = await violations(deps, choice.localpart, choice.email);
+  const refused = await violations(deps, requesterOf(req), choice.localpart, choice.email);
   if (refused.length) throw new FormError(refused[0]!.text);
   if (await users.findByUsername(app.sql, choice.localpart)) throw new FormError(msg('errors.upstream.username_taken'));
   if (!(await homeserverAvailable(deps, req, res, choice.localpart))) throw new FormError(msg('errors.upstream.username_not_available'));
