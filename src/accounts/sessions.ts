@@ -15,10 +15,13 @@ import type { Db, Sql } from '../storage/db.js';
 import * as oauth2Sessions from '../storage/oauth2-sessions.js';
 import * as payloads from '../storage/oidc-payloads.js';
 
-/** Runs in the transaction of the new password; returns the grants for `endGrantsNow`. */
-export async function endSessionsWithPassword(tx: Db, userId: string): Promise<string[]> {
+/**
+ * Runs in the transaction of the new password (or of a deactivation); returns the grants for
+ * `endGrantsNow`. `keepBrowserSessionId`: the browser that changed its own password stays signed in.
+ */
+export async function endSessionsWithPassword(tx: Db, userId: string, keepBrowserSessionId?: string): Promise<string[]> {
   // Browsers first, so that no sign-in under way can mint a new code while the grants go.
-  await browserSessions.finishAllForUser(tx, userId);
+  await browserSessions.finishAllForUser(tx, userId, keepBrowserSessionId);
   await payloads.deleteProviderSessionsOfAccount(tx, userId);
   await compat.finishAllForUser(tx, userId);
   await compat.dropUnexchangedSsoLogins(tx, userId);

@@ -204,7 +204,7 @@ export function compatRouter({ app, hasher, limiter, directory }: Deps): Router 
         deviceId,
         displayName,
         refreshable: input.refresh_token === true,
-        userAgent: req.get('user-agent')?.slice(0, 512),
+        userAgent: req.get('user-agent')?.slice(0, 512), ipAddress: req.ip,
       });
       res.json({
         user_id: mxid(user.username),
@@ -257,7 +257,7 @@ export function compatRouter({ app, hasher, limiter, directory }: Deps): Router 
       const input = jsonBody(req, false);
       const refreshToken = optionalString(input, 'refresh_token');
       if (!refreshToken) throw matrixError(400, 'M_BAD_JSON', "Missing 'refresh_token'.");
-      const issued = await refreshCompatSession(app, refreshToken);
+      const issued = await refreshCompatSession(app, refreshToken, { ip: req.ip, userAgent: req.get('user-agent')?.slice(0, 512) });
       if (!issued) throw matrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown or used refresh token.', { soft_logout: false });
       res.json({ access_token: issued.accessToken, refresh_token: issued.refreshToken, expires_in_ms: issued.expiresInMs });
     }),

@@ -78,14 +78,14 @@ type Handover =
  */
 export async function startCompatSession(
   app: AppContext,
-  input: { user: User; deviceId: string; displayName?: string; refreshable: boolean; admin?: boolean; userAgent?: string },
+  input: { user: User; deviceId: string; displayName?: string; refreshable: boolean; admin?: boolean; userAgent?: string; ipAddress?: string },
 ): Promise<IssuedCompatSession> {
   const { user, deviceId } = input;
   const ttl = input.refreshable ? app.config.experimental.compat_token_ttl : undefined;
   const create = async (tx: Db): Promise<IssuedCompatSession> => {
     const session = await compat.createSession(
       tx,
-      { userId: user.id, deviceId, admin: input.admin ?? false, userAgent: input.userAgent },
+      { userId: user.id, deviceId, admin: input.admin ?? false, userAgent: input.userAgent, ipAddress: input.ipAddress, humanName: input.displayName },
       app.clock.now(),
     );
     return { session, ...(await issueTokens(app, tx, session.id, ttl)) };
@@ -132,10 +132,15 @@ export async function startCompatSession(
 }
 
 /** Rotates both tokens; the old access token is dead at once. Undefined when the token is not usable. */
-export async function refreshCompatSession(app: AppContext, refreshToken: string): Promise<IssuedCompatSession | undefined> {
+export async function refreshCompatSession(
+  app: AppContext,
+  refreshToken: string,
+  seen: { ip?: string; userAgent?: string } = {},
+): Promise<IssuedCompatSession | undefined> {
   return app.sql.begin(async (tx) => {
     const session = await compat.consumeRefreshToken(tx, hashSecret(refreshToken));
     if (!session) return undefined;
+    await compat.recordClient(tx, session.id, seen);
     return { session, ...(await issueTokens(app, tx, session.id, app.config.experimental.compat_token_ttl)) };
   });
 }

@@ -8,6 +8,7 @@ import { enqueue } from '../storage/jobs.js';
 import * as users from '../storage/users.js';
 import { provisionUser, type HomeserverJobDeps } from './homeserver-jobs.js';
 import { PermanentJobError, type JobHandler } from './worker.js';
+import { profileJobHandlers } from './profile-jobs.js';
 
 export const ACCOUNT_JOB_KINDS = {
   deactivateUser: 'deactivate_user',
@@ -51,6 +52,9 @@ async function reactivate(sql: Db, homeserver: HomeserverConnection, user: users
 
 export function accountJobHandlers({ sql, homeserver, log }: HomeserverJobDeps): Record<string, JobHandler> {
   return {
+    // The display name and device names the account page changes.
+    ...profileJobHandlers({ sql, homeserver, log }),
+
     async [ACCOUNT_JOB_KINDS.deactivateUser](payload: unknown) {
       const { userId, erase } = payloadOf(payload);
       const user = await users.findById(sql, userId);

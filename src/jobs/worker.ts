@@ -132,6 +132,13 @@ export class Worker {
         this.#log.warn({ err }, 'LISTEN %s failed; relying on polling', jobs.JOBS_CHANNEL);
       }
     }
+    // Stopped while LISTEN was being set up (a quick shutdown): no timer may outlive the stop.
+    if (!this.#running) {
+      const listener = this.#listener;
+      this.#listener = undefined;
+      await listener?.unlisten().catch((err: unknown) => this.#log.warn({ err }, 'UNLISTEN failed'));
+      return;
+    }
     this.#timer = setInterval(() => void this.#tick(), this.#pollIntervalMs);
     await this.#tick();
   }

@@ -47,6 +47,8 @@ export const ACCOUNT_MANAGEMENT_ACTIONS = [
   'org.matrix.devices_list',
   'org.matrix.device_view',
   'org.matrix.device_delete',
+  'org.matrix.cross_signing_reset',
+  'org.matrix.account_deactivate',
 ];
 
 /** Cookie keys for oidc-provider, derived from `secrets.encryption` (never the raw secret). */

@@ -31,9 +31,13 @@ async function startSession(app: AppContext, ctx: KoaContextWithOIDC): Promise<v
   const scope = grant.getOIDCScope();
   if (ctx.body && typeof ctx.body === 'object') (ctx.body as { scope?: string }).scope = scope;
 
+  // The client itself asks for tokens (introspection is the homeserver asking): its address, as
+  // Express worked it out behind `http.trusted_proxies`, and its User-Agent.
+  const req = ctx.req as typeof ctx.req & { ip?: string };
+  const seen = { ip: req.ip, userAgent: ctx.get('user-agent').slice(0, 512) || undefined };
   const { session, created } = await sessions.start(
     app.sql,
-    { grantId: token.grantId, userId: token.accountId, clientId: token.clientId ?? '', deviceId: deviceOf(parseScope(scope)) ?? null, scope },
+    { grantId: token.grantId, userId: token.accountId, clientId: token.clientId ?? '', deviceId: deviceOf(parseScope(scope)) ?? null, scope, seen },
     app.clock.now(),
   );
   if (!created || !session.device_id) return;

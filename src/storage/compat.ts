@@ -12,6 +12,11 @@ export interface CompatSession {
   created_at: Date;
   last_active_at: Date | null;
   finished_at: Date | null;
+  user_agent: string | null;
+  /** The address of the client's latest login or refresh. */
+  last_active_ip: string | null;
+  /** The device name: the client's `initial_device_display_name`, or what the user chose since. */
+  human_name: string | null;
 }
 
 export interface CompatTokenLookup {
@@ -48,13 +53,37 @@ export async function findLiveSessionForDevice(db: Db, userId: string, deviceId:
 /** A session started at `now` (the idle sweep measures from it until the session is used). */
 export async function createSession(
   db: Db,
-  input: { userId: string; deviceId: string; admin: boolean; userAgent?: string },
+  input: { userId: string; deviceId: string; admin: boolean; userAgent?: string; ipAddress?: string; humanName?: string },
   now: Date,
 ): Promise<CompatSession> {
   const [row] = await db<CompatSession[]>`
-    INSERT INTO compat_sessions (id, user_id, device_id, is_synapse_admin, user_agent, created_at)
-    VALUES (${ulid()}, ${input.userId}, ${input.deviceId}, ${input.admin}, ${input.userAgent ?? null}, ${now})
+    INSERT INTO compat_sessions (id, user_id, device_id, is_synapse_admin, user_agent, last_active_ip, human_name, created_at)
+    VALUES (${ulid()}, ${input.userId}, ${input.deviceId}, ${input.admin}, ${input.userAgent ?? null}, ${input.ipAddress ?? null},
+            ${input.humanName ?? null}, ${now})
     RETURNING *`;
+  return row;
+}
+
+/** A refresh: where the client is now, and with what. */
+export async function recordClient(db: Db, sessionId: string, seen: { ip?: string; userAgent?: string }): Promise<void> {
+  await db`
+    UPDATE compat_sessions SET
+      last_active_ip = coalesce(${seen.ip ?? null}, last_active_ip),
+      user_agent = coalesce(${seen.userAgent ?? null}, user_agent)
+    WHERE id = ${sessionId}`;
+}
+
+/** The user's live session with this id. */
+export async function findLiveForUser(db: Db, userId: string, id: string): Promise<CompatSession | undefined> {
+  const [row] = await db<CompatSession[]>`
+    SELECT * FROM compat_sessions WHERE id = ${id} AND user_id = ${userId} AND finished_at IS NULL`;
+  return row;
+}
+
+/** Names the device of a live session; returns it, or undefined when it has ended meanwhile. */
+export async function setHumanName(db: Db, userId: string, id: string, name: string): Promise<CompatSession | undefined> {
+  const [row] = await db<CompatSession[]>`
+    UPDATE compat_sessions SET human_name = ${name} WHERE id = ${id} AND user_id = ${userId} AND finished_at IS NULL RETURNING *`;
   return row;
 }
 

@@ -12,6 +12,18 @@ export interface OAuth2Session {
   created_at: Date;
   last_active_at: Date | null;
   finished_at: Date | null;
+  /** The User-Agent of the client's latest token request. */
+  user_agent: string | null;
+  /** The address of the client's latest token request (introspection comes from the homeserver, not the client). */
+  last_active_ip: string | null;
+  /** The device name the user chose on the account page. */
+  human_name: string | null;
+}
+
+/** Who asked for a token: recorded on the session at every token request. */
+export interface ClientSeen {
+  ip?: string;
+  userAgent?: string;
 }
 
 /**
@@ -20,17 +32,47 @@ export interface OAuth2Session {
  */
 export async function start(
   db: Db,
-  input: { grantId: string; userId: string; clientId: string; deviceId: string | null; scope: string },
+  input: { grantId: string; userId: string; clientId: string; deviceId: string | null; scope: string; seen?: ClientSeen },
   now: Date,
 ): Promise<{ session: OAuth2Session; created: boolean }> {
+  const ip = input.seen?.ip ?? null;
+  const userAgent = input.seen?.userAgent ?? null;
   const [inserted] = await db<OAuth2Session[]>`
-    INSERT INTO oauth2_sessions (id, grant_id, user_id, client_id, device_id, scope, created_at)
-    VALUES (${ulid()}, ${input.grantId}, ${input.userId}, ${input.clientId}, ${input.deviceId}, ${input.scope}, ${now})
+    INSERT INTO oauth2_sessions (id, grant_id, user_id, client_id, device_id, scope, created_at, user_agent, last_active_ip)
+    VALUES (${ulid()}, ${input.grantId}, ${input.userId}, ${input.clientId}, ${input.deviceId}, ${input.scope}, ${now}, ${userAgent}, ${ip})
     ON CONFLICT (grant_id) DO NOTHING
     RETURNING *`;
   if (inserted) return { session: inserted, created: true };
-  const [existing] = await db<OAuth2Session[]>`SELECT * FROM oauth2_sessions WHERE grant_id = ${input.grantId}`;
+  // A later token request (a refresh): the client's address and agent as they are now.
+  const [existing] = await db<OAuth2Session[]>`
+    UPDATE oauth2_sessions SET
+      last_active_ip = coalesce(${ip}, last_active_ip),
+      user_agent = coalesce(${userAgent}, user_agent)
+    WHERE grant_id = ${input.grantId}
+    RETURNING *`;
   return { session: existing, created: false };
+}
+
+/** The user's live session with this id. */
+export async function findLiveForUser(db: Db, userId: string, id: string): Promise<OAuth2Session | undefined> {
+  const [row] = await db<OAuth2Session[]>`
+    SELECT * FROM oauth2_sessions WHERE id = ${id} AND user_id = ${userId} AND finished_at IS NULL`;
+  return row;
+}
+
+/** The user's live session holding this device, if any. */
+export async function findLiveByDevice(db: Db, userId: string, deviceId: string): Promise<OAuth2Session | undefined> {
+  const [row] = await db<OAuth2Session[]>`
+    SELECT * FROM oauth2_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL
+    ORDER BY created_at DESC LIMIT 1`;
+  return row;
+}
+
+/** Names the device of a live session; returns it, or undefined when it has ended meanwhile. */
+export async function setHumanName(db: Db, userId: string, id: string, name: string): Promise<OAuth2Session | undefined> {
+  const [row] = await db<OAuth2Session[]>`
+    UPDATE oauth2_sessions SET human_name = ${name} WHERE id = ${id} AND user_id = ${userId} AND finished_at IS NULL RETURNING *`;
+  return row;
 }
 
 export async function findByGrantId(db: Db, grantId: string): Promise<OAuth2Session | undefined> {
@@ -69,6 +111,16 @@ export async function deviceInUse(db: Db, userId: string, deviceId: string): Pro
         OR EXISTS (SELECT 1 FROM compat_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL)
         AS in_use`;
   return row.in_use;
+}
+
+/** The name the user gave this device, from the live OAuth 2.0 or legacy session holding it; undefined when none does. */
+export async function liveDeviceName(db: Db, userId: string, deviceId: string): Promise<{ name: string | null } | undefined> {
+  const [row] = await db<{ human_name: string | null }[]>`
+    SELECT human_name FROM oauth2_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL
+    UNION ALL
+    SELECT human_name FROM compat_sessions WHERE user_id = ${userId} AND device_id = ${deviceId} AND finished_at IS NULL
+    LIMIT 1`;
+  return row ? { name: row.human_name } : undefined;
 }
 
 /**

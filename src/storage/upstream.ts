@@ -147,6 +147,21 @@ export async function countLinksOfUser(db: Db, providerId: string, userId: strin
   return row.n;
 }
 
+/** The providers the user has a link to (their ways of proving who they are besides a password). */
+export async function linkedProviderIdsOfUser(db: Db, userId: string): Promise<string[]> {
+  const rows = await db<{ provider_id: string }[]>`
+    SELECT DISTINCT provider_id FROM upstream_oauth_links WHERE user_id = ${userId} ORDER BY provider_id`;
+  return rows.map((r) => r.provider_id);
+}
+
+/** When this browser session last signed in (or again) through a provider link of the user, if ever. */
+export async function lastSignInOfBrowser(db: Db, browserSessionId: string, userId: string): Promise<Date | undefined> {
+  const [row] = await db<{ at: Date | null }[]>`
+    SELECT max(s.consumed_at) AS at FROM upstream_oauth_sessions s JOIN upstream_oauth_links l ON l.id = s.link_id
+    WHERE s.browser_session_id = ${browserSessionId} AND l.user_id = ${userId}`;
+  return row?.at ?? undefined;
+}
+
 /** Removes the user's links to this provider (on_conflict: replace); returns how many. */
 export async function deleteLinksOfUser(db: Db, providerId: string, userId: string): Promise<number> {
   const rows = await db`DELETE FROM upstream_oauth_links WHERE provider_id = ${providerId} AND user_id = ${userId} RETURNING 1`;

@@ -170,6 +170,18 @@ export async function addThreepid(db: Db, input: { userId: string; medium: strin
     VALUES (${ulid()}, ${input.userId}, ${input.medium}, ${input.address})`;
 }
 
+/** Holds the user's row until the transaction ends: changes to one account's e-mails take turns. */
+export async function lockForUpdate(db: Db, userId: string): Promise<User | undefined> {
+  const [user] = await db<User[]>`SELECT * FROM users WHERE id = ${userId} FOR UPDATE`;
+  return user;
+}
+
+/** Removes one of the user's addresses by its id; returns it, or undefined when it is not theirs (any more). */
+export async function removeEmailById(db: Db, userId: string, emailId: string): Promise<UserEmail | undefined> {
+  const [row] = await db<UserEmail[]>`DELETE FROM user_emails WHERE id = ${emailId} AND user_id = ${userId} RETURNING *`;
+  return row;
+}
+
 // --- account administration (`mauth manage`, deactivation) ---
 
 /** Sets or clears the deactivation mark (kept if already set, so the first time stays). */

@@ -1,10 +1,14 @@
 // The account's e-mail addresses: adding one (for accounts created without, e.g. by an upstream
-// provider or `register-user`) goes through the same mailed-code check as registration.
+// provider or `register-user`) goes through the same mailed-code check as registration; removing
+// one keeps the last verified address when registration requires one. Both only when
+// `account.email_change_allowed`; the homeserver gets the new list through a provision_user job.
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
+import { removeEmail } from '../accounts/emails.js';
 import { resendCode, startEmailAuthentication, verifyCode } from '../accounts/email-verification.js';
 import { parseEmailAddress } from '../domain/email-address.js';
-import { csrfToken, currentSession } from '../web/browser.js';
+import { csrfToken } from '../web/browser.js';
+import { accountPages, sectionAllowed, type SignedIn } from './account/common.js';
 import { RateLimited } from '../accounts/rate-limit.js';
 import { enqueueProvisionUser } from '../jobs/homeserver-jobs.js';
 import { evaluateEmail } from '../policy/register.js';
@@ -12,50 +16,66 @@ import { currentPolicyData } from '../policy/dynamic-data.js';
 import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { csrfForm } from '../web/forms.js';
+import { msg } from '../web/i18n.js';
 
-export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
+export function accountEmailsRouter(deps: ViewDeps): Router {
+  const { app, renderer } = deps;
   const { config } = app;
   const router = express.Router();
   const form = csrfForm(renderer);
   const page = renderer.send;
+  const pages = accountPages(deps);
+  const signedIn = (req: Request, res: Response) => pages.signedIn(req, res, '/account/emails');
 
-  async function signedIn(req: Request, res: Response) {
-    const current = await currentSession(app, req);
-    if (!current) res.redirect(303, `/login?next=${encodeURIComponent('/account/emails')}`);
-    return current;
-  }
-
-  async function renderList(req: Request, res: Response, userId: string, status = 200, extra: Record<string, unknown> = {}) {
-    page(res, status, 'account_emails', {
-      csrf: csrfToken(config, req, res, app.random),
-      emails: (await users.listEmails(app.sql, userId)).map((e) => ({ email: e.email, verified: !!e.verified_at })),
+  async function renderList(req: Request, res: Response, current: SignedIn, status = 200, extra: Record<string, unknown> = {}) {
+    const emails = await users.listEmails(app.sql, current.user.id);
+    const verified = emails.filter((e) => e.verified_at).length;
+    pages.render(req, res, status, 'account_emails', current, {
+      emails: emails.map((e) => ({
+        id: e.id,
+        email: e.email,
+        verified: !!e.verified_at,
+        // The last verified address stays when registration requires one.
+        removable: !(e.verified_at && verified === 1 && config.account.password_registration_email_required),
+      })),
       can_add: config.account.email_change_allowed,
+      can_remove: config.account.email_change_allowed,
       ...extra,
     });
   }
 
   router.get('/account/emails', async (req, res) => {
     const current = await signedIn(req, res);
-    if (current) await renderList(req, res, current.user.id);
+    if (current) await renderList(req, res, current);
+  });
+
+  router.post('/account/emails/remove', form, async (req, res) => {
+    const current = await signedIn(req, res);
+    if (!current) return;
+    if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
+    const id = typeof req.body?.email_id === 'string' ? req.body.email_id : '';
+    const outcome = await removeEmail(app.sql, config, current.user.id, id);
+    if (outcome === 'removed') return renderList(req, res, current, 200, { notice: 'email_removed' });
+    await renderList(req, res, current, outcome === 'not_found' ? 404 : 400, { error: outcome === 'not_found' ? 'email_not_found' : 'last_address' });
   });
 
   router.post('/account/emails', form, async (req, res) => {
     const current = await signedIn(req, res);
     if (!current) return;
-    if (!config.account.email_change_allowed) return renderList(req, res, current.user.id, 403, { error: 'E-mail addresses cannot be changed here.' });
+    if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
-    if (!parsed.ok) return renderList(req, res, current.user.id, 400, { error: parsed.message });
+    if (!parsed.ok) return renderList(req, res, current, 400, { errors: { email: 'invalid' }, error_detail: parsed.message, typed_email: typed });
     const problem = evaluateEmail(parsed.value.address, await currentPolicyData(app))[0];
-    if (problem) return renderList(req, res, current.user.id, 400, { error: problem.msg });
+    if (problem) return renderList(req, res, current, 400, { errors: { email: 'refused' }, error_detail: problem.msg, typed_email: typed });
     try {
       // The code goes to the canonical form, which is what gets stored once it is proven.
-      const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip });
+      const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip, lang: renderer.i18n.languageOf(req) });
       res.redirect(303, `/account/emails/verify/${auth.id}`);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
       res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-      await renderList(req, res, current.user.id, 429, { error: 'Too many e-mails. Try again later.' });
+      await renderList(req, res, current, 429, { errors: { email: 'rate_limited' }, typed_email: typed });
     }
   });
 
@@ -64,7 +84,7 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
     if (!current) return undefined;
     const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.id));
     if (!auth || auth.user_id !== current.user.id || auth.completed_at) {
-      page(res, 404, 'error', { message: 'There is no address waiting for a code here.', code: 'not_found', link: { href: '/account/emails', label: 'Your addresses' } });
+      page(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found', link: { href: '/account/emails', label: 'E-mail addresses' } });
       return undefined;
     }
     return { current, auth };
@@ -88,14 +108,15 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
     const found = await ownAuthentication(req, res);
     if (!found) return;
     const { auth, current } = found;
+    if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
     if (req.body?.action === 'resend') {
       try {
-        await resendCode(app, auth, req.ip);
-        return renderVerify(req, res, auth.id, auth.email, 200, { notice: 'A new code is on its way.' });
+        await resendCode(app, auth, req.ip, renderer.i18n.languageOf(req));
+        return renderVerify(req, res, auth.id, auth.email, 200, { notice: msg('errors.code_sent_again') });
       } catch (err) {
         if (!(err instanceof RateLimited)) throw err;
         res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-        return renderVerify(req, res, auth.id, auth.email, 429, { error: 'Too many e-mails. Try again later.' });
+        return renderVerify(req, res, auth.id, auth.email, 429, { error: msg('errors.too_many_emails') });
       }
     }
     const outcome = await verifyCode(app, auth, typeof req.body?.code === 'string' ? req.body.code : '');
@@ -104,12 +125,12 @@ export function accountEmailsRouter({ app, renderer }: ViewDeps): Router {
         await users.addEmail(tx, { userId: current.user.id, email: auth.email, verified: true });
         await enqueueProvisionUser(tx, current.user.id);
       });
-      return renderList(req, res, current.user.id, 200, { notice: `${auth.email} is verified.` });
+      return renderList(req, res, current, 200, { notice: 'email_verified', notice_email: auth.email });
     }
     if (outcome === 'too_many_attempts') {
-      return renderList(req, res, current.user.id, 429, { error: 'Too many wrong codes. Add the address again to get a new code.' });
+      return renderList(req, res, current, 429, { error: 'too_many_codes' });
     }
-    const error = outcome === 'expired' ? 'This code has expired. Send yourself a new one.' : 'That code is not right.';
+    const error = msg(outcome === 'expired' ? 'errors.code_expired' : 'errors.code_wrong');
     renderVerify(req, res, auth.id, auth.email, 400, { error, expired: outcome === 'expired' });
   });
 

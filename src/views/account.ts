@@ -1,10 +1,14 @@
-// The account management page (the discovery's account_management_uri), sign-in outside an
-// authorization request, and sign-out.
+// The account management pages (the discovery's account_management_uri, see account/), sign-in
+// outside an authorization request, and sign-out.
 import { matrixUserId } from '../domain/usernames.js';
-import { endOAuthSession } from '../oidc/sessions.js';
 import express, { type Request, type Response, type Router } from 'express';
 import type { ViewDeps } from './deps.js';
-import * as sessions from '../storage/oauth2-sessions.js';
+import { accountPages } from './account/common.js';
+import { crossSigningRouter } from './account/cross-signing.js';
+import { deactivateRouter } from './account/deactivate.js';
+import { homeRouter } from './account/home.js';
+import { passwordRouter } from './account/password.js';
+import { sessionsRouter } from './account/sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import { SESSION_COOKIE, cookieOptions, csrfToken, currentSession, startSession, safeNext } from '../web/browser.js';
 import { loginError, loginErrorStatus } from './login.js';
@@ -12,7 +16,8 @@ import { authenticatePassword } from '../accounts/authenticate.js';
 import { loginButtons } from '../upstream/providers.js';
 import { csrfForm } from '../web/forms.js';
 
-export function accountRouter({ app, provider, renderer, hasher, limiter, directory }: ViewDeps): Router {
+export function accountRouter(deps: ViewDeps): Router {
+  const { app, renderer, hasher, limiter, directory } = deps;
   const router = express.Router();
   const form = csrfForm(renderer);
   const page = renderer.send;
@@ -62,40 +67,14 @@ export function accountRouter({ app, provider, renderer, hasher, limiter, direct
     page(res, 200, 'logout', { csrf: csrfToken(app.config, req, res, app.random) });
   });
 
-  async function renderAccount(req: Request, res: Response, notice?: string) {
-    const current = await currentSession(app, req);
-    if (!current) return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
-    const active = await sessions.listActiveForUser(app.sql, current.user.id);
-    const views = await Promise.all(
-      active.map(async (s) => ({
-        id: s.id,
-        device_id: s.device_id,
-        created_at: s.created_at.toISOString().slice(0, 16).replace('T', ' '),
-        client_name: (await provider.Client.find(s.client_id))?.clientName ?? s.client_id,
-      })),
-    );
-    page(res, 200, 'account', {
-      csrf: csrfToken(app.config, req, res, app.random),
-      user: { mxid: mxid(current.user.username), display_name: current.user.display_name },
-      sessions: views,
-      focus: typeof req.query.device_id === 'string' ? req.query.device_id : undefined,
-      notice,
-    });
-  }
-
-  // `?action=org.matrix.*` (MSC4191) lands on the same page, focused on the device it names.
-  router.get('/account/', (req, res) => renderAccount(req, res));
-  router.get('/account', (_req, res) => res.redirect(301, '/account/'));
-
-  router.post('/account/sessions/end', form, async (req, res) => {
-    const current = await currentSession(app, req);
-    if (!current) return res.redirect(303, '/login?next=/account/');
-    const id = typeof req.body?.session_id === 'string' ? req.body.session_id : '';
-    const session = (await sessions.listActiveForUser(app.sql, current.user.id)).find((s) => s.id === id);
-    if (!session) return page(res, 404, 'error', { message: 'No such session.', code: 'not_found' });
-    await endOAuthSession(provider, session.grant_id);
-    await renderAccount(req, res, 'The session was signed out.');
-  });
+  // The account pages: /account/ (and MSC4191 deep links), profile, sessions, password,
+  // cross-signing reset, deactivation. E-mail addresses are account-emails.ts.
+  const pages = accountPages(deps);
+  router.use(homeRouter(deps, pages));
+  router.use(sessionsRouter(deps, pages));
+  router.use(passwordRouter(deps, pages));
+  router.use(crossSigningRouter(deps, pages));
+  router.use(deactivateRouter(deps, pages));
 
   return router;
 }

@@ -50,7 +50,7 @@ export function browserSessionIdleTtl(config: Config): number | undefined {
 export async function currentSession(app: Pick<AppContext, 'sql' | 'clock' | 'config'>, req: Request) {
   const secret = req.signedCookies?.[SESSION_COOKIE];
   if (typeof secret !== 'string') return undefined;
-  return browserSessions.findActive(app.sql, secret, app.clock.now(), browserSessionIdleTtl(app.config));
+  return browserSessions.findActive(app.sql, secret, app.clock.now(), browserSessionIdleTtl(app.config), req.ip);
 }
 
 export async function startSession(app: Pick<AppContext, 'sql' | 'config' | 'clock' | 'random'>, req: Request, res: Response, userId: string) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
-import { Browser, parseForms } from '../support/http-client.js';
+import { Browser, location, parseForms } from '../support/http-client.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, registerClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 
@@ -415,7 +415,9 @@ test('the account page lists sessions and ends one, which the homeserver hears a
   const dev = device();
   const { params, verifier } = await authorize(browser, { client: native, scope: scopeFor(dev), username: 'alice', password: 'alice-password-1' });
   const tokens = await tokenRequest(mauth.url, { grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: native.redirect_uri, client_id: native.client_id, code_verifier: verifier });
-  const page = await browser.get(`/account/?action=org.matrix.session_view&device_id=${dev}`);
+  const link = await browser.get(`/account/?action=org.matrix.session_view&device_id=${dev}`);
+  assert.equal(link.status, 303, 'the deep link leads to the page of the session');
+  const page = await browser.get(location(link));
   assert.equal(page.status, 200);
   const html = await page.text();
   assert.match(html, /@alice:example\.test/);
