@@ -125,6 +125,9 @@ async function errorPage(res: Response, status: number, pattern: RegExp) {
 }
 
 test('config sync: dry run, create with encrypted secrets, unchanged on the second run', async () => {
+  // A dry run refuses an unmigrated database (migrating would be a write): migrate first.
+  const migrated = await mauth.cli('database', 'migrate');
+  assert.equal(migrated.code, 0, migrated.stderr);
   const dry = await mauth.cli('config', 'sync', '--dry-run');
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, new RegExp(`upstream provider ${MAIN}: would be created`));
