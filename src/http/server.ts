@@ -40,6 +40,8 @@ export interface ServerOptions {
   /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
   clock?: Clock;
   random?: Randomness;
+  /** Sees the text of every statement the server's pool sends (tests count the statements of a request). */
+  onQuery?: (query: string, connection: number) => void;
 }
 
 export interface RunningServer {
@@ -130,7 +132,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
 }
 
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
-  const db = await openDatabase(config, options.log, options.migrate, { bounded: true });
+  const db = await openDatabase(config, options.log, options.migrate, { bounded: true, onQuery: options.onQuery });
   try {
     return await serve(db, config, options);
   } catch (err) {

@@ -35,6 +35,8 @@ export interface ConnectOptions {
    * Migrations and one-off commands go without.
    */
   bounded?: boolean;
+  /** Called with the text of every statement as it is sent (tests count the statements of a request). */
+  onQuery?: (query: string, connection: number) => void;
 }
 
 /** Startup parameters (milliseconds) for the configured timeouts; 0 leaves the server's default. */
@@ -73,6 +75,7 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
     max_lifetime: config.max_lifetime,
     connection: options.schema ? { search_path: options.schema } : undefined,
     transform: { undefined: null },
+    ...(options.onQuery ? { debug: (connection: number, query: string) => options.onQuery!(query, connection) } : {}),
   } satisfies postgres.Options<Record<string, postgres.PostgresType>>;
 
   // The embedded database has one connection and no other client to wait for. It gets no

@@ -35,7 +35,12 @@ async function migrateOrClose(db: Database, log: Logger): Promise<void> {
  * and `lock_timeout`. Migrations still run without them, on a connection of their own: they may
  * take longer, and wait for another instance's migration lock.
  */
-export async function openDatabase(config: Config, log: Logger, runMigrations: boolean, options: { bounded?: boolean } = {}): Promise<Database> {
+export async function openDatabase(
+  config: Config,
+  log: Logger,
+  runMigrations: boolean,
+  options: { bounded?: boolean; onQuery?: (query: string, connection: number) => void } = {},
+): Promise<Database> {
   if (runMigrations && options.bounded && !isEmbedded(config.database)) {
     const migrator = await connect(config.database, { max: 1 });
     await reach(migrator);
@@ -45,9 +50,9 @@ export async function openDatabase(config: Config, log: Logger, runMigrations: b
     } finally {
       await migrator.close();
     }
-    return connect(config.database, { bounded: true });
+    return connect(config.database, { bounded: true, onQuery: options.onQuery });
   }
-  const db = await connect(config.database, { bounded: options.bounded });
+  const db = await connect(config.database, { bounded: options.bounded, onQuery: options.onQuery });
   await reach(db);
   if (db.embedded) {
     log.warn(

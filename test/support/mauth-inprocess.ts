@@ -7,7 +7,7 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { systemRandomness, type Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
-import { startServer, type RunningServer } from '../../src/http/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/http/server.js';
 import { JOBS_CHANNEL } from '../../src/storage/jobs.js';
 import { createMauth, type MauthInstance } from './mauth-process.js';
 
@@ -46,7 +46,14 @@ export interface InProcessMauth extends Pick<MauthInstance, 'url' | 'configFiles
   drop(): Promise<void>;
 }
 
-export async function createInProcessMauth(options: Parameters<typeof createMauth>[0]): Promise<InProcessMauth> {
+/**
+ * `server`: options of the server itself; `worker: false` runs no job worker (whose queries
+ * would mix with a request's), `onQuery` sees every statement its pool sends.
+ */
+export async function createInProcessMauth(
+  options: Parameters<typeof createMauth>[0],
+  server: Pick<ServerOptions, 'worker' | 'onQuery'> = { worker: true },
+): Promise<InProcessMauth> {
   if (process.env.MAUTH_TEST_DATABASE === 'embedded') {
     // The embedded database serves one process; the CLI the tests run would need it too.
     throw new Error('in-process tests need PostgreSQL (MAUTH_TEST_DATABASE=embedded is not supported)');
@@ -90,7 +97,7 @@ export async function createInProcessMauth(options: Parameters<typeof createMaut
     },
     async start() {
       const config = await loadConfig({ files: instance.configFiles, env: {} });
-      running = await startServer(config, { migrate: true, worker: true, log, clock, random: systemRandomness });
+      running = await startServer(config, { migrate: true, worker: server.worker, onQuery: server.onQuery, log, clock, random: systemRandomness });
     },
     async stop() {
       await running?.close();

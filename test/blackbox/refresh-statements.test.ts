@@ -1,0 +1,139 @@
+// Black box (in process, real PostgreSQL): what one refresh costs the database. Every statement
+// the server's pool sends is observed (postgres.js's `debug` hook on the instance's own pool);
+// a refresh must be one transaction of at most 6 statements (BEGIN and COMMIT not counted), for
+// a public client, a registered confidential client and a static one from the configuration,
+// with the ID token's e-mail claim asked for. No job worker runs, so nothing else queries meanwhile.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import { Browser } from '../support/http-client.js';
+import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
+import { authorize, introspect, registerClient, registerNativeClient, type RegisteredClient } from '../support/oauth-client.js';
+
+const SERVER_NAME = 'refresh-cost.test';
+const PASSWORD = 'Rita-Refresh-Password-1!';
+const STATIC_CLIENT = '01JREFRESHSTAT1CC11ENT0000';
+const STATIC_SECRET = 'static-secret-0123456789';
+const MAX_STATEMENTS = 6;
+
+let hs: HomeserverDouble;
+let mauth: InProcessMauth;
+
+interface Sent {
+  query: string;
+  connection: number;
+}
+let recording: Sent[] | undefined;
+
+before(async () => {
+  const secret = randomBytes(16).toString('hex');
+  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
+  mauth = await createInProcessMauth(
+    {
+      homeserverUrl: hs.url,
+      serverName: SERVER_NAME,
+      secret,
+      extra: {
+        clients: [{ client_id: STATIC_CLIENT, client_auth_method: 'client_secret_post', client_secret: STATIC_SECRET, redirect_uris: ['http://127.0.0.1/static-cb'] }],
+      },
+    },
+    { worker: false, onQuery: (query, connection) => recording?.push({ query, connection }) },
+  );
+  const r = await mauth.cli('manage', 'register-user', 'rita', '--password', PASSWORD, '--email', 'rita@mail.test', '--yes');
+  assert.equal(r.code, 0, r.stderr);
+  await mauth.start();
+});
+
+after(async () => {
+  await mauth?.stop();
+  await mauth?.drop();
+  await hs?.stop();
+});
+
+type Auth = { fields: Record<string, string>; headers: Record<string, string> };
+
+async function post(fields: Record<string, string>, auth: Auth) {
+  const res = await fetch(`${mauth.url}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+    body: new URLSearchParams({ ...fields, ...auth.fields }).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+async function signIn(client: RegisteredClient, auth: Auth, device: string) {
+  const scope = `openid email urn:matrix:client:api:* urn:matrix:client:device:${device}`;
+  const { params, verifier } = await authorize(new Browser(mauth.url), { client, scope, username: 'rita', password: PASSWORD });
+  const tokens = await post({ grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: client.redirect_uri, code_verifier: verifier }, auth);
+  assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+  return tokens.body;
+}
+
+/** Refreshes, and returns the answer with every statement sent while it ran. */
+async function observedRefresh(refreshToken: string, auth: Auth) {
+  recording = [];
+  try {
+    const answer = await post({ grant_type: 'refresh_token', refresh_token: refreshToken }, auth);
+    return { answer, sent: recording };
+  } finally {
+    recording = undefined;
+  }
+}
+
+const isBegin = (q: string) => /^\s*begin\b/i.test(q);
+const isEnd = (q: string) => /^\s*(commit|rollback)\b/i.test(q);
+const listing = (sent: Sent[]) => sent.map((s, i) => `${i + 1}. [conn ${s.connection}] ${s.query.replace(/\s+/g, ' ').trim()}`).join('\n');
+
+async function assertRefreshAtTheFloor(client: RegisteredClient, auth: Auth) {
+  const device = `DEV${randomBytes(5).toString('hex').toUpperCase()}`;
+  const first = await signIn(client, auth, device);
+  const { answer, sent } = await observedRefresh(first.refresh_token, auth);
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.ok(answer.body.id_token, 'an ID token is issued (its claims cost no statement of their own)');
+  assert.ok(answer.body.scope.split(' ').includes(`urn:matrix:client:device:${device}`), `the device scope is carried: ${answer.body.scope}`);
+
+  const work = sent.filter((s) => !isBegin(s.query) && !isEnd(s.query));
+  assert.ok(work.length <= MAX_STATEMENTS, `a refresh sent ${work.length} statements (at most ${MAX_STATEMENTS}):\n${listing(sent)}`);
+  // One transaction: BEGIN first, COMMIT last, everything between on that one connection.
+  assert.ok(sent.length >= 2 && isBegin(sent[0].query), `the refresh starts its transaction first:\n${listing(sent)}`);
+  assert.match(sent.at(-1)!.query, /^\s*commit\b/i, `the refresh ends by committing:\n${listing(sent)}`);
+  assert.equal(sent.filter((s) => isBegin(s.query)).length, 1, `one transaction:\n${listing(sent)}`);
+  assert.ok(sent.every((s) => s.connection === sent[0].connection), `all on the transaction's connection:\n${listing(sent)}`);
+
+  // And the refresh did its work: the old access token is revoked, the new tokens live and rotate.
+  assert.equal((await introspect(mauth.url, mauth.secret, first.access_token)).body.active, false, 'the replaced access token is revoked');
+  const info = await introspect(mauth.url, mauth.secret, answer.body.access_token);
+  assert.equal(info.body.active, true);
+  assert.equal(info.body.device_id, device);
+  const again = await post({ grant_type: 'refresh_token', refresh_token: answer.body.refresh_token }, auth);
+  assert.equal(again.status, 200, JSON.stringify(again.body));
+}
+
+test('a refresh by a public client (registered, like Element X) is one transaction of at most 6 statements', async () => {
+  const client = await registerNativeClient(mauth.url);
+  await assertRefreshAtTheFloor(client, { fields: { client_id: client.client_id }, headers: {} });
+});
+
+test('a refresh by a registered confidential client (client_secret_basic) is one transaction of at most 6 statements', async () => {
+  const redirect = 'https://app.example.org/callback';
+  const res = await registerClient(mauth.url, {
+    application_type: 'web',
+    client_uri: 'https://app.example.org/',
+    redirect_uris: [redirect],
+    token_endpoint_auth_method: 'client_secret_basic',
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token'],
+  });
+  const body = (await res.json()) as { client_id: string; client_secret: string };
+  assert.equal(res.status, 201, JSON.stringify(body));
+  const basic = Buffer.from(`${encodeURIComponent(body.client_id)}:${encodeURIComponent(body.client_secret)}`).toString('base64');
+  await assertRefreshAtTheFloor({ client_id: body.client_id, redirect_uri: redirect }, { fields: {}, headers: { authorization: `Basic ${basic}` } });
+});
+
+test('a refresh by a static client from the configuration is one transaction of at most 6 statements', async () => {
+  await assertRefreshAtTheFloor(
+    { client_id: STATIC_CLIENT, redirect_uri: 'http://127.0.0.1/static-cb' },
+    { fields: { client_id: STATIC_CLIENT, client_secret: STATIC_SECRET }, headers: {} },
+  );
+});
