@@ -13,8 +13,9 @@ import { hashSecret } from '../domain/tokens.js';
 import { unseal } from '../domain/seal.js';
 import { SEALED, sealClientSecret } from './stored-payloads.js';
 import { staticOnlyViolations } from '../policy/client-registration.js';
-import type { Sql, Tx } from '../storage/db.js';
+import type { Db, Sql, Tx } from '../storage/db.js';
 import * as payloads from '../storage/oidc-payloads.js';
+import type { RefreshRequest } from './refresh.js';
 
 /** Models whose id is not a secret and is referenced elsewhere by value. */
 const PLAIN_ID_MODELS = new Set(['Client', 'Grant', 'ReplayDetection']);
@@ -32,10 +33,27 @@ export interface AdapterHooks {
   rotationSettledSeconds?: number;
   /** Grant types taken out of service: dropped from stored clients, which would not load with them. */
   withdrawnGrantTypes?: readonly string[];
+  /**
+   * The refresh the current request is, if it is one (refresh.ts): its one read answers what it
+   * holds, and every statement runs in its transaction.
+   */
+  refreshInProgress?(): RefreshRequest | undefined;
 }
 
 function storageKey(model: string, id: string): string {
   return PLAIN_ID_MODELS.has(model) ? id : hashSecret(id);
+}
+
+/**
+ * A consumed refresh token may be replayed once, within REFRESH_GRACE_SECONDS, when the
+ * response that carried its successor was lost: it then reads as unused, and consuming it
+ * re-checks under the grant's lock. A revoked token reads as used, so presenting it ends the
+ * grant (oidc-provider revokes the grant of a used refresh token).
+ */
+function refreshTokenPayload(id: string, row: payloads.RefreshTokenRow): AdapterPayload | undefined {
+  if (row.revoked_at) return revive(id, { ...row, consumed_at: row.consumed_at ?? row.revoked_at });
+  if (row.graceable) return revive(id, { ...row, consumed_at: null });
+  return revive(id, row);
 }
 
 function revive(id: string, row: payloads.PayloadRow | undefined): AdapterPayload | undefined {
@@ -67,8 +85,11 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
       }
       // Tokens carry the scope the user consented to, read from their grant: oidc-provider's own
       // token scope lacks the device scope (see MATRIX_SCOPE_PARAM), and introspection then reads
-      // one row.
-      await payloads.upsert(sql, {
+      // one row. A refresh read its grant already.
+      const refresh = hooks.refreshInProgress?.();
+      const read = refresh && TOKEN_MODELS.has(this.model) ? await refresh.read() : undefined;
+      const grantScope = read?.grant && read.grant_id === payload.grantId ? read.grant_scope : undefined;
+      await payloads.upsert(refresh ? await refresh.transaction() : sql, {
         model: this.model,
         key: this.key(id),
         payload: stored,
@@ -78,13 +99,34 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
         userCodeHash: payload.userCode ? hashSecret(payload.userCode) : null,
         expiresAt: expiresIn ? secondsAfter(clock.now(), expiresIn) : null,
         scopeFromGrant: TOKEN_MODELS.has(this.model),
+        grantScope,
       });
     }
 
+    /** Where statements go: the refresh's transaction during one, the pool otherwise. */
+    private async db(): Promise<Db> {
+      const refresh = hooks.refreshInProgress?.();
+      return refresh ? refresh.transaction() : sql;
+    }
+
     async find(id: string): Promise<AdapterPayload | undefined> {
+      const fromRefresh = await this.findInRefresh(id);
+      if (fromRefresh) return fromRefresh.payload;
       if (this.model === 'RefreshToken') return this.findRefreshToken(id);
       if (this.model === 'Client') return this.findClient(id);
-      return revive(id, await payloads.find(sql, this.model, this.key(id), clock.now()));
+      return revive(id, await payloads.find(await this.db(), this.model, this.key(id), clock.now()));
+    }
+
+    /** The answer of a refresh's one read, when it holds what is asked for (`payload` may be undefined: not found). */
+    private async findInRefresh(id: string): Promise<{ payload: AdapterPayload | undefined } | undefined> {
+      const refresh = hooks.refreshInProgress?.();
+      if (!refresh || !['RefreshToken', 'Grant', 'Client'].includes(this.model)) return undefined;
+      const read = await refresh.read();
+      if (this.model === 'RefreshToken' && this.key(id) === refresh.key) return { payload: read && refreshTokenPayload(id, read) };
+      if (!read) return undefined;
+      if (this.model === 'Grant' && id === read.grant_id) return { payload: revive(id, read.grant ?? undefined) };
+      if (this.model === 'Client' && id === read.token_client_id) return { payload: await this.clientPayload(id, read.client ?? undefined) };
+      return undefined;
     }
 
     /**
@@ -96,14 +138,16 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
      * it ends the grant (oidc-provider revokes the grant of a used refresh token).
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
-      const row = await payloads.findRefreshToken(sql, this.key(id), clock.now(), hooks.rotationSettledSeconds);
-      if (row?.revoked_at) return revive(id, { ...row, consumed_at: row.consumed_at ?? row.revoked_at });
-      if (row?.graceable) return revive(id, { ...row, consumed_at: null });
-      return revive(id, row);
+      const row = await payloads.findRefreshToken(await this.db(), this.key(id), clock.now(), hooks.rotationSettledSeconds);
+      return row && refreshTokenPayload(id, row);
     }
 
     private async findClient(id: string): Promise<AdapterPayload | undefined> {
-      const payload = revive(id, await payloads.find(sql, 'Client', id, clock.now()));
+      return this.clientPayload(id, await payloads.find(await this.db(), 'Client', id, clock.now()));
+    }
+
+    private async clientPayload(id: string, row: payloads.PayloadRow | undefined): Promise<AdapterPayload | undefined> {
+      const payload = revive(id, row);
       // Registered before dynamic clients were held to the registration rules for key sets:
       // authenticating one would make Mauth fetch a URI the registrant chose.
       if (payload && staticOnlyViolations(payload).length > 0) return undefined;
@@ -124,14 +168,14 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      const row = await payloads.findByUid(sql, this.model, uid, clock.now());
+      const row = await payloads.findByUid(await this.db(), this.model, uid, clock.now());
       // The session id is only known hashed; oidc-provider reads `jti` only to re-save, which
       // the session cookie value (not this lookup) drives.
       return row ? ({ ...row.payload } as AdapterPayload) : undefined;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      const row = await payloads.findByUserCode(sql, this.model, hashSecret(userCode), clock.now());
+      const row = await payloads.findByUserCode(await this.db(), this.model, hashSecret(userCode), clock.now());
       return row
         ? ({ ...row.payload, ...(row.consumed_at ? { consumed: Math.floor(row.consumed_at.getTime() / 1000) } : {}) } as AdapterPayload)
         : undefined;
@@ -140,11 +184,16 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     /** One atomic UPDATE: of concurrent consumers exactly one wins, the others get invalid_grant. */
     async consume(id: string): Promise<void> {
       if (this.model === 'RefreshToken') return this.consumeRefreshToken(id);
-      if (!(await payloads.consume(sql, this.model, this.key(id)))) throw new errors.InvalidGrant(`${this.model} already used`);
+      if (!(await payloads.consume(await this.db(), this.model, this.key(id)))) throw new errors.InvalidGrant(`${this.model} already used`);
     }
 
     private async consumeRefreshToken(id: string): Promise<void> {
-      const refused = await payloads.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
+      const refresh = hooks.refreshInProgress?.();
+      // A refresh holds its grant's lock since its read (the token it read is the one consumed).
+      const refused =
+        refresh && this.key(id) === refresh.key && (await refresh.read())
+          ? await payloads.consumeLockedRefreshToken(await refresh.transaction(), this.key(id), hooks.rotationSettledSeconds)
+          : await payloads.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
       if (refused) {
         // A used or revoked token presented again outside the grace: the session is compromised, end it.
         if (refused.refusedGrantId) await new PostgresAdapter('Grant').destroy(refused.refusedGrantId);
@@ -153,12 +202,17 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     }
 
     async destroy(id: string): Promise<void> {
-      if (this.model === 'Grant') return payloads.destroyGrant(sql, id, hooks.grantDestroyed && ((tx) => hooks.grantDestroyed!(tx, id)));
-      await payloads.destroy(sql, this.model, this.key(id));
+      if (this.model === 'Grant') {
+        const ended = hooks.grantDestroyed && ((tx: Tx) => hooks.grantDestroyed!(tx, id));
+        const refresh = hooks.refreshInProgress?.();
+        if (refresh) return payloads.destroyGrantWithin(await refresh.transaction(), id, ended);
+        return payloads.destroyGrant(sql, id, ended);
+      }
+      await payloads.destroy(await this.db(), this.model, this.key(id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await payloads.revokeByGrantId(sql, this.model, grantId);
+      await payloads.revokeByGrantId(await this.db(), this.model, grantId);
     }
   };
 }

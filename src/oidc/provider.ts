@@ -12,6 +12,7 @@ import { DEVICE_AUTHORIZATION_ROUTE, DEVICE_CODE_GRANT, installDeviceGrant, isPo
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
+import { refreshInProgress, refreshTransactions } from './refresh.js';
 import { PROVIDER_SCOPES, TTL_SECONDS } from './stored-payloads.js';
 import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
@@ -88,13 +89,15 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   const keys = await loadSigningKeys(config.secrets.keys);
   const deviceGrant = config.oauth.device_code_grant_enabled;
 
+  // A rotation's answer is lost once the deadline answered for it: its retry may be replayed.
+  const rotationSettledSeconds = config.database.request_deadline > 0 ? config.database.request_deadline : undefined;
   const Adapter = createAdapterClass(sql, ctx.clock, {
     encryptionSecret: config.secrets.encryption,
     grantDestroyed,
-    // A rotation's answer is lost once the deadline answered for it: its retry may be replayed.
-    rotationSettledSeconds: config.database.request_deadline > 0 ? config.database.request_deadline : undefined,
+    rotationSettledSeconds,
     // Clients registered while the device grant was on keep their other grants once it is off.
     withdrawnGrantTypes: deviceGrant ? [] : [DEVICE_CODE_GRANT],
+    refreshInProgress,
   });
 
   const configuration: Configuration = {
@@ -110,7 +113,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
       ...(c.jwks ? { jwks: c.jwks as never } : {}),
       ...(c.jwks_uri ? { jwks_uri: c.jwks_uri } : {}),
     })),
-    findAccount: accountFinder(sql),
+    findAccount: accountFinder(sql, refreshInProgress),
     jwks: { keys: keys as never },
     cookies: {
       keys: [cookieKey(config.secrets.encryption, 'oidc-cookies')],
@@ -208,6 +211,8 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
 
   if (deviceGrant) installDeviceGrant(provider, ctx);
   provider.use(tokenEndpointHooks(ctx));
+  // Inside the session hook: a refresh's transaction commits before that hook runs.
+  provider.use(refreshTransactions(ctx, { tokenRoute: ROUTES.token, rotationSettledSeconds }));
   provider.use(clientCredentialsPolicy(ctx));
   // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
   for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {

@@ -12,6 +12,7 @@ import * as users from '../storage/users.js';
 import { HomeserverError } from '../homeserver/index.js';
 import { provisionUser } from '../jobs/homeserver-jobs.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { clientSeen, sessionRecordedByRefresh } from './refresh.js';
 
 type Next = () => Promise<void>;
 
@@ -31,10 +32,11 @@ async function startSession(app: AppContext, ctx: KoaContextWithOIDC): Promise<v
   const scope = grant.getOIDCScope();
   if (ctx.body && typeof ctx.body === 'object') (ctx.body as { scope?: string }).scope = scope;
 
+  // A refresh of a running session recorded the client in its own transaction (refresh.ts).
+  if (sessionRecordedByRefresh(ctx)) return;
   // The client itself asks for tokens (introspection is the homeserver asking): its address, as
   // Express worked it out behind `http.trusted_proxies`, and its User-Agent.
-  const req = ctx.req as typeof ctx.req & { ip?: string };
-  const seen = { ip: req.ip, userAgent: ctx.get('user-agent').slice(0, 512) || undefined };
+  const seen = clientSeen(ctx);
   const { session, created } = await sessions.start(
     app.sql,
     { grantId: token.grantId, userId: token.accountId, clientId: token.clientId ?? '', deviceId: deviceOf(parseScope(scope)) ?? null, scope, seen },

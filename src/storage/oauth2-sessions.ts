@@ -53,6 +53,15 @@ export async function start(
   return { session: existing, created: false };
 }
 
+/** Records what the client of the grant's session sent with a token request (what is unknown is kept). */
+export async function recordSeen(db: Db, grantId: string, seen: ClientSeen): Promise<void> {
+  await db`
+    UPDATE oauth2_sessions SET
+      last_active_ip = coalesce(${seen.ip ?? null}, last_active_ip),
+      user_agent = coalesce(${seen.userAgent ?? null}, user_agent)
+    WHERE grant_id = ${grantId}`;
+}
+
 /** The user's live session with this id. */
 export async function findLiveForUser(db: Db, userId: string, id: string): Promise<OAuth2Session | undefined> {
   const [row] = await db<OAuth2Session[]>`

@@ -41,14 +41,19 @@ export async function upsert(
     expiresAt: Date | null;
     /** Tokens take the scope of their grant (see the adapter). */
     scopeFromGrant: boolean;
+    /** That scope when the caller read the grant already (a refresh): no lookup then. */
+    grantScope?: string | null;
   },
 ): Promise<void> {
+  const scope =
+    row.grantScope !== undefined
+      ? db`${row.grantScope}::text`
+      : db`(SELECT g.payload -> 'openid' ->> 'scope' FROM oidc_payloads g
+            WHERE ${row.scopeFromGrant} AND g.model = 'Grant' AND g.id = ${row.grantId})`;
   await db`
     INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, uid, user_code, expires_at, scope)
     VALUES (${row.model}, ${row.key}, ${db.json(row.payload as postgres.JSONValue)}, ${row.grantId},
-            ${row.accountId}, ${row.uid}, ${row.userCodeHash}, ${row.expiresAt},
-            (SELECT g.payload -> 'openid' ->> 'scope' FROM oidc_payloads g
-             WHERE ${row.scopeFromGrant} AND g.model = 'Grant' AND g.id = ${row.grantId}))
+            ${row.accountId}, ${row.uid}, ${row.userCodeHash}, ${row.expiresAt}, ${scope})
     ON CONFLICT (model, id) DO UPDATE SET
       payload = excluded.payload, grant_id = excluded.grant_id, account_id = excluded.account_id,
       uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at,
@@ -101,6 +106,12 @@ export async function consume(db: Db, model: string, key: string): Promise<boole
   return rows.length > 0;
 }
 
+/** What `consumeRefreshToken` reports when the token was used or revoked already. */
+export interface RefusedRefresh {
+  /** The grant the token belongs to (when the token exists): it is compromised and must end. */
+  refusedGrantId: string | undefined;
+}
+
 /**
  * Consumes a refresh token, or replays it once within the grace. Returns undefined when that
  * worked; otherwise the token was used or revoked already (the grant it belongs to, when the
@@ -110,44 +121,130 @@ export async function consumeRefreshToken(
   sql: Sql,
   key: string,
   settledSeconds = ROTATION_SETTLED_SECONDS,
-): Promise<{ refusedGrantId: string | undefined } | undefined> {
+): Promise<RefusedRefresh | undefined> {
   return sql.begin(async (tx) => {
     const [token] = await tx<{ grant_id: string }[]>`
       SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
     if (!token) return { refusedGrantId: undefined };
-    // One rotation or replay per grant at a time: the grace check and the revoking of
-    // successors must see the same successors.
-    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`refresh-grant:${token.grant_id}`}, 0))`;
-    const [row] = await tx<{ consumed_at: Date | null; revoked_at: Date | null; grant_id: string; graceable: boolean }[]>`
-      SELECT t.consumed_at, t.revoked_at, t.grant_id, ${graceable(tx, settledSeconds)} AS graceable
-      FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key} FOR UPDATE`;
-    if (!row) return { refusedGrantId: undefined };
-    if (row.revoked_at || (row.consumed_at && !row.graceable)) return { refusedGrantId: row.grant_id };
-    if (row.consumed_at) {
-      // The lost-response grace: the unused successors are revoked, not deleted, so that
-      // whoever presents one next (the real client, if this replay is a thief's) ends the grant.
-      await tx`
-        UPDATE oidc_payloads SET revoked_at = clock_timestamp()
-        WHERE model = 'RefreshToken' AND grant_id = ${row.grant_id}
-          AND id <> ${key} AND created_at >= ${row.consumed_at} AND revoked_at IS NULL`;
-    }
-    // As MAS does, a refresh revokes the access token it replaces (the grant's only live one;
-    // the new access token is saved after this).
-    await tx`DELETE FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${row.grant_id}`;
-    await tx`
-      UPDATE oidc_payloads SET consumed_at = clock_timestamp(), grace_used = (consumed_at IS NOT NULL)
-      WHERE model = 'RefreshToken' AND id = ${key}`;
-    return undefined;
+    await tx`SELECT pg_advisory_xact_lock(${refreshLockKey(tx, token.grant_id)})`;
+    return consumeLockedRefreshToken(tx, key, settledSeconds);
   });
+}
+
+/**
+ * One rotation or replay per grant at a time: the grace check and the revoking of successors
+ * must see the same successors. Whoever consumes a refresh token holds this transaction lock on
+ * its grant, taken before the statement that consumes (which then sees every rotation before it).
+ */
+function refreshLockKey(db: Db, grantId: string) {
+  return db`hashtextextended(${`refresh-grant:${grantId}`}, 0)`;
+}
+
+/**
+ * `consumeRefreshToken` for a caller holding the grant's lock (`findForRefresh` takes it), in
+ * one statement: the token is marked used (or its one grace replay is spent, revoking the unused
+ * successors, which are kept so that presenting one later ends the grant), and the grant's
+ * access token, which the successors replace, is revoked as MAS does.
+ */
+export async function consumeLockedRefreshToken(tx: Tx, key: string, settledSeconds = ROTATION_SETTLED_SECONDS): Promise<RefusedRefresh | undefined> {
+  const [row] = await tx<{ grant_id: string; consumed: boolean }[]>`
+    WITH target AS (
+      SELECT t.id, t.grant_id, t.consumed_at, t.revoked_at, ${graceable(tx, settledSeconds)} AS graceable
+      FROM oidc_payloads t WHERE t.model = 'RefreshToken' AND t.id = ${key}
+    ), used AS (
+      UPDATE oidc_payloads p SET consumed_at = clock_timestamp(), grace_used = (p.consumed_at IS NOT NULL)
+      FROM target
+      WHERE p.model = 'RefreshToken' AND p.id = target.id
+        AND target.revoked_at IS NULL AND (target.consumed_at IS NULL OR target.graceable)
+        -- of concurrent consumers exactly one wins, lock or not
+        AND p.revoked_at IS NULL AND p.consumed_at IS NOT DISTINCT FROM target.consumed_at
+      RETURNING p.grant_id, target.consumed_at AS replayed_since
+    ), replaced_successors AS (
+      UPDATE oidc_payloads r SET revoked_at = clock_timestamp()
+      FROM used
+      WHERE used.replayed_since IS NOT NULL AND r.model = 'RefreshToken' AND r.grant_id = used.grant_id
+        AND r.id <> ${key} AND r.created_at >= used.replayed_since AND r.revoked_at IS NULL
+      RETURNING 1
+    ), replaced_access AS (
+      DELETE FROM oidc_payloads a USING used WHERE a.model = 'AccessToken' AND a.grant_id = used.grant_id
+      RETURNING 1
+    )
+    SELECT target.grant_id, EXISTS (SELECT 1 FROM used) AS consumed FROM target`;
+  if (!row) return { refusedGrantId: undefined };
+  return row.consumed ? undefined : { refusedGrantId: row.grant_id };
+}
+
+/** What one refresh reads, in one statement: the token with its grant, client, user and session. */
+export interface RefreshRead extends RefreshTokenRow {
+  grant_id: string;
+  /** `payload.clientId` of the token: the client the row below is. */
+  token_client_id: string | null;
+  /** The stored client (null for a static client, or one that is gone). */
+  client: PayloadRow | null;
+  /** The grant, unless it expired or is gone. */
+  grant: PayloadRow | null;
+  /** The scope the grant was consented to (tokens carry it, see the adapter). */
+  grant_scope: string | null;
+  account_id: string | null;
+  /** The account, when it exists (`user_id` is then `account_id`). */
+  user_id: string | null;
+  user_active: boolean;
+  /** The account's first verified address (the ID token's `email` claim). */
+  email: string | null;
+  /** The OAuth 2.0 session of the grant, when it was started; what it last recorded of the client. */
+  session_id: string | null;
+  session_user_agent: string | null;
+  session_ip: string | null;
+}
+
+/**
+ * The read of a refresh, in the transaction that will consume the token: everything the token
+ * endpoint checks (the refresh token with whether its grace is open, its grant, its client, the
+ * account and its address, the session), and the grant's refresh lock, taken as the row is read.
+ * Expiry is judged at `now`, as `find` does.
+ */
+export async function findForRefresh(tx: Tx, key: string, now: Date, settledSeconds = ROTATION_SETTLED_SECONDS): Promise<RefreshRead | undefined> {
+  const [row] = await tx<(Omit<RefreshRead, 'client' | 'grant'> & {
+    client_payload: Record<string, unknown> | null;
+    client_consumed_at: Date | null;
+    grant_payload: Record<string, unknown> | null;
+    grant_consumed_at: Date | null;
+  })[]>`
+    SELECT t.payload, t.consumed_at, t.revoked_at, ${graceable(tx, settledSeconds)} AS graceable,
+           t.grant_id, t.account_id, t.payload ->> 'clientId' AS token_client_id,
+           c.payload AS client_payload, c.consumed_at AS client_consumed_at,
+           g.payload AS grant_payload, g.consumed_at AS grant_consumed_at, g.payload -> 'openid' ->> 'scope' AS grant_scope,
+           u.id AS user_id, coalesce(u.locked_at IS NULL AND u.deactivated_at IS NULL, false) AS user_active,
+           (SELECT e.email FROM user_emails e WHERE e.user_id = u.id AND e.verified_at IS NOT NULL
+            ORDER BY e.created_at LIMIT 1) AS email,
+           s.id AS session_id, s.user_agent AS session_user_agent, s.last_active_ip AS session_ip,
+           pg_advisory_xact_lock(hashtextextended('refresh-grant:' || t.grant_id, 0))::text AS locked
+    FROM oidc_payloads t
+    LEFT JOIN oidc_payloads g ON g.model = 'Grant' AND g.id = t.grant_id AND (g.expires_at IS NULL OR g.expires_at > ${now})
+    LEFT JOIN oidc_payloads c ON c.model = 'Client' AND c.id = t.payload ->> 'clientId' AND (c.expires_at IS NULL OR c.expires_at > ${now})
+    LEFT JOIN users u ON u.id = t.account_id
+    LEFT JOIN oauth2_sessions s ON s.grant_id = t.grant_id
+    WHERE t.model = 'RefreshToken' AND t.id = ${key} AND (t.expires_at IS NULL OR t.expires_at > ${now})`;
+  if (!row) return undefined;
+  const { client_payload, client_consumed_at, grant_payload, grant_consumed_at, ...rest } = row;
+  delete (rest as { locked?: unknown }).locked;
+  return {
+    ...rest,
+    client: client_payload ? { payload: client_payload, consumed_at: client_consumed_at } : null,
+    grant: grant_payload ? { payload: grant_payload, consumed_at: grant_consumed_at } : null,
+  };
 }
 
 /** A grant and everything issued under it; `ended` runs in the same transaction. */
 export async function destroyGrant(sql: Sql, grantId: string, ended?: (tx: Tx) => Promise<void>): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`DELETE FROM oidc_payloads WHERE grant_id = ${grantId}`;
-    await tx`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId}`;
-    await ended?.(tx);
-  });
+  await sql.begin((tx) => destroyGrantWithin(tx, grantId, ended));
+}
+
+/** `destroyGrant` in the caller's transaction. */
+export async function destroyGrantWithin(tx: Tx, grantId: string, ended?: (tx: Tx) => Promise<void>): Promise<void> {
+  await tx`DELETE FROM oidc_payloads WHERE grant_id = ${grantId}`;
+  await tx`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId}`;
+  await ended?.(tx);
 }
 
 export async function destroy(db: Db, model: string, key: string): Promise<void> {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import postgres from 'postgres';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser } from '../support/http-client.js';
 import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
@@ -19,6 +20,8 @@ const MAX_STATEMENTS = 6;
 
 let hs: HomeserverDouble;
 let mauth: InProcessMauth;
+/** The test's own connection to Mauth's database (not observed). */
+let db: postgres.Sql;
 
 interface Sent {
   query: string;
@@ -43,9 +46,11 @@ before(async () => {
   const r = await mauth.cli('manage', 'register-user', 'rita', '--password', PASSWORD, '--email', 'rita@mail.test', '--yes');
   assert.equal(r.code, 0, r.stderr);
   await mauth.start();
+  db = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
 });
 
 after(async () => {
+  await db?.end();
   await mauth?.stop();
   await mauth?.drop();
   await hs?.stop();
@@ -53,10 +58,10 @@ after(async () => {
 
 type Auth = { fields: Record<string, string>; headers: Record<string, string> };
 
-async function post(fields: Record<string, string>, auth: Auth) {
+async function post(fields: Record<string, string>, auth: Auth, userAgent = 'RefreshCost/1.0') {
   const res = await fetch(`${mauth.url}/oauth2/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent, ...auth.headers },
     body: new URLSearchParams({ ...fields, ...auth.fields }).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
@@ -70,11 +75,14 @@ async function signIn(client: RegisteredClient, auth: Auth, device: string) {
   return tokens.body;
 }
 
-/** Refreshes, and returns the answer with every statement sent while it ran. */
+/**
+ * Refreshes, and returns the answer with every statement sent while it ran. The client sends
+ * another User-Agent than at sign-in (an app update), so the session's record of it is written too.
+ */
 async function observedRefresh(refreshToken: string, auth: Auth) {
   recording = [];
   try {
-    const answer = await post({ grant_type: 'refresh_token', refresh_token: refreshToken }, auth);
+    const answer = await post({ grant_type: 'refresh_token', refresh_token: refreshToken }, auth, 'RefreshCost/2.0');
     return { answer, sent: recording };
   } finally {
     recording = undefined;
@@ -106,6 +114,8 @@ async function assertRefreshAtTheFloor(client: RegisteredClient, auth: Auth) {
   const info = await introspect(mauth.url, mauth.secret, answer.body.access_token);
   assert.equal(info.body.active, true);
   assert.equal(info.body.device_id, device);
+  const [session] = await db<{ user_agent: string }[]>`SELECT user_agent FROM oauth2_sessions WHERE device_id = ${device}`;
+  assert.equal(session.user_agent, 'RefreshCost/2.0', "the session records the refreshing client's User-Agent");
   const again = await post({ grant_type: 'refresh_token', refresh_token: answer.body.refresh_token }, auth);
   assert.equal(again.status, 200, JSON.stringify(again.body));
 }
