@@ -130,12 +130,8 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     }
 
     /**
-     * A consumed refresh token may be replayed once, within REFRESH_GRACE_SECONDS, when the
-     * response that carried its successor was lost (or the rotation failed before saving one):
-     * nothing issued since has been used. Reading
-     * it changes nothing; `consume` re-checks and revokes the unused successors atomically,
-     * after oidc-provider has checked the client. A revoked token reads as used, so presenting
-     * it ends the grant (oidc-provider revokes the grant of a used refresh token).
+     * Reading a refresh token changes nothing (see refreshTokenPayload); `consume` re-checks the
+     * grace and revokes the unused successors atomically, after oidc-provider checked the client.
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
       const row = await payloads.findRefreshToken(await this.db(), this.key(id), clock.now(), hooks.rotationSettledSeconds);

@@ -77,22 +77,27 @@ export class RefreshRequest {
     return this.#sessionRecorded;
   }
 
-  /** Ends the transaction: committed when oidc-provider answered below 500 (a refusal included). */
+  /**
+   * Ends the transaction: committed when oidc-provider answered below 500 (a refusal included),
+   * rolled back otherwise. Throws only when committing failed (the answer's tokens do not exist).
+   */
   async finish(commit: boolean): Promise<void> {
     if (!this.#done) return;
+    if (!commit) return this.#rollBack();
     try {
-      if (commit) await this.#recordSession();
+      await this.#recordSession();
     } catch (err) {
-      this.#settle!(false);
-      await this.#done.catch(() => {});
+      await this.#rollBack();
       throw err;
     }
-    this.#settle!(commit);
-    try {
-      await this.#done;
-    } catch (err) {
-      if (err !== ROLLBACK) throw err;
-    }
+    this.#settle!(true);
+    await this.#done;
+  }
+
+  async #rollBack(): Promise<void> {
+    this.#settle!(false);
+    // Whatever failed in it was answered already (a statement's error reached oidc-provider).
+    await this.#done!.catch(() => {});
   }
 
   /** A refresh is a token request of the session's client: what it now sends, when it changed. */
@@ -164,7 +169,7 @@ export function refreshTransactions(app: AppContext, options: { tokenRoute: stri
     try {
       await next();
     } catch (err) {
-      await tokenRequest.made?.finish(false).catch(() => {});
+      await tokenRequest.made?.finish(false);
       throw err;
     }
     const request = tokenRequest.made;

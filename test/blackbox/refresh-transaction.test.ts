@@ -1,8 +1,10 @@
-// Black box (in process, real PostgreSQL): what one refresh costs the database. Every statement
-// the server's pool sends is observed (postgres.js's `debug` hook on the instance's own pool);
-// a refresh must be one transaction of at most 6 statements (BEGIN and COMMIT not counted), for
-// a public client, a registered confidential client and a static one from the configuration,
-// with the ID token's e-mail claim asked for. No job worker runs, so nothing else queries meanwhile.
+// Black box (in process, real PostgreSQL): a refresh is one transaction at the floor. Every
+// statement the server's pool sends is observed (postgres.js's `debug` hook on the instance's own
+// pool): a refresh must be one transaction of at most 6 statements (BEGIN and COMMIT not
+// counted), for a public client, a registered confidential client and a static one from the
+// configuration, with the ID token's e-mail claim asked for. No job worker runs, so nothing else
+// queries meanwhile. A refresh whose transaction fails leaves nothing behind, and refreshes
+// racing with one token never leave two live token chains.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -146,4 +148,76 @@ test('a refresh by a static client from the configuration is one transaction of 
     { client_id: STATIC_CLIENT, redirect_uri: 'http://127.0.0.1/static-cb' },
     { fields: { client_id: STATIC_CLIENT, client_secret: STATIC_SECRET }, headers: {} },
   );
+});
+
+test('a refresh whose transaction fails leaves nothing behind: no successor, the old access token works, the token refreshes again', async () => {
+  const client = await registerNativeClient(mauth.url);
+  const auth = { fields: { client_id: client.client_id }, headers: {} };
+  const device = `DEV${randomBytes(5).toString('hex').toUpperCase()}`;
+  const first = await signIn(client, auth, device);
+  const refreshTokens = async () => {
+    const [row] = await db<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM oidc_payloads t JOIN oauth2_sessions s ON s.grant_id = t.grant_id
+      WHERE t.model = 'RefreshToken' AND s.device_id = ${device}`;
+    return row.n;
+  };
+  assert.equal(await refreshTokens(), 1);
+
+  // The session row is held by another transaction: the refresh's last write (the new
+  // User-Agent) waits for it, and is cancelled, after the tokens were consumed and saved.
+  const holder = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holding = holder.begin(async (tx) => {
+    await tx`SELECT 1 FROM oauth2_sessions WHERE device_id = ${device} FOR UPDATE`;
+    locked();
+    await held;
+  });
+  try {
+    await isLocked;
+    const pending = post({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth, 'RefreshCost/2.0');
+    for (let cancelled = false; !cancelled; ) {
+      const rows = await db<{ cancelled: boolean }[]>`
+        SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ '^[[:space:]]*UPDATE oauth2_sessions'`;
+      cancelled = rows.some((r) => r.cancelled);
+      if (!cancelled) await new Promise((r) => setTimeout(r, 20));
+    }
+    const failed = await pending;
+    assert.equal(failed.status, 503, JSON.stringify(failed.body));
+    assert.equal(failed.body.error, 'temporarily_unavailable');
+    assert.equal(failed.body.refresh_token, undefined, 'no token leaves with a failed commit');
+  } finally {
+    release();
+    await holding;
+    await holder.end();
+  }
+
+  assert.equal(await refreshTokens(), 1, 'the successor was not saved');
+  assert.equal((await introspect(mauth.url, mauth.secret, first.access_token)).body.active, true, 'the access token was not revoked');
+  const retry = await post({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth, 'RefreshCost/2.0');
+  assert.equal(retry.status, 200, JSON.stringify(retry.body));
+  const [token] = await db<{ grace_used: boolean }[]>`
+    SELECT t.grace_used FROM oidc_payloads t JOIN oauth2_sessions s ON s.grant_id = t.grant_id
+    WHERE t.model = 'RefreshToken' AND s.device_id = ${device} AND t.consumed_at IS NOT NULL`;
+  assert.equal(token.grace_used, false, 'the retry was an ordinary rotation, not the grace replay');
+});
+
+test('refreshes racing with one refresh token never leave two live token chains', async () => {
+  const client = await registerNativeClient(mauth.url);
+  const auth = { fields: { client_id: client.client_id }, headers: {} };
+  for (const racers of [2, 4]) {
+    const first = await signIn(client, auth, `DEV${randomBytes(5).toString('hex').toUpperCase()}`);
+    const answers = await Promise.all(Array.from({ length: racers }, () => post({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth)));
+    for (const a of answers) assert.ok(a.status === 200 || (a.status === 400 && a.body.error === 'invalid_grant'), JSON.stringify(a));
+    assert.ok(answers.some((a) => a.status === 200), 'one of them refreshes');
+    // Whichever chain a client follows, at most one refreshes again (presenting a replaced one ends the grant).
+    let live = 0;
+    for (const a of answers.filter((x) => x.status === 200)) {
+      if ((await post({ grant_type: 'refresh_token', refresh_token: a.body.refresh_token }, auth)).status === 200) live += 1;
+    }
+    assert.ok(live <= 1, `${live} chains of ${racers} racing refreshes lived on`);
+  }
 });
