@@ -15,6 +15,7 @@ import { SEALED, sealClientSecret } from './stored-payloads.js';
 import { staticOnlyViolations } from '../policy/client-registration.js';
 import type { Db, Sql, Tx } from '../storage/db.js';
 import * as payloads from '../storage/oidc-payloads.js';
+import * as refreshTokens from '../storage/refresh-tokens.js';
 import type { RefreshRequest } from './refresh.js';
 
 /** Models whose id is not a secret and is referenced elsewhere by value. */
@@ -50,7 +51,7 @@ function storageKey(model: string, id: string): string {
  * re-checks under the grant's lock. A revoked token reads as used, so presenting it ends the
  * grant (oidc-provider revokes the grant of a used refresh token).
  */
-function refreshTokenPayload(id: string, row: payloads.RefreshTokenRow): AdapterPayload | undefined {
+function refreshTokenPayload(id: string, row: refreshTokens.RefreshTokenRow): AdapterPayload | undefined {
   if (row.revoked_at) return revive(id, { ...row, consumed_at: row.consumed_at ?? row.revoked_at });
   if (row.graceable) return revive(id, { ...row, consumed_at: null });
   return revive(id, row);
@@ -134,7 +135,7 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
      * grace and revokes the unused successors atomically, after oidc-provider checked the client.
      */
     private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
-      const row = await payloads.findRefreshToken(await this.db(), this.key(id), clock.now(), hooks.rotationSettledSeconds);
+      const row = await refreshTokens.findRefreshToken(await this.db(), this.key(id), clock.now(), hooks.rotationSettledSeconds);
       return row && refreshTokenPayload(id, row);
     }
 
@@ -188,8 +189,8 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
       // A refresh holds its grant's lock since its read (the token it read is the one consumed).
       const refused =
         refresh && this.key(id) === refresh.key && (await refresh.read())
-          ? await payloads.consumeLockedRefreshToken(await refresh.transaction(), this.key(id), hooks.rotationSettledSeconds)
-          : await payloads.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
+          ? await refreshTokens.consumeLockedRefreshToken(await refresh.transaction(), this.key(id), hooks.rotationSettledSeconds)
+          : await refreshTokens.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
       if (refused) {
         // A used or revoked token presented again outside the grace: the session is compromised, end it.
         if (refused.refusedGrantId) await new PostgresAdapter('Grant').destroy(refused.refusedGrantId);

@@ -21,7 +21,7 @@ import { hashSecret } from '../domain/tokens.js';
 import type { Tx } from '../storage/db.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import * as sessions from '../storage/oauth2-sessions.js';
-import * as payloads from '../storage/oidc-payloads.js';
+import * as refreshTokens from '../storage/refresh-tokens.js';
 
 type Next = () => Promise<void>;
 
@@ -38,7 +38,7 @@ export class RefreshRequest {
   #tx: Promise<Tx> | undefined;
   #settle: ((commit: boolean) => void) | undefined;
   #done: Promise<unknown> | undefined;
-  #read: Promise<payloads.RefreshRead | undefined> | undefined;
+  #read: Promise<refreshTokens.RefreshRead | undefined> | undefined;
   #sessionRecorded = false;
   /** The SHA-256 of the refresh token presented (the adapter's key for it). */
   readonly key: string;
@@ -67,8 +67,8 @@ export class RefreshRequest {
   }
 
   /** The one read (undefined: no such live refresh token). */
-  read(): Promise<payloads.RefreshRead | undefined> {
-    this.#read ??= this.transaction().then((tx) => payloads.findForRefresh(tx, this.key, this.app.clock.now(), this.settledSeconds));
+  read(): Promise<refreshTokens.RefreshRead | undefined> {
+    this.#read ??= this.transaction().then((tx) => refreshTokens.findForRefresh(tx, this.key, this.app.clock.now(), this.settledSeconds));
     return this.#read;
   }
 
