@@ -185,17 +185,23 @@ export function createAdapterClass(sql: Sql, clock: Clock, hooks: AdapterHooks =
     }
 
     private async consumeRefreshToken(id: string): Promise<void> {
-      const refresh = hooks.refreshInProgress?.();
-      // A refresh holds its grant's lock since its read (the token it read is the one consumed).
-      const refused =
-        refresh && this.key(id) === refresh.key && (await refresh.read())
-          ? await refreshTokens.consumeLockedRefreshToken(await refresh.transaction(), this.key(id), hooks.rotationSettledSeconds)
-          : await refreshTokens.consumeRefreshToken(sql, this.key(id), hooks.rotationSettledSeconds);
+      const refused = await this.consumeRefreshTokenOnce(id);
       if (refused) {
         // A used or revoked token presented again outside the grace: the session is compromised, end it.
         if (refused.refusedGrantId) await new PostgresAdapter('Grant').destroy(refused.refusedGrantId);
         throw new errors.InvalidGrant('refresh token already used');
       }
+    }
+
+    private async consumeRefreshTokenOnce(id: string): Promise<refreshTokens.RefusedRefresh | undefined> {
+      const key = this.key(id);
+      const settled = hooks.rotationSettledSeconds;
+      const refresh = hooks.refreshInProgress?.();
+      if (!refresh) return refreshTokens.consumeRefreshToken(sql, key, settled);
+      // A refresh holds the grant's lock since its read, when it read this token.
+      const tx = await refresh.transaction();
+      if (key === refresh.key && (await refresh.read())) return refreshTokens.consumeLockedRefreshToken(tx, key, settled);
+      return refreshTokens.consumeRefreshTokenWithin(tx, key, settled);
     }
 
     async destroy(id: string): Promise<void> {

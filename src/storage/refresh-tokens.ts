@@ -53,13 +53,16 @@ export async function consumeRefreshToken(
   key: string,
   settledSeconds = ROTATION_SETTLED_SECONDS,
 ): Promise<RefusedRefresh | undefined> {
-  return sql.begin(async (tx) => {
-    const [token] = await tx<{ grant_id: string }[]>`
-      SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
-    if (!token) return { refusedGrantId: undefined };
-    await tx`SELECT pg_advisory_xact_lock(${refreshLockKey(tx, token.grant_id)})`;
-    return consumeLockedRefreshToken(tx, key, settledSeconds);
-  });
+  return sql.begin((tx) => consumeRefreshTokenWithin(tx, key, settledSeconds));
+}
+
+/** `consumeRefreshToken` in the caller's transaction. */
+export async function consumeRefreshTokenWithin(tx: Tx, key: string, settledSeconds = ROTATION_SETTLED_SECONDS): Promise<RefusedRefresh | undefined> {
+  const [token] = await tx<{ grant_id: string }[]>`
+    SELECT grant_id FROM oidc_payloads WHERE model = 'RefreshToken' AND id = ${key}`;
+  if (!token) return { refusedGrantId: undefined };
+  await tx`SELECT pg_advisory_xact_lock(${refreshLockKey(tx, token.grant_id)})`;
+  return consumeLockedRefreshToken(tx, key, settledSeconds);
 }
 
 /**
