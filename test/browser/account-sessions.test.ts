@@ -233,22 +233,22 @@ describe('sessions and deep links in Chromium', () => {
   });
 
   test('a signed-out browser signs in and comes back to every action', LIMIT, async (t) => {
-    const oauth = await oauthLogin(base, client, { username: 'max', password: PASSWORD });
+    const oauth = await oauthLogin(base, client, { username: 'max', password: PASSWORD, deviceId: 'MAXPHONE01' });
     const tab = await open(t);
     const { page } = tab;
-    const links: [string, string | RegExp][] = [
-      ...Object.entries(PAGE_ACTIONS).map(([action, path]): [string, string] => [`?action=${action}`, path]),
-      [`?action=org.matrix.device_view&device_id=${oauth.deviceId}`, SESSION_PAGE],
-      [`?action=org.matrix.device_delete&device_id=${oauth.deviceId}`, END_PAGE],
+    const links: [string, string, string | RegExp][] = [
+      ...Object.entries(PAGE_ACTIONS).map(([action, path]): [string, string, string] => [action, `?action=${action}`, path]),
+      ['org.matrix.device_view', `?action=org.matrix.device_view&device_id=${oauth.deviceId}`, SESSION_PAGE],
+      ['org.matrix.device_delete', `?action=org.matrix.device_delete&device_id=${oauth.deviceId}`, END_PAGE],
     ];
-    for (const [query, target] of links) {
+    for (const [action, query, target] of links) {
       await page.context().clearCookies();
       await page.goto(`${base}/account/${query}`);
-      if (query === links[0]![0]) await tab.step('signed out: login');
+      if (action === links[0]![0]) await tab.step('signed out: login');
       await logIn(tab, 'max', (url) => url.pathname !== '/login');
       if (typeof target === 'string') assert.equal(pathOf(tab), target, query);
       else assert.match(pathOf(tab), target, query);
-      await tab.step(`signed out, then ${query}`);
+      await tab.step(`signed out, then ${action}`);
     }
     assert.equal(await isActive(base, mauth.secret, oauth.access_token), true, 'following the links signed nothing out');
   });
