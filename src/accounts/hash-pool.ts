@@ -97,6 +97,15 @@ export class HashPool {
   }
 
   /**
+   * Throws PasswordsBusy if a call now would be: callers check this before they count an attempt
+   * (rate limits), so that a busy answer costs the client none of its tries. (The pool may still
+   * fill before the call; that attempt is counted, as before.)
+   */
+  refuseIfFull(): void {
+    if (this.active >= this.concurrency && this.waiting.length >= this.maxQueue) throw new PasswordsBusy(this.retryAfterMs());
+  }
+
+  /**
    * Runs `task` in a slot, after those before it; rejects with PasswordsBusy (without running it)
    * when the queue is full. The task's own result or error is passed on; either frees the slot.
    * When the request it is for is gone (whileRequestLasts) before it starts, it leaves the queue
