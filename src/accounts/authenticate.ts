@@ -87,6 +87,8 @@ export async function authenticatePassword(
 ): Promise<LoginOutcome> {
   if (!app.config.passwords.enabled) return { ok: false, reason: 'disabled' };
   const { hasher, limiter, directory } = deps;
+  // A full pool answers busy before anything counts against the IP or the account.
+  hasher.pool.refuseIfFull();
   try {
     await limiter.perIp(ip);
     // An empty password proves nothing (to a directory it is an anonymous bind, which succeeds).

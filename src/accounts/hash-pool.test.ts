@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HashPool, PasswordsBusy } from './hash-pool.js';
+import { HashPool, PasswordCheckAbandoned, PasswordsBusy, whileRequestLasts } from './hash-pool.js';
 import { PasswordHasher } from './passwords.js';
 
 /** A task that runs until the test lets it finish. */
@@ -147,4 +147,49 @@ test('the hasher queues by default: max(1, cores − 1) at once, 64 waiting per 
   const stored = await hasher.hash('a long passphrase');
   const checks = await Promise.all(Array.from({ length: hasher.pool.concurrency + 3 }, () => hasher.verify(stored, 'a long passphrase')));
   assert.ok(checks.every((check) => check.valid));
+});
+
+test('a waiting task whose request is gone leaves the queue without running; other requests keep their place', async () => {
+  const pool = new HashPool({ concurrency: 1, maxQueue: 5 });
+  const [first, second, third] = tasks<string>(3);
+  const running = pool.run(first.task);
+  const leaving = new AbortController();
+  const abandoned = whileRequestLasts(leaving.signal, () => pool.run(second.task));
+  const staying = whileRequestLasts(new AbortController().signal, () => pool.run(third.task));
+  await settle();
+  assert.equal(pool.queued, 2);
+  leaving.abort();
+  await assert.rejects(abandoned, PasswordCheckAbandoned);
+  assert.equal(pool.queued, 1, 'the gone request left the queue');
+  first.open('first');
+  assert.equal(await running, 'first');
+  await settle();
+  assert.equal(second.started, false, "the gone request's task never ran");
+  assert.equal(third.started, true, 'the next request took the slot');
+  third.open('third');
+  assert.equal(await staying, 'third');
+  assert.equal(pool.running, 0);
+  // A request already gone does not start, even with a slot free.
+  const gone = new AbortController();
+  gone.abort();
+  await assert.rejects(whileRequestLasts(gone.signal, () => pool.run(async () => 'never')), PasswordCheckAbandoned);
+  assert.equal(pool.running, 0);
+});
+
+test('the dummy hash, shared by every request, is not failed by the first requester leaving', async () => {
+  const hasher = new PasswordHasher({ schemes: [{ version: 1, algorithm: 'argon2id' }], max_concurrency: 1, max_queue: 5 });
+  let release!: () => void;
+  const held = hasher.pool.run(() => new Promise<void>((resolve) => (release = resolve)));
+  const leaving = new AbortController();
+  // The first unknown-user login starts making the dummy hash, then its client leaves.
+  const first = whileRequestLasts(leaving.signal, () => hasher.verifyDummy('guess one')).catch((err: unknown) => err);
+  const second = whileRequestLasts(new AbortController().signal, () => hasher.verifyDummy('guess two'));
+  await settle();
+  leaving.abort();
+  release();
+  await held;
+  await second;
+  // The first request is gone: it either finished or left; either way nothing failed for the second.
+  const outcome = await first;
+  assert.ok(outcome === undefined || outcome instanceof PasswordCheckAbandoned, String(outcome));
 });

@@ -7,6 +7,7 @@
 // and other crypto work) and bcrypt on worker threads; unbounded, a burst of logins keeps every
 // core busy hashing and starves the event loop that answers introspection for the homeserver.
 // With `max(1, cores − 1)` at once, one core is always left for the event loop.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -16,6 +17,33 @@ export class PasswordsBusy extends Error {
   constructor(readonly retryAfterMs: number) {
     super('too many password checks are waiting; try again shortly');
   }
+}
+
+/**
+ * The request a password check was for is gone (its client left, or the request deadline already
+ * answered): the check left the queue without running. Nobody is there to be answered.
+ */
+export class PasswordCheckAbandoned extends Error {
+  override readonly name = 'PasswordCheckAbandoned';
+  constructor() {
+    super('the request was gone before its password check could start');
+  }
+}
+
+/** The signal of the request being handled (set by the HTTP server, http/unavailable.ts). */
+const requestGone = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `handler` as the handling of one request whose end (a client that left, a deadline that
+ * answered) `gone` signals: a password check it still waits for leaves the queue then.
+ */
+export function whileRequestLasts<T>(gone: AbortSignal, handler: () => T): T {
+  return requestGone.run(gone, handler);
+}
+
+/** Runs `work` as nobody's request: what it waits for in the pool stays queued whoever leaves. */
+export function forNoRequest<T>(work: () => T): T {
+  return requestGone.exit(work);
 }
 
 /** One slot per core but one, and at least one. */
@@ -69,14 +97,39 @@ export class HashPool {
   }
 
   /**
+   * Throws PasswordsBusy if a call now would be: callers check this before they count an attempt
+   * (rate limits), so that a busy answer costs the client none of its tries. (The pool may still
+   * fill before the call; that attempt is counted, as before.)
+   */
+  refuseIfFull(): void {
+    if (this.active >= this.concurrency && this.waiting.length >= this.maxQueue) throw new PasswordsBusy(this.retryAfterMs());
+  }
+
+  /**
    * Runs `task` in a slot, after those before it; rejects with PasswordsBusy (without running it)
    * when the queue is full. The task's own result or error is passed on; either frees the slot.
+   * When the request it is for is gone (whileRequestLasts) before it starts, it leaves the queue
+   * and rejects with PasswordCheckAbandoned: it would take a slot from those still waiting.
    */
   async run<T>(task: () => Promise<T>): Promise<T> {
+    const gone = requestGone.getStore();
+    if (gone?.aborted) throw new PasswordCheckAbandoned();
     if (this.active >= this.concurrency) {
       if (this.waiting.length >= this.maxQueue) throw new PasswordsBusy(this.retryAfterMs());
       // The slot is handed over by release(): `active` already counts this task when it resumes.
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const leave = () => {
+          const at = this.waiting.indexOf(start);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(new PasswordCheckAbandoned());
+        };
+        const start = () => {
+          gone?.removeEventListener('abort', leave);
+          resolve();
+        };
+        gone?.addEventListener('abort', leave, { once: true });
+        this.waiting.push(start);
+      });
     } else {
       this.active += 1;
     }

@@ -19,7 +19,7 @@ import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { PasswordScheme, PasswordsConfig } from '../config/types.js';
 import { bcryptCompare, bcryptCost, bcryptHash } from './bcrypt.js';
-import { DEFAULT_QUEUE_PER_SLOT, defaultHashConcurrency, HashPool } from './hash-pool.js';
+import { DEFAULT_QUEUE_PER_SLOT, defaultHashConcurrency, forNoRequest, HashPool } from './hash-pool.js';
 
 const OWASP_ARGON2ID = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
 const DEFAULT_BCRYPT_COST = 12;
@@ -154,7 +154,9 @@ export class PasswordHasher {
    * in the same pool: when it is full, this throws PasswordsBusy as a real verification would.
    */
   async verifyDummy(password: string): Promise<void> {
-    const made = (this.dummy ??= this.hash('mauth-dummy-password'));
+    // Shared by every request waiting for it: made for none of them, so that the one that asked
+    // first leaving does not fail the others.
+    const made = (this.dummy ??= forNoRequest(() => this.hash('mauth-dummy-password')));
     let dummy: HashedPassword;
     try {
       dummy = await made;

@@ -14,7 +14,7 @@ import { upstreamRouter } from '../views/upstream/index.js';
 import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
-import { PasswordsBusy } from '../accounts/hash-pool.js';
+import { PasswordCheckAbandoned, PasswordsBusy } from '../accounts/hash-pool.js';
 import { compatRouter } from '../compat/router.js';
 import { adminRouter } from '../admin/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
@@ -158,6 +158,11 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    // The client left, or the deadline answered, while the request waited for the password pool.
+    if (err instanceof PasswordCheckAbandoned) {
+      ctx.log.info({ request_id: res.locals.requestId, path: loggedPath(req.path) }, 'request gone while waiting for the password pool');
+      return;
+    }
     if (err instanceof PasswordsBusy) {
       ctx.log.info({ retry_after_ms: err.retryAfterMs, request_id: res.locals.requestId, path: loggedPath(req.path) }, 'password pool full: answered 429');
       if (res.headersSent) return;

@@ -5,7 +5,7 @@
 // Retry-After when the password pool's queue is full (busyAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { PasswordsBusy } from '../accounts/hash-pool.js';
+import { PasswordsBusy, whileRequestLasts } from '../accounts/hash-pool.js';
 import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { msg } from '../web/i18n.js';
@@ -132,18 +132,27 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Answers 503 for a request still unanswered after `seconds`: postgres.js queues queries while
  * every connection is busy and has no acquire timeout, so without this a stalled database
  * would hold every client (and the reverse proxy's workers) for as long as it stalls.
+ * A request answered so, or whose client left before its answer, gives up its place in the
+ * password pool's queue (accounts/hash-pool.ts), with or without a deadline.
  */
 export function withDeadline(handler: Handler, options: { seconds: number; renderer: PageRenderer; log: Logger }): Handler {
-  if (options.seconds <= 0) return handler;
   const ms = options.seconds * 1000;
   return (req, res) => {
-    const timer = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
-      options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: loggedPath((req.url ?? '/').split('?')[0] ?? '/'), seconds: options.seconds }, 'request deadline passed: answered 503');
-      sendUnavailable(req, res, options.renderer);
-      silence(res);
-    }, ms);
-    res.once('close', () => clearTimeout(timer));
-    handler(req, res);
+    const gone = new AbortController();
+    const timer =
+      ms > 0
+        ? setTimeout(() => {
+            if (res.headersSent || res.writableEnded) return;
+            options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: loggedPath((req.url ?? '/').split('?')[0] ?? '/'), seconds: options.seconds }, 'request deadline passed: answered 503');
+            sendUnavailable(req, res, options.renderer);
+            silence(res);
+            gone.abort();
+          }, ms)
+        : undefined;
+    res.once('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) gone.abort();
+    });
+    whileRequestLasts(gone.signal, () => handler(req, res));
   };
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { authenticatePassword } from '../../src/accounts/authenticate.js';
+import { checkOwnPassword } from '../../src/accounts/reauth.js';
 import { PasswordsBusy } from '../../src/accounts/hash-pool.js';
 import { PasswordHasher } from '../../src/accounts/passwords.js';
 import { loginLimiter } from '../../src/accounts/rate-limit.js';
@@ -89,4 +90,31 @@ test('a right password logs in even when its rehash cannot wait; the upgrade hap
   hasher.verify = verify;
   assert.equal((await authenticatePassword(app, deps, { kind: 'user', name: 'upgrading' }, 'upgrading-password', '192.0.2.2')).ok, true);
   assert.equal((await users.currentPassword(db.sql, user.id))?.version, 2, 'rehashed once the pool had room');
+});
+
+test('a busy answer takes nothing from the login rate limits: after it, the same IP and account still get their tries', async () => {
+  // One try per IP and per account, refilled only after an hour: any attempt counted shows.
+  const strict = { burst: 1, per_second: 1 / 3600 };
+  const strictApp = { ...app, config: { ...app.config, rate_limiting: { login: { per_ip: strict, per_account: strict } } } } as AppContext;
+  const hasher = new PasswordHasher({ schemes: [{ version: 1, algorithm: 'argon2id' }], max_concurrency: 1, max_queue: 0 });
+  const user = await userWithPassword(hasher, 'patient', 'patient-password');
+  const deps = { hasher, limiter: loginLimiter(db.sql, strictApp.config.rate_limiting) };
+  const release = occupy(hasher);
+  try {
+    await assert.rejects(authenticatePassword(strictApp, deps, { kind: 'user', name: 'patient' }, 'patient-password', '192.0.2.30'), PasswordsBusy);
+  } finally {
+    await release();
+  }
+  assert.equal((await authenticatePassword(strictApp, deps, { kind: 'user', name: 'patient' }, 'patient-password', '192.0.2.30')).ok, true, 'the retry is not rate limited');
+
+  // Re-entering one's password (deactivation, cross-signing reset, password change) alike; the
+  // account's one try went to the login above, so its bucket starts full again.
+  await db.sql`DELETE FROM rate_limits WHERE key = ${`login:account:${user.id}`}`;
+  const again = occupy(hasher);
+  try {
+    await assert.rejects(checkOwnPassword(strictApp, deps, user, 'patient-password', '192.0.2.31'), PasswordsBusy);
+  } finally {
+    await again();
+  }
+  assert.deepEqual(await checkOwnPassword(strictApp, deps, user, 'patient-password', '192.0.2.31'), { ok: true }, 'the retry is not rate limited');
 });
