@@ -7,7 +7,8 @@
 // benchmark checks that before any load).
 //
 // It authenticates nothing but the client id against the token (a public client, as the
-// benchmark's is), runs no policy, no hooks and no client lookup: it is the least a server can do.
+// benchmark's is), runs no policy, no hooks and no client lookup, and signs no ID token (Mauth's
+// answer carries one; the benchmark compares every other field): it is the least a server can do.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import postgres from 'postgres';
@@ -86,7 +87,7 @@ export async function startRefreshFloor(options: { database: DatabaseConfig; pat
         INSERT INTO oidc_payloads (model, id, payload, grant_id, account_id, expires_at, scope)
         VALUES ('RefreshToken', ${hashSecret(refreshToken)}, ${tx.json({ ...facts, exp: refreshExp, gty: 'refresh_token', kind: 'RefreshToken' })},
                 ${row.grant_id}, ${row.account_id}, to_timestamp(${refreshExp}), ${row.grant_scope})`;
-      return facts.scope;
+      return row.grant_scope;
     });
     if (scope === undefined) return { status: 400, body: { error: 'invalid_grant', error_description: 'grant request is invalid' } };
     return {
