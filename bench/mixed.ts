@@ -21,7 +21,7 @@ import {
   type Run,
 } from './harness.js';
 import type { LoadSummary } from './load.js';
-import { KINDS, MIX, mixedSettings, setupMixed, type Kind } from './workloads.js';
+import { KINDS, MIX, mixedSettings, setupMixed } from './workloads.js';
 
 const settings = mixedSettings();
 const WARMUP = envNumber('BENCH_WARMUP', 3);

@@ -106,7 +106,7 @@ runBenchmark(async (cleanups) => {
   const load = LoadGenerator.start();
   cleanups.push(() => load.stop());
   const template: LoadRequest[] = [{ method: 'POST', path: ROUTES.token, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' }];
-  let dropped = { Mauth: 0, floor: 0 };
+  const dropped = { Mauth: 0, floor: 0 };
 
   const targets: Target[] = [
     {
