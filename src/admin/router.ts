@@ -9,6 +9,7 @@ import { readQuery, validated, type AdminDeps, type AdminRoute } from './route.j
 import { ADMIN_ROUTES, API_PREFIX } from './routes.js';
 import { swaggerRouter } from './swagger.js';
 import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { PasswordsBusy } from '../accounts/hash-pool.js';
 
 const BODY_LIMIT = '1mb';
 
@@ -105,6 +106,10 @@ export function adminRouter(deps: AdminDeps): Router {
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
     if (res.headersSent) return;
     if (err instanceof AdminError) return sendError(res, err);
+    // The password pool's queue is full (accounts/hash-pool.ts): try again shortly.
+    if (err instanceof PasswordsBusy) {
+      return sendError(res, new AdminError(429, 'Too many passwords are being hashed right now; try again shortly', { 'Retry-After': String(Math.ceil(err.retryAfterMs / 1000)) }));
+    }
     const unavailable = unavailableSource(err);
     if (unavailable) {
       app.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: req.path }, `${unavailable.source} unavailable: answered 503`);

@@ -1,9 +1,11 @@
 // "Try again shortly" answers: 503 with Retry-After, in the protocol of the endpoint that was
 // called (OAuth error JSON, Matrix errcode JSON, or an HTML page), for a database that is down,
 // stalled or saturated, for a homeserver that cannot be reached (as the token endpoint answers
-// in oidc/token-hooks.ts), and for requests that outlive `database.request_deadline`.
+// in oidc/token-hooks.ts), and for requests that outlive `database.request_deadline`. And 429 with
+// Retry-After when the password pool's queue is full (busyAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { PasswordsBusy } from '../accounts/hash-pool.js';
 import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { msg } from '../web/i18n.js';
@@ -65,6 +67,34 @@ export function unavailableAnswer(format: ErrorFormat, renderer: PageRenderer, s
   const page = msg(source === 'homeserver' ? 'errors.homeserver_unavailable' : 'errors.unavailable');
   const body = renderer.render('error', { title: msg('errors.unavailable_title'), message: page, code: 'temporarily_unavailable' }, request);
   return { status: 503, headers, contentType: 'html', body };
+}
+
+export interface BusyAnswer {
+  status: 429;
+  headers: Record<string, string>;
+  contentType: 'json' | 'html';
+  body: string;
+}
+
+const BUSY_MESSAGE = 'Too many passwords are being checked right now; try again shortly.';
+
+/**
+ * The password pool is full (accounts/hash-pool.ts): 429 with Retry-After, in the endpoint's
+ * protocol; a Matrix client gets `M_LIMIT_EXCEEDED` with `retry_after_ms`, as for a rate limit.
+ */
+export function busyAnswer(format: ErrorFormat, renderer: PageRenderer, busy: PasswordsBusy, request?: IncomingMessage): BusyAnswer {
+  const seconds = Math.ceil(busy.retryAfterMs / 1000);
+  const headers = { 'Retry-After': String(seconds), 'Cache-Control': 'no-store' };
+  if (format === 'oauth') {
+    return { status: 429, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: BUSY_MESSAGE }) };
+  }
+  if (format === 'matrix') {
+    return { status: 429, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: BUSY_MESSAGE, retry_after_ms: busy.retryAfterMs }) };
+  }
+  if (format === 'admin') return { status: 429, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: BUSY_MESSAGE }] }) };
+  const page = msg('errors.passwords_busy', { seconds });
+  const body = renderer.render('error', { title: msg('errors.passwords_busy_title'), message: page, code: 'too_busy' }, request);
+  return { status: 429, headers, contentType: 'html', body };
 }
 
 /** Writes the 503 for `req`'s path on a raw node:http response. */
