@@ -29,7 +29,7 @@ export const LOGIN_PASSWORD = 'bench-login-password-0';
 export function passwordConcurrency(config: Config): { value: number; source: string } {
   const configured = (config.passwords as { max_concurrency?: unknown }).max_concurrency;
   if (typeof configured === 'number' && configured > 0) return { value: configured, source: 'passwords.max_concurrency' };
-  return { value: Math.max(1, os.cpus().length - 1), source: 'default max(1, cores - 1); passwords.max_concurrency not in this build' };
+  return { value: Math.max(1, os.cpus().length - 1), source: 'passwords.max_concurrency unset: its default, max(1, cores - 1)' };
 }
 
 /** One login request per user, rotated over the connections (each login makes a new device). */
