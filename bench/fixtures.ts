@@ -6,7 +6,8 @@ import { ulid } from 'ulid';
 import { systemRandomness } from '../src/clock.js';
 import { generateToken, hashSecret } from '../src/domain/tokens.js';
 import { migrate } from '../src/storage/migrate.js';
-import { create as createUser } from '../src/storage/users.js';
+import type { PasswordHasher } from '../src/accounts/passwords.js';
+import { create as createUser, setPassword } from '../src/storage/users.js';
 
 export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -62,13 +63,22 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
  * for an hour and already marked used (so introspection never writes). Returns the tokens in the
  * clear.
  */
-export async function seed(url: string, count: number): Promise<{ userId: string; tokens: string[] }> {
+export async function seed(url: string, count: number, lifetimeSeconds = 3600): Promise<{ userId: string; tokens: string[] }> {
   const sql = postgres(url, { max: 2, onnotice: () => {}, transform: { undefined: null } });
   try {
     await migrate(sql);
+    return await seedTokens(sql, count, lifetimeSeconds);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** `seed` on a migrated database through a client of the caller's (the embedded database has one owner). */
+export async function seedTokens(sql: postgres.Sql, count: number, lifetimeSeconds = 3600): Promise<{ userId: string; tokens: string[] }> {
+  {
     const user = await createUser(sql, { username: BENCH_USERNAME });
     const iat = Math.floor(Date.now() / 1000);
-    const exp = iat + 3600;
+    const exp = iat + lifetimeSeconds;
     const tokens = Array.from({ length: count }, () => generateToken('accessToken', systemRandomness));
     const ids: string[] = [];
     const payloads: string[] = [];
@@ -102,6 +112,30 @@ export async function seed(url: string, count: number): Promise<{ userId: string
     await sql`ANALYZE oidc_payloads`;
     await sql`ANALYZE users`;
     return { userId: user.id, tokens };
+  }
+}
+
+/**
+ * `count` users named `<prefix>0`… with the password `password`, hashed once by Mauth's own
+ * hasher with the configured scheme (every user gets that hash: verifying it costs the same).
+ */
+export async function seedPasswordUsers(
+  url: string,
+  hasher: PasswordHasher,
+  prefix: string,
+  count: number,
+  password: string,
+): Promise<{ usernames: string[]; hash: string }> {
+  const sql = postgres(url, { max: 2, onnotice: () => {}, transform: { undefined: null } });
+  try {
+    const { hash, version } = await hasher.hash(password);
+    const usernames: string[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const user = await createUser(sql, { username: `${prefix}${i}` });
+      await setPassword(sql, { userId: user.id, hashedPassword: hash, version });
+      usernames.push(user.username);
+    }
+    return { usernames, hash };
   } finally {
     await sql.end({ timeout: 5 });
   }

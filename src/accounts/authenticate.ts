@@ -8,6 +8,7 @@ import { parseEmailAddress } from '../domain/email-address.js';
 import { localpartFromLogin } from '../domain/usernames.js';
 import { RateLimited, type LoginLimiter } from './rate-limit.js';
 import * as users from '../storage/users.js';
+import { PasswordsBusy } from './hash-pool.js';
 import type { PasswordHasher } from './passwords.js';
 
 export type LoginIdentifier =
@@ -86,6 +87,8 @@ export async function authenticatePassword(
 ): Promise<LoginOutcome> {
   if (!app.config.passwords.enabled) return { ok: false, reason: 'disabled' };
   const { hasher, limiter, directory } = deps;
+  // A full pool answers busy before anything counts against the IP or the account.
+  hasher.pool.refuseIfFull();
   try {
     await limiter.perIp(ip);
     // An empty password proves nothing (to a directory it is an anonymous bind, which succeeds).
@@ -109,8 +112,13 @@ export async function authenticatePassword(
     if (user.deactivated_at) return { ok: false, reason: 'deactivated' };
     if (user.locked_at) return { ok: false, reason: 'locked' };
     if (needsRehash) {
-      const rehashed = await hasher.hash(password);
-      await users.setPassword(app.sql, { userId: user.id, hashedPassword: rehashed.hash, version: rehashed.version });
+      try {
+        const rehashed = await hasher.hash(password);
+        await users.setPassword(app.sql, { userId: user.id, hashedPassword: rehashed.hash, version: rehashed.version });
+      } catch (err) {
+        // The password was right: a full pool only puts the upgrade off to the next login.
+        if (!(err instanceof PasswordsBusy)) throw err;
+      }
     }
     return { ok: true, user };
   } catch (err) {

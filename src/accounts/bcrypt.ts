@@ -1,6 +1,7 @@
 // bcrypt (bcryptjs, pure JavaScript) on worker threads. One comparison at Synapse's default cost
 // of 12 takes about half a second of CPU; on the main thread it would stall the event loop that
-// answers introspection. A small pool of workers, started on first use, does it instead. Workers
+// answers introspection. Workers, started on first use, do it instead: one per call running at
+// once (the password pool, hash-pool.ts, bounds how many that is), at most one per core. Workers
 // keep the process alive only while they have work.
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -28,7 +29,7 @@ interface PoolWorker {
   pending: Map<number, Pending>;
 }
 
-const POOL_SIZE = Math.max(1, Math.min(2, availableParallelism() - 1));
+const MAX_WORKERS = availableParallelism();
 const workers: PoolWorker[] = [];
 let nextId = 0;
 
@@ -57,7 +58,7 @@ function spawn(): PoolWorker {
 
 function run(op: 'hash' | 'compare', password: string, arg: string | number): Promise<string | boolean> {
   let target = workers.reduce<PoolWorker | undefined>((best, w) => (!best || w.pending.size < best.pending.size ? w : best), undefined);
-  if (!target || (target.pending.size > 0 && workers.length < POOL_SIZE)) target = spawn();
+  if (!target || (target.pending.size > 0 && workers.length < MAX_WORKERS)) target = spawn();
   const chosen = target;
   const id = (nextId += 1);
   return new Promise((resolve, reject) => {

@@ -10,11 +10,16 @@
 // - pbkdf2: PHC strings `$pbkdf2-sha256$i=…,l=…$salt$hash` (salt and hash in unpadded base64),
 //   pepper appended; new hashes use HMAC-SHA-256, 600,000 rounds, a 16-byte salt and 32 bytes of
 //   output (MAS's defaults). Runs on libuv's thread pool.
+//
+// Every hash and verification (the dummy one for unknown users too, so that a full pool answers
+// the same for every name) waits for a slot of one bounded pool (hash-pool.ts:
+// `passwords.max_concurrency`, `passwords.max_queue`); a full queue throws PasswordsBusy.
 import argon2 from 'argon2';
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { PasswordScheme, PasswordsConfig } from '../config/types.js';
 import { bcryptCompare, bcryptCost, bcryptHash } from './bcrypt.js';
+import { DEFAULT_QUEUE_PER_SLOT, defaultHashConcurrency, forNoRequest, HashPool } from './hash-pool.js';
 
 const OWASP_ARGON2ID = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
 const DEFAULT_BCRYPT_COST = 12;
@@ -44,13 +49,20 @@ function parsePbkdf2(hash: string): { digest: string; rounds: number; salt: Buff
   return { digest: PBKDF2_DIGESTS[match[1]], rounds: Number(match[2]), salt: Buffer.from(match[4], 'base64'), derived };
 }
 
+/** The keys of `passwords` the hasher reads; the pool's are optional (their defaults follow the cores). */
+export type HasherConfig = Partial<Omit<PasswordsConfig, 'schemes'>> & { schemes: Scheme[] };
+
 export class PasswordHasher {
   private readonly schemes: Scheme[];
   private dummy: Promise<HashedPassword> | undefined;
+  /** Where every hash and verification runs. */
+  readonly pool: HashPool;
 
-  constructor(config: Omit<PasswordsConfig, 'schemes'> & { schemes: Scheme[] }) {
+  constructor(config: HasherConfig) {
     this.schemes = [...config.schemes].sort((a, b) => b.version - a.version);
     if (this.schemes.length === 0) throw new Error('passwords.schemes must list at least one scheme');
+    const concurrency = config.max_concurrency ?? defaultHashConcurrency();
+    this.pool = new HashPool({ concurrency, maxQueue: config.max_queue ?? DEFAULT_QUEUE_PER_SLOT * concurrency });
   }
 
   get currentVersion(): number {
@@ -119,28 +131,41 @@ export class PasswordHasher {
     }
   }
 
+  /** A hash of the password with the current scheme. Throws PasswordsBusy when the pool is full. */
   async hash(password: string): Promise<HashedPassword> {
     const scheme = this.schemes[0];
-    return { hash: await this.hashWith(scheme, password), version: scheme.version };
+    return { hash: await this.pool.run(() => this.hashWith(scheme, password)), version: scheme.version };
   }
 
-  /** Whether the password matches, and whether the stored hash should be replaced. */
+  /**
+   * Whether the password matches, and whether the stored hash should be replaced. A malformed
+   * hash does not match; a full pool throws PasswordsBusy (never "does not match").
+   */
   async verify(stored: HashedPassword, password: string): Promise<{ valid: boolean; needsRehash: boolean }> {
     const scheme = this.scheme(stored.version);
     if (!scheme) return { valid: false, needsRehash: false };
-    let valid = false;
-    try {
-      valid = await this.matches(scheme, stored.hash, password);
-    } catch {
-      valid = false;
-    }
+    const valid = await this.pool.run(() => this.matches(scheme, stored.hash, password).catch(() => false));
     const needsRehash = valid && (stored.version !== this.currentVersion || this.outdated(scheme, stored.hash));
     return { valid, needsRehash };
   }
 
-  /** Spends the time of a real verification so unknown usernames answer as slowly as known ones. */
+  /**
+   * Spends the time of a real verification so unknown usernames answer as slowly as known ones,
+   * in the same pool: when it is full, this throws PasswordsBusy as a real verification would.
+   */
   async verifyDummy(password: string): Promise<void> {
-    this.dummy ??= this.hash('mauth-dummy-password');
-    await this.verify(await this.dummy, password).catch(() => undefined);
+    // Shared by every request waiting for it: made for none of them, so that the one that asked
+    // first leaving does not fail the others.
+    const made = (this.dummy ??= forNoRequest(() => this.hash('mauth-dummy-password')));
+    let dummy: HashedPassword;
+    try {
+      dummy = await made;
+    } catch (err) {
+      // A full pool (or a failure) must not be remembered as the dummy hash.
+      if (this.dummy === made) this.dummy = undefined;
+      throw err;
+    }
+    await this.verify(dummy, password);
   }
 }
+

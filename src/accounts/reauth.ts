@@ -39,6 +39,8 @@ export async function checkOwnPassword(app: AppContext, deps: PasswordDeps, user
     return { ok: false, reason: outcome.reason === 'unavailable' ? 'unavailable' : 'wrong' };
   }
   const userId = user.id;
+  // A full pool answers busy before anything counts against the IP or the account.
+  deps.hasher.pool.refuseIfFull();
   try {
     await deps.limiter.perIp(ip);
     await deps.limiter.perAccount(userId);

@@ -9,6 +9,7 @@ import { readQuery, validated, type AdminDeps, type AdminRoute } from './route.j
 import { ADMIN_ROUTES, API_PREFIX } from './routes.js';
 import { swaggerRouter } from './swagger.js';
 import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { PasswordCheckAbandoned, PasswordsBusy } from '../accounts/hash-pool.js';
 
 const BODY_LIMIT = '1mb';
 
@@ -103,8 +104,13 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use('/api', (_req: Request, res: Response) => sendError(res, new AdminError(404, 'Not found')));
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    if (res.headersSent) return;
+    // The client left, or the deadline answered, while the request waited for the password pool.
+    if (res.headersSent || err instanceof PasswordCheckAbandoned) return;
     if (err instanceof AdminError) return sendError(res, err);
+    // The password pool's queue is full (accounts/hash-pool.ts): try again shortly.
+    if (err instanceof PasswordsBusy) {
+      return sendError(res, new AdminError(429, 'Too many passwords are being hashed right now; try again shortly', { 'Retry-After': String(Math.ceil(err.retryAfterMs / 1000)) }));
+    }
     const unavailable = unavailableSource(err);
     if (unavailable) {
       app.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: req.path }, `${unavailable.source} unavailable: answered 503`);

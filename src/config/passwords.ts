@@ -29,6 +29,8 @@ export const passwordsSchema = {
   enabled: boolean('Whether local password login is enabled', true),
   schemes: listOf('Password hashing schemes', scheme, [{ version: 1, algorithm: 'argon2id' }]),
   minimum_complexity: integer('Minimum zxcvbn score of new passwords', 3, { min: 0, max: 4 }),
+  max_concurrency: integer('Password hashes and checks run at once (default: CPU cores − 1, at least 1)', undefined, { min: 1 }),
+  max_queue: integer('Password hashes and checks waiting beyond those; more are answered 429 (default: 64 × max_concurrency)', undefined, { min: 0 }),
 };
 
 export const passwords: Section<'passwords'> = {
@@ -39,6 +41,10 @@ export const passwords: Section<'passwords'> = {
     'add a higher version to migrate, keep older ones to verify existing hashes. Algorithms:',
     '`argon2id`, `bcrypt` (`cost`, default 12; Synapse\'s hashes: its `password_config.pepper` as',
     '`secret`, `unicode_normalization: true`) and `pbkdf2`, as MAS hashes them.',
+    'Hashing runs on a bounded pool so that a burst of logins never stalls introspection:',
+    '`max_concurrency` at once (default: CPU cores − 1, at least 1), up to `max_queue` more',
+    'waiting (default: 64 per slot, about 3 s of argon2id); beyond that a login is answered',
+    '429 (Matrix `M_LIMIT_EXCEEDED` with `retry_after_ms`) and should be retried.',
   ],
   schema: passwordsSchema,
   check(config, report) {

@@ -8,6 +8,7 @@ import { database, databaseSchema } from './database.js';
 import { email, emailSchema } from './email.js';
 import { experimental, experimentalSchema } from './experimental.js';
 import { http, httpSchema } from './http.js';
+import { introspection, introspectionSchema } from './introspection.js';
 import { ldap, ldapSchema } from './ldap.js';
 import { matrix, matrixSchema } from './matrix.js';
 import { oauth, oauthSchema } from './oauth.js';
@@ -46,6 +47,7 @@ export const ROOT_SCHEMA = {
   policy: policySchema,
   telemetry: telemetrySchema,
   rendezvous: rendezvousSchema,
+  introspection: introspectionSchema,
 };
 
 export type RootSchema = typeof ROOT_SCHEMA;
@@ -74,4 +76,5 @@ export const SECTIONS: readonly Section[] = [
   policy,
   telemetry,
   rendezvous,
+  introspection,
 ];

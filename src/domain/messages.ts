@@ -182,6 +182,7 @@ export const isHtmlKey = (key: string) => key.endsWith('_html');
 export class Translator {
   private readonly plurals: Intl.PluralRules;
   private readonly numbers: Intl.NumberFormat;
+  private readonly dates: Intl.DateTimeFormat;
 
   constructor(
     readonly lang: string,
@@ -189,6 +190,14 @@ export class Translator {
   ) {
     this.plurals = new Intl.PluralRules(lang);
     this.numbers = new Intl.NumberFormat(lang, { useGrouping: false });
+    // Pages do not know the reader's time zone: times are shown in UTC, and say so.
+    this.dates = new Intl.DateTimeFormat(lang, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' });
+  }
+
+  /** A moment as this language writes it (UTC, to the minute): `Nov 30, 2026, 02:01 PM UTC`, `30. Nov. 2026, 14:01 UTC`. */
+  dateTime(moment: Date | string): string {
+    const date = typeof moment === 'string' ? new Date(moment) : moment;
+    return Number.isNaN(date.getTime()) ? String(moment) : this.dates.format(date);
   }
 
   has(key: string): boolean {

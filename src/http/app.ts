@@ -14,6 +14,7 @@ import { upstreamRouter } from '../views/upstream/index.js';
 import { recoveryRouter } from '../views/recover.js';
 import { accountEmailsRouter } from '../views/account-emails.js';
 import { captchaOrigins } from '../accounts/captcha.js';
+import { PasswordCheckAbandoned, PasswordsBusy } from '../accounts/hash-pool.js';
 import { compatRouter } from '../compat/router.js';
 import { adminRouter } from '../admin/router.js';
 import { rendezvousRouter } from '../rendezvous/router.js';
@@ -27,7 +28,7 @@ import { msg, rememberLanguage } from '../web/i18n.js';
 import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { loggedPath, observe, type Metrics } from './observability.js';
-import { errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
+import { busyAnswer, errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
 import type { ViewDeps } from '../views/deps.js';
 
 /** The view routers' dependencies plus what only the assembly uses. */
@@ -157,6 +158,18 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    // The client left, or the deadline answered, while the request waited for the password pool.
+    if (err instanceof PasswordCheckAbandoned) {
+      ctx.log.info({ request_id: res.locals.requestId, path: loggedPath(req.path) }, 'request gone while waiting for the password pool');
+      return;
+    }
+    if (err instanceof PasswordsBusy) {
+      ctx.log.info({ retry_after_ms: err.retryAfterMs, request_id: res.locals.requestId, path: loggedPath(req.path) }, 'password pool full: answered 429');
+      if (res.headersSent) return;
+      const answer = busyAnswer(errorFormat(req.path), renderer, err, req);
+      res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
+      return;
+    }
     const unavailable = unavailableCause(err);
     if (unavailable) {
       ctx.log.warn({ reason: unavailable.reason, request_id: res.locals.requestId, path: loggedPath(req.path) }, `${unavailable.source} unavailable: answered 503`);

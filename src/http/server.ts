@@ -17,6 +17,8 @@ import { ROUTES, createProvider } from '../oidc/provider.js';
 import { grantDestroyer } from '../oidc/grants.js';
 import { endCompatSessions } from '../compat/sessions.js';
 import { introspectionEndpoint } from '../oidc/introspection.js';
+import { IntrospectionCache, type IntrospectionCacheStats } from '../oidc/introspection-cache.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Database } from '../storage/db.js';
 import { openDatabase } from '../storage/open.js';
 import { createRenderer } from '../web/render.js';
@@ -131,6 +133,44 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
   };
 }
 
+/**
+ * The introspection cache, unless it is turned off or the database is the embedded one: PGlite
+ * serves one process, whose single connection cannot also sit in LISTEN, so there every answer
+ * comes from the database.
+ */
+async function startIntrospectionCache(db: Database, config: Config, log: Logger): Promise<IntrospectionCache | undefined> {
+  const { cache_ttl, cache_size } = config.introspection;
+  if (db.embedded || cache_ttl <= 0 || cache_size <= 0) return undefined;
+  return IntrospectionCache.start(config.database, { ttlSeconds: cache_ttl, maxEntries: cache_size, log });
+}
+
+function registerCacheMetrics(registry: Registry, cache: IntrospectionCache): void {
+  const counter = (name: string, help: string, pick: (s: IntrospectionCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(cache.snapshot()));
+      },
+    });
+  const gauge = (name: string, help: string, pick: (s: IntrospectionCacheStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(cache.snapshot()));
+      },
+    });
+  counter('mauth_introspection_cache_hits_total', 'Introspections answered from the cache', (s) => s.hits);
+  counter('mauth_introspection_cache_misses_total', 'Introspections of access tokens looked up in the database', (s) => s.misses);
+  counter('mauth_introspection_cache_listener_losses_total', 'Times the LISTEN connection for invalidations was lost', (s) => s.losses);
+  gauge('mauth_introspection_cache_listening', '1 while invalidations are heard and the cache is used', (s) => (s.listening ? 1 : 0));
+  gauge('mauth_introspection_cache_entries', 'Answers in the cache', (s) => s.size);
+}
+
 export async function startServer(config: Config, options: ServerOptions): Promise<RunningServer> {
   const db = await openDatabase(config, options.log, options.migrate, { bounded: true, onQuery: options.onQuery });
   try {
@@ -164,11 +204,17 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     directory: directory && directoryPasswords(ctx, directory),
   };
 
-  const introspection = introspectionEndpoint(ctx, (status, startedAt) => {
-    const route = ROUTES.introspection;
-    metrics.requests.inc({ method: 'POST', route, status: String(status) });
-    metrics.duration.observe({ method: 'POST', route }, Number(process.hrtime.bigint() - startedAt) / 1e9);
-  });
+  const cache = await startIntrospectionCache(db, config, log);
+  if (cache) registerCacheMetrics(metrics.registry, cache);
+  const introspection = introspectionEndpoint(
+    ctx,
+    (status, startedAt) => {
+      const route = ROUTES.introspection;
+      metrics.requests.inc({ method: 'POST', route, status: String(status) });
+      metrics.duration.observe({ method: 'POST', route }, Number(process.hrtime.bigint() - startedAt) / 1e9);
+    },
+    cache,
+  );
 
   const servers: Server[] = [];
   const drain = new Drain();

@@ -1,9 +1,11 @@
 // "Try again shortly" answers: 503 with Retry-After, in the protocol of the endpoint that was
 // called (OAuth error JSON, Matrix errcode JSON, or an HTML page), for a database that is down,
 // stalled or saturated, for a homeserver that cannot be reached (as the token endpoint answers
-// in oidc/token-hooks.ts), and for requests that outlive `database.request_deadline`.
+// in oidc/token-hooks.ts), and for requests that outlive `database.request_deadline`. And 429 with
+// Retry-After when the password pool's queue is full (busyAnswer).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { PasswordsBusy, whileRequestLasts } from '../accounts/hash-pool.js';
 import { HomeserverError } from '../homeserver/index.js';
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { msg } from '../web/i18n.js';
@@ -67,6 +69,34 @@ export function unavailableAnswer(format: ErrorFormat, renderer: PageRenderer, s
   return { status: 503, headers, contentType: 'html', body };
 }
 
+export interface BusyAnswer {
+  status: 429;
+  headers: Record<string, string>;
+  contentType: 'json' | 'html';
+  body: string;
+}
+
+const BUSY_MESSAGE = 'Too many passwords are being checked right now; try again shortly.';
+
+/**
+ * The password pool is full (accounts/hash-pool.ts): 429 with Retry-After, in the endpoint's
+ * protocol; a Matrix client gets `M_LIMIT_EXCEEDED` with `retry_after_ms`, as for a rate limit.
+ */
+export function busyAnswer(format: ErrorFormat, renderer: PageRenderer, busy: PasswordsBusy, request?: IncomingMessage): BusyAnswer {
+  const seconds = Math.ceil(busy.retryAfterMs / 1000);
+  const headers = { 'Retry-After': String(seconds), 'Cache-Control': 'no-store' };
+  if (format === 'oauth') {
+    return { status: 429, headers, contentType: 'json', body: JSON.stringify({ error: 'temporarily_unavailable', error_description: BUSY_MESSAGE }) };
+  }
+  if (format === 'matrix') {
+    return { status: 429, headers, contentType: 'json', body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: BUSY_MESSAGE, retry_after_ms: busy.retryAfterMs }) };
+  }
+  if (format === 'admin') return { status: 429, headers, contentType: 'json', body: JSON.stringify({ errors: [{ title: BUSY_MESSAGE }] }) };
+  const page = msg('errors.passwords_busy', { seconds });
+  const body = renderer.render('error', { title: msg('errors.passwords_busy_title'), message: page, code: 'too_busy' }, request);
+  return { status: 429, headers, contentType: 'html', body };
+}
+
 /** Writes the 503 for `req`'s path on a raw node:http response. */
 export function sendUnavailable(req: IncomingMessage, res: ServerResponse, renderer: PageRenderer): void {
   const answer = unavailableAnswer(errorFormat((req.url ?? '/').split('?')[0] ?? '/'), renderer, 'database', req);
@@ -102,18 +132,27 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Answers 503 for a request still unanswered after `seconds`: postgres.js queues queries while
  * every connection is busy and has no acquire timeout, so without this a stalled database
  * would hold every client (and the reverse proxy's workers) for as long as it stalls.
+ * A request answered so, or whose client left before its answer, gives up its place in the
+ * password pool's queue (accounts/hash-pool.ts), with or without a deadline.
  */
 export function withDeadline(handler: Handler, options: { seconds: number; renderer: PageRenderer; log: Logger }): Handler {
-  if (options.seconds <= 0) return handler;
   const ms = options.seconds * 1000;
   return (req, res) => {
-    const timer = setTimeout(() => {
-      if (res.headersSent || res.writableEnded) return;
-      options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: loggedPath((req.url ?? '/').split('?')[0] ?? '/'), seconds: options.seconds }, 'request deadline passed: answered 503');
-      sendUnavailable(req, res, options.renderer);
-      silence(res);
-    }, ms);
-    res.once('close', () => clearTimeout(timer));
-    handler(req, res);
+    const gone = new AbortController();
+    const timer =
+      ms > 0
+        ? setTimeout(() => {
+            if (res.headersSent || res.writableEnded) return;
+            options.log.warn({ request_id: res.getHeader('X-Request-Id'), method: req.method, path: loggedPath((req.url ?? '/').split('?')[0] ?? '/'), seconds: options.seconds }, 'request deadline passed: answered 503');
+            sendUnavailable(req, res, options.renderer);
+            silence(res);
+            gone.abort();
+          }, ms)
+        : undefined;
+    res.once('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) gone.abort();
+    });
+    whileRequestLasts(gone.signal, () => handler(req, res));
   };
 }

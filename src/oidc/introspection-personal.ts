@@ -6,24 +6,27 @@ import type { Clock } from '../clock.js';
 import { parseScope, withBothForms } from '../domain/scopes.js';
 import type { Db } from '../storage/db.js';
 import * as personalSessions from '../storage/personal-sessions.js';
+import type { ActiveToken } from './introspection-cache.js';
 
-export async function introspectPersonalToken(db: Db, clock: Clock, tokenHash: string): Promise<Record<string, unknown>> {
+/** The active answer for a personal token, or undefined when it is not active. */
+export async function resolvePersonalToken(db: Db, clock: Clock, tokenHash: string): Promise<ActiveToken | undefined> {
   const at = clock.now();
   const found = await personalSessions.findByToken(db, tokenHash, at);
-  if (!found || found.actor.locked_at || found.actor.deactivated_at || !found.owner_active) return { active: false };
+  if (!found || found.actor.locked_at || found.actor.deactivated_at || !found.owner_active) return undefined;
   if (personalSessions.staleActivity(found.session, at)) await personalSessions.touch(db, found.session.id, at);
-  const now = Math.floor(at.getTime() / 1000);
-  const exp = found.token.expires_at ? Math.floor(found.token.expires_at.getTime() / 1000) : undefined;
   const iat = Math.floor(found.token.created_at.getTime() / 1000);
   return {
-    active: true,
-    scope: withBothForms(parseScope(found.session.scope)).join(' '),
-    ...(found.session.owner_client_id ? { client_id: found.session.owner_client_id } : {}),
-    username: found.actor.username,
-    sub: found.actor.id,
-    token_type: 'access_token',
-    iat,
-    nbf: iat,
-    ...(exp !== undefined ? { exp, expires_in: Math.max(0, exp - now) } : {}),
+    base: {
+      active: true,
+      scope: withBothForms(parseScope(found.session.scope)).join(' '),
+      ...(found.session.owner_client_id ? { client_id: found.session.owner_client_id } : {}),
+      username: found.actor.username,
+      sub: found.actor.id,
+      token_type: 'access_token',
+      iat,
+      nbf: iat,
+    },
+    expiresAt: found.token.expires_at ?? undefined,
+    deps: [`user:${found.actor.id}`, `personal:${found.session.id}`, ...(found.session.owner_user_id ? [`user:${found.session.owner_user_id}`] : [])],
   };
 }

@@ -14,7 +14,8 @@ import { findForIntrospection, markAccessTokenUsed } from '../storage/oidc-paylo
 import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import { ROUTES } from './provider.js';
 import { SessionActivity } from './session-activity.js';
-import { introspectPersonalToken } from './introspection-personal.js';
+import { resolvePersonalToken } from './introspection-personal.js';
+import { IntrospectionCache, renderActive, type ActiveToken } from './introspection-cache.js';
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -49,9 +50,10 @@ function oauthError(status: number, error: string, description: string): Introsp
 
 /**
  * Introspection without any HTTP framework: it is Synapse's hot path. Every active answer counts
- * as a use of its session, collected by `activity` (written in batches).
+ * as a use of its session, collected by `activity` (written in batches). With `cache`, active
+ * answers of access tokens are kept in memory until something invalidates them.
  */
-export function createIntrospector(app: AppContext, activity?: SessionActivity) {
+export function createIntrospector(app: AppContext, activity?: SessionActivity, cache?: IntrospectionCache) {
   const { config, sql, clock } = app;
   const secret = config.matrix.secret;
   const clients = new Map(config.clients.map((c) => [c.client_id, c]));
@@ -123,21 +125,16 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
   }
 
   /** A legacy session's token: the whole client API, admin when the session was made so. */
-  async function introspectCompat(key: string, supportsDeviceId: boolean): Promise<IntrospectionAnswer> {
-    const at = clock.now();
+  async function resolveCompat(key: string, at: Date): Promise<ActiveToken | undefined> {
     const found = await compat.findByAccessToken(sql, key, at);
-    if (!found || found.user.locked_at || found.user.deactivated_at) return INACTIVE;
+    if (!found || found.user.locked_at || found.user.deactivated_at) return undefined;
     const { session, user, expires_at } = found;
     // A device id that is not a single scope token could smuggle scopes into the answer.
-    if (!isValidCompatDeviceId(session.device_id)) return INACTIVE;
+    if (!isValidCompatDeviceId(session.device_id)) return undefined;
     const scopes = [API_SCOPE, `${DEVICE_SCOPE_PREFIX}${session.device_id}`];
     if (session.is_synapse_admin) scopes.push(SYNAPSE_ADMIN_SCOPE);
-    activity?.compat(session.id);
-    const now = Math.floor(at.getTime() / 1000);
-    const exp = expires_at ? Math.floor(expires_at.getTime() / 1000) : undefined;
     return {
-      status: 200,
-      body: {
+      base: {
         active: true,
         scope: withBothForms(scopes).join(' '),
         client_id: 'legacy',
@@ -145,10 +142,47 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
         sub: user.id,
         token_type: 'access_token',
         iat: Math.floor(session.created_at.getTime() / 1000),
-        ...(exp !== undefined ? { exp, expires_in: Math.max(0, exp - now) } : {}),
-        ...(supportsDeviceId ? { device_id: session.device_id } : {}),
       },
+      expiresAt: expires_at ?? undefined,
+      deviceId: session.device_id,
+      activity: { kind: 'compat', id: session.id },
+      deps: [`user:${user.id}`, `compat:${session.id}`],
     };
+  }
+
+  /** An OAuth 2.0 access or refresh token issued by oidc-provider. */
+  async function resolveOAuth(model: 'AccessToken' | 'RefreshToken', key: string, at: Date): Promise<ActiveToken | undefined> {
+    // Expired by Mauth's clock, not by the `exp` oidc-provider wrote from its own (see adapter.ts):
+    // the lookup compares the row's expires_at with `at`, and the expiry answered is that one.
+    const row = await findForIntrospection(sql, model, key, at);
+    if (!row || !row.user_active || row.consumed_at) return undefined;
+    if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
+    const scopes = parseScope(row.scope ?? row.payload.scope);
+    const { grantId, accountId } = row.payload;
+    return {
+      base: {
+        active: true,
+        scope: withBothForms(scopes).join(' '),
+        client_id: row.payload.clientId,
+        username: row.username,
+        sub: accountId,
+        token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
+        iat: row.payload.iat,
+      },
+      expiresAt: row.expires_at ?? undefined,
+      // A refresh token's lifetime is not the access it grants: no expiry is given for it.
+      omitExpiry: model === 'RefreshToken',
+      deviceId: deviceOf(scopes),
+      activity: model === 'AccessToken' && grantId ? { kind: 'oauth', id: grantId } : undefined,
+      deps: [...(accountId ? [`user:${accountId}`] : []), ...(grantId ? [`grant:${grantId}`] : [])],
+    };
+  }
+
+  /** Every active answer counts as a use of its session (written in batches). */
+  function answer(token: ActiveToken, at: Date, supportsDeviceId: boolean): IntrospectionAnswer {
+    if (token.activity?.kind === 'oauth') activity?.oauth(token.activity.id);
+    else if (token.activity?.kind === 'compat') activity?.compat(token.activity.id);
+    return { status: 200, body: renderActive(token, at, supportsDeviceId) };
   }
 
   return async function introspect(req: IntrospectionRequest): Promise<IntrospectionAnswer> {
@@ -165,38 +199,23 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity) 
     const hint = body.token_type_hint;
     const isRefresh = kind === 'refreshToken' || kind === 'compatRefreshToken';
     if ((hint === 'access_token' && isRefresh) || (hint === 'refresh_token' && !isRefresh)) return INACTIVE;
-    if (kind === 'compatAccessToken') return introspectCompat(hashSecret(body.token), req.supportsDeviceId);
-    if (kind === 'personalToken') return { status: 200, body: await introspectPersonalToken(sql, clock, hashSecret(body.token)) };
-    if (kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
+    if (kind !== 'compatAccessToken' && kind !== 'personalToken' && kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
-    const model = kind === 'accessToken' ? 'AccessToken' : 'RefreshToken';
-    // Expired by Mauth's clock, not by the `exp` oidc-provider wrote from its own (see adapter.ts):
-    // the lookup compares the row's expires_at with `at`, and the expiry answered is that one.
     const at = clock.now();
-    const row = await findForIntrospection(sql, model, key, at);
-    if (!row || !row.user_active || row.consumed_at) return INACTIVE;
-    const now = Math.floor(at.getTime() / 1000);
-    const exp = row.expires_at ? Math.floor(row.expires_at.getTime() / 1000) : undefined;
-    if (model === 'AccessToken' && !row.used_at) await markAccessTokenUsed(sql, key);
-    if (model === 'AccessToken' && row.payload.grantId) activity?.oauth(row.payload.grantId);
-
-    const scopes = parseScope(row.scope ?? row.payload.scope);
-    const device = deviceOf(scopes);
-    return {
-      status: 200,
-      body: {
-        active: true,
-        scope: withBothForms(scopes).join(' '),
-        client_id: row.payload.clientId,
-        username: row.username,
-        sub: row.payload.accountId,
-        token_type: model === 'AccessToken' ? 'access_token' : 'refresh_token',
-        iat: row.payload.iat,
-        // A refresh token's lifetime is not the access it grants: no expiry is given for it.
-        ...(exp !== undefined && model === 'AccessToken' ? { exp, expires_in: Math.max(0, exp - now) } : {}),
-        ...(req.supportsDeviceId && device !== undefined ? { device_id: device } : {}),
-      },
-    };
+    // Access tokens only: Synapse never introspects the others.
+    const cached = kind !== 'refreshToken' ? cache : undefined;
+    const hit = cached?.get(key, at);
+    if (hit) return answer(hit, at, req.supportsDeviceId);
+    const ticket = cached?.begin();
+    const token =
+      kind === 'compatAccessToken'
+        ? await resolveCompat(key, at)
+        : kind === 'personalToken'
+          ? await resolvePersonalToken(sql, clock, key)
+          : await resolveOAuth(kind === 'accessToken' ? 'AccessToken' : 'RefreshToken', key, at);
+    if (!token) return INACTIVE;
+    if (cached && ticket !== undefined) cached.set(key, token, ticket, at);
+    return answer(token, at, req.supportsDeviceId);
   };
 }
 
@@ -215,14 +234,20 @@ function send(res: ServerResponse, answer: IntrospectionAnswer): void {
 
 /**
  * `POST /oauth2/introspect` straight on node:http, ahead of Express: bounded body, form
- * content type required, errors as OAuth JSON. `close()` writes the session activity still held.
+ * content type required, errors as OAuth JSON. `close()` writes the session activity still held
+ * and stops the cache's LISTEN connection.
  */
-export function introspectionEndpoint(app: AppContext, onDone?: (status: number, startedAt: bigint) => void) {
+export function introspectionEndpoint(app: AppContext, onDone?: (status: number, startedAt: bigint) => void, cache?: IntrospectionCache) {
   const activity = new SessionActivity(app.sql, app.log, app.clock, {
     idleTtlSeconds: app.config.experimental.inactive_session_expiration?.ttl,
   });
-  const introspect = createIntrospector(app, activity);
-  return Object.assign(handle, { close: () => activity.close() });
+  const introspect = createIntrospector(app, activity, cache);
+  return Object.assign(handle, {
+    async close() {
+      await cache?.close();
+      await activity.close();
+    },
+  });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = process.hrtime.bigint();

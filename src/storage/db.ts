@@ -37,6 +37,16 @@ export interface ConnectOptions {
   bounded?: boolean;
   /** Called with the text of every statement as it is sent (tests count the statements of a request). */
   onQuery?: (query: string, connection: number) => void;
+  /**
+   * A connection held open for LISTEN: no idle timeout or lifetime (closing it would lose
+   * notifications), named `applicationName` in pg_stat_activity, and told of every notification
+   * and every close (to reconnect, and to stop trusting that none was missed).
+   */
+  listener?: {
+    applicationName: string;
+    onNotify(channel: string, payload: string): void;
+    onClose(): void;
+  };
 }
 
 /** Startup parameters (milliseconds) for the configured timeouts; 0 leaves the server's default. */
@@ -85,11 +95,19 @@ export async function connect(config: DatabaseConfig, options: ConnectOptions = 
   // only pretend to bound it.
   if (isEmbedded(config)) return connectEmbedded(config, common);
 
+  const listener = options.listener;
   const server = {
     ...common,
-    max: options.max ?? config.max_connections,
+    max: listener ? 1 : (options.max ?? config.max_connections),
     ssl: await clientTls(config),
-    connection: { ...common.connection, ...(options.bounded ? timeoutSettings(config) : {}) },
+    connection: {
+      ...common.connection,
+      ...(options.bounded ? timeoutSettings(config) : {}),
+      ...(listener ? { application_name: listener.applicationName } : {}),
+    },
+    ...(listener
+      ? { idle_timeout: 0, max_lifetime: 0, fetch_types: false, onnotify: listener.onNotify, onclose: () => listener.onClose() }
+      : {}),
   };
   const sql = config.uri
     ? postgres(splitUriTls(config.uri).uri, server)

@@ -17,6 +17,7 @@ import * as registrations from '../storage/registrations.js';
 import * as users from '../storage/users.js';
 import { csrfForm } from '../web/forms.js';
 import { msg } from '../web/i18n.js';
+import { emailProblemMessage, violationMessage } from './form-messages.js';
 
 export function accountEmailsRouter(deps: ViewDeps): Router {
   const { app, renderer } = deps;
@@ -55,8 +56,8 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
     const id = typeof req.body?.email_id === 'string' ? req.body.email_id : '';
     const outcome = await removeEmail(app.sql, config, current.user.id, id);
-    if (outcome === 'removed') return renderList(req, res, current, 200, { notice: 'email_removed' });
-    await renderList(req, res, current, outcome === 'not_found' ? 404 : 400, { error: outcome === 'not_found' ? 'email_not_found' : 'last_address' });
+    if (outcome === 'removed') return renderList(req, res, current, 200, { notice: msg('account_emails.removed') });
+    await renderList(req, res, current, outcome === 'not_found' ? 404 : 400, { error: msg(outcome === 'not_found' ? 'account_emails.not_found' : 'account_emails.last_address') });
   });
 
   router.post('/account/emails', form, async (req, res) => {
@@ -65,17 +66,21 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (!sectionAllowed(config, 'email')) return pages.refuse(req, res, current, 'email');
     const typed = typeof req.body?.email === 'string' ? (req.body.email as string).trim() : '';
     const parsed = parseEmailAddress(typed);
-    if (!parsed.ok) return renderList(req, res, current, 400, { errors: { email: 'invalid' }, error_detail: parsed.message, typed_email: typed });
+    if (!parsed.ok) return renderList(req, res, current, 400, { errors: { email: emailProblemMessage(parsed) }, typed_email: typed });
     const problem = evaluateEmail(parsed.value.address, await currentPolicyData(app))[0];
-    if (problem) return renderList(req, res, current, 400, { errors: { email: 'refused' }, error_detail: problem.msg, typed_email: typed });
+    if (problem) {
+      const refused = violationMessage(problem, { username: current.user.username, email: parsed.value.address, serverName: config.matrix.homeserver });
+      return renderList(req, res, current, 400, { errors: { email: refused }, typed_email: typed });
+    }
     try {
       // The code goes to the canonical form, which is what gets stored once it is proven.
       const auth = await startEmailAuthentication(app, { email: parsed.value.address, userId: current.user.id, ip: req.ip, lang: renderer.i18n.languageOf(req) });
       res.redirect(303, `/account/emails/verify/${auth.id}`);
     } catch (err) {
       if (!(err instanceof RateLimited)) throw err;
-      res.set('Retry-After', String(Math.ceil(err.retryAfterMs / 1000)));
-      await renderList(req, res, current, 429, { errors: { email: 'rate_limited' }, typed_email: typed });
+      const seconds = Math.ceil(err.retryAfterMs / 1000);
+      res.set('Retry-After', String(seconds));
+      await renderList(req, res, current, 429, { errors: { email: msg('account_emails.too_many_emails', { seconds }) }, typed_email: typed });
     }
   });
 
@@ -84,7 +89,7 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
     if (!current) return undefined;
     const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.id));
     if (!auth || auth.user_id !== current.user.id || auth.completed_at) {
-      page(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found', link: { href: '/account/emails', label: 'E-mail addresses' } });
+      page(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found', link: { href: '/account/emails', label: msg('account.nav.emails') } });
       return undefined;
     }
     return { current, auth };
@@ -125,10 +130,10 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
         await users.addEmail(tx, { userId: current.user.id, email: auth.email, verified: true });
         await enqueueProvisionUser(tx, current.user.id);
       });
-      return renderList(req, res, current, 200, { notice: 'email_verified', notice_email: auth.email });
+      return renderList(req, res, current, 200, { notice: msg('account_emails.verified', { email: auth.email }) });
     }
     if (outcome === 'too_many_attempts') {
-      return renderList(req, res, current, 429, { error: 'too_many_codes' });
+      return renderList(req, res, current, 429, { error: msg('account_emails.too_many_codes') });
     }
     const error = msg(outcome === 'expired' ? 'errors.code_expired' : 'errors.code_wrong');
     renderVerify(req, res, auth.id, auth.email, 400, { error, expired: outcome === 'expired' });

@@ -11,10 +11,11 @@ import { passwordRouter } from './account/password.js';
 import { sessionsRouter } from './account/sessions.js';
 import * as browserSessions from '../storage/browser-sessions.js';
 import { SESSION_COOKIE, cookieOptions, csrfToken, currentSession, startSession, safeNext } from '../web/browser.js';
-import { loginError, loginErrorStatus } from './login.js';
+import { loginErrorMessage, loginErrorStatus } from './login.js';
 import { authenticatePassword } from '../accounts/authenticate.js';
 import { loginButtons } from '../upstream/providers.js';
 import { csrfForm } from '../web/forms.js';
+import { msg, type Message } from '../web/i18n.js';
 
 export function accountRouter(deps: ViewDeps): Router {
   const { app, renderer, hasher, limiter, directory } = deps;
@@ -23,7 +24,7 @@ export function accountRouter(deps: ViewDeps): Router {
   const page = renderer.send;
   const mxid = (username: string) => matrixUserId(username, app.config.matrix.homeserver);
 
-  const renderLogin = (req: Request, res: Response, status: number, next: string, error?: string, username = '') =>
+  const renderLogin = (req: Request, res: Response, status: number, next: string, error?: Message | string, username = '') =>
     page(res, status, 'login', {
       action: `/login?next=${encodeURIComponent(next)}`,
       csrf: csrfToken(app.config, req, res, app.random),
@@ -45,9 +46,9 @@ export function accountRouter(deps: ViewDeps): Router {
     const next = safeNext(req.query.next);
     const username = typeof req.body?.username === 'string' ? req.body.username : '';
     const password = typeof req.body?.password === 'string' ? req.body.password : '';
-    if (!username || !password) return renderLogin(req, res, 400, next, 'Enter your username and password.', username);
+    if (!username || !password) return renderLogin(req, res, 400, next, msg('errors.login.missing'), username);
     const outcome = await authenticatePassword(app, { hasher, limiter, directory }, { kind: 'user', name: username }, password, req.ip);
-    if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginError(outcome), username);
+    if (!outcome.ok) return renderLogin(req, res, loginErrorStatus(outcome, res), next, loginErrorMessage(outcome), username);
     await startSession(app, req, res, outcome.user.id);
     res.redirect(303, next);
   });

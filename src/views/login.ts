@@ -2,7 +2,7 @@
 import type { Response } from 'express';
 import type { LoginFailure } from '../accounts/authenticate.js';
 import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
-import { englishText, msg, type Message } from '../web/i18n.js';
+import { msg, type Message } from '../web/i18n.js';
 
 /** Why a login failed, as the page translates it (a directory's refusal comes with its own words). */
 export function loginErrorMessage(failure: LoginFailure): Message | string {
@@ -22,11 +22,6 @@ export function loginErrorMessage(failure: LoginFailure): Message | string {
     case 'refused':
       return failure.message;
   }
-}
-
-/** The same in English, for pages not yet passing Messages (the /login of views/account.ts). */
-export function loginError(failure: LoginFailure): string {
-  return englishText(loginErrorMessage(failure));
 }
 
 export function loginErrorStatus(failure: LoginFailure, res: Response): number {

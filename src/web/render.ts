@@ -1,8 +1,8 @@
 // Server-rendered pages: nunjucks over the operator's template folder (`templates.path`) first,
 // then the built-in templates/ of this package, so an operator can override one page at a time.
 // Every page is rendered in the language of its request (web/i18n.ts): templates say
-// `{{ t('login.heading') }}` or `{{ t(error) }}` for a Message a view built, and get `lang` and
-// the other `languages` to offer.
+// `{{ t('login.heading') }}` or `{{ t(error) }}` for a Message a view built, `{{ datetime(iso) }}`
+// for a moment, and get `lang` and the other `languages` to offer.
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Request, Response } from 'express';
@@ -62,6 +62,8 @@ export function createRenderer(config: Config): Renderer {
       ...globals,
       lang,
       t: templateTranslator(translator),
+      // `{{ datetime(iso) }}`: a moment in the page's language, for `<time datetime="{{ iso }}">`.
+      datetime: (moment: Date | string | undefined | null) => (moment ? translator.dateTime(moment) : ''),
       languages: languageLinks(i18n, lang, request),
       ...context,
     });

@@ -35,8 +35,9 @@ after(async () => {
   await hs?.stop();
 });
 
-/** How the pages show a time: UTC, to the minute. */
-const shown = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** A moment as the page carries it: machine-readable (to the minute) in `<time datetime>`, written out in the page's language. */
+const shown = (d: Date) => `<time datetime="${d.toISOString().slice(0, 16)}`;
+const ENGLISH_TIME = /<time datetime="[^"]+">[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} [AP]M UTC<\/time>/;
 
 test('an OAuth 2.0 app, a legacy client and browsers all appear, with last activity, address and user agent', async () => {
   const oauth = await oauthLogin(mauth.url, client, { username: 'sam', password: PASSWORD, userAgent: 'ElementX/1.0 (test phone)' });
@@ -60,6 +61,7 @@ test('an OAuth 2.0 app, a legacy client and browsers all appear, with last activ
   assert.match(app, /ElementX\/1\.0 \(test phone\)/);
   assert.match(app, /127\.0\.0\.1/);
   assert.ok(app.includes(shown(usedAt)) || app.includes(shown(new Date(usedAt.getTime() + 60_000))), `last active ${shown(usedAt)}: ${app}`);
+  assert.match(app, ENGLISH_TIME, 'the time is written out in English');
 
   const old = sessionEntry(html, 'LEGACYDEVA');
   assert.match(old, /Old laptop/);

@@ -2,16 +2,17 @@
 // would route them, with introspection checked the way Synapse checks. The server runs in this
 // process, so that login tokens can be let expire by moving its clock.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
 import { introspect } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'compat.test';
 
+let setup: Setup<InProcessMauth>;
 let hs: HomeserverDouble;
 let mauth: InProcessMauth;
 
@@ -34,30 +35,19 @@ const password = (identifier: Record<string, unknown>, pw: string, extra: Record
   login({ type: 'm.login.password', identifier, password: pw, ...extra });
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createInProcessMauth({
-    homeserverUrl: hs.url,
+  setup = await startInProcessSetup({
     serverName: SERVER_NAME,
-    secret,
     extra: {
       account: { login_with_email_allowed: true },
       username_rewrite: { rules: [{ regex: '^[0-9]+$', medium: 'employee_id' }] },
     },
+    users: ['carol', 'dave', 'erin', 'frank'].map((name) => ({ name, password: `${name}-pw-1`, email: `${name}@example.test` })),
+    beforeStart: async ({ cli }) => assert.equal((await cli('manage', 'add-threepid', 'carol', 'employee_id', '4711')).code, 0),
   });
-  for (const name of ['carol', 'dave', 'erin', 'frank']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', `${name}-pw-1`, '--email', `${name}@example.test`, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  assert.equal((await mauth.cli('manage', 'add-threepid', 'carol', 'employee_id', '4711')).code, 0);
-  await mauth.start();
+  ({ hs, mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 /** The double saw the device created before the answer arrived. */
 function assertDeviceCreatedBefore(localpart: string, deviceId: string, answeredAt: Date) {

@@ -2,27 +2,22 @@
 // and with the default `email.transport: blackhole` no page promises a code or a link that
 // cannot leave: steps that need mail say plainly that this server sends none.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
 
 const SERVER_NAME = 'first-run.test';
 const PASSWORD = 'Plenty-Of-Entropy-Here-42!';
 const NO_MAIL = /this server is not set up to send e-mail/;
 const PROMISES = /it will arrive|is on its way|We sent|Send a code|Send the link|Send a new code/;
 
-let hs: HomeserverDouble;
+let setup: Setup<MauthInstance>;
 let mauth: MauthInstance;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
     extra: {
       // The generated configuration's transport (blackhole), with everything that needs mail on.
       email: { transport: 'blackhole' },
@@ -33,17 +28,12 @@ before(async () => {
         email_change_allowed: true,
       },
     },
+    users: [{ name: 'alice', password: PASSWORD }],
   });
-  const created = await mauth.cli('manage', 'register-user', 'alice', '--password', PASSWORD, '--yes');
-  assert.equal(created.code, 0, created.stderr);
-  await mauth.start();
+  ({ mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 async function page(browser: Browser, path: string): Promise<string> {
   const res = await browser.get(path);

@@ -2,40 +2,30 @@
 // that needs it answers "try again" in its own protocol: 503 with Retry-After and a message
 // naming the homeserver, never a 500 "internal error".
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
 import { authorize, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'hs-down.test';
 const PASSWORD = 'Plenty-Of-Entropy-Here-42!';
 
-let hs: HomeserverDouble;
+let setup: Setup<MauthInstance>;
 let mauth: MauthInstance;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
-    extra: {
-      account: { password_registration_enabled: true, password_registration_email_required: false },
-    },
+    extra: { account: { password_registration_enabled: true, password_registration_email_required: false } },
+    users: [{ name: 'alice', password: PASSWORD }],
+    // Mauth starts while the homeserver is already down.
+    beforeStart: ({ hs }) => hs.stop(),
   });
-  const created = await mauth.cli('manage', 'register-user', 'alice', '--password', PASSWORD, '--yes');
-  assert.equal(created.code, 0, created.stderr);
-  await hs.stop();
-  await mauth.start();
+  ({ mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-});
+after(() => setup?.stop());
 
 function assertRetryAfter(headers: Headers) {
   const retry = Number(headers.get('retry-after'));

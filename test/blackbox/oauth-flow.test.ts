@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, registerClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'example.test';
@@ -16,18 +17,15 @@ const device = () => `DEV${randomBytes(6).toString('hex').toUpperCase()}`;
 const BASIC_CLIENT = '0000000000000000000SYNAPSE';
 const POST_CLIENT = '0000000000000000000SYNAPS2';
 
+let setup: Setup<MauthInstance>;
 let hs: HomeserverDouble;
 let mauth: MauthInstance;
 let native: RegisteredClient;
 let web: RegisteredClient;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
     extra: {
       // Older Synapse setups (experimental_features.msc3861) introspect as a confidential client.
       clients: [
@@ -35,23 +33,12 @@ before(async () => {
         { client_id: POST_CLIENT, client_auth_method: 'client_secret_post', client_secret: 'post-secret-0123456789', redirect_uris: ['https://synapse.example.test/cb'] },
       ],
     },
+    users: ['alice', 'root', 'mallory'].map((name) => ({ name, password: `${name}-password-1`, email: `${name}@example.test`, admin: name === 'root' })),
   });
-  for (const [name, extra] of [
-    ['alice', []],
-    ['root', ['--admin']],
-    ['mallory', []],
-  ] as const) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', `${name}-password-1`, '--email', `${name}@example.test`, ...extra, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
+  ({ hs, mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 test('discovery has the fields Synapse and Matrix clients need, built from public_base', async () => {
   const res = await fetch(`${mauth.url}/.well-known/openid-configuration`, { headers: { host: 'internal.invalid:1234' } });

@@ -8,52 +8,41 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { SignJWT, generateKeyPair } from 'jose';
 import postgres from 'postgres';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { authorize, introspect, pkce, registerClient, registerNativeClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import type { MauthInstance } from '../support/mauth-process.js';
+import { authorize, introspect, pkce, registerClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'hardening.test';
 const scopeFor = (device: string) => `openid urn:matrix:client:api:* urn:matrix:client:device:${device}`;
 const device = () => `DEV${randomBytes(6).toString('hex').toUpperCase()}`;
 
+let setup: Setup<MauthInstance>;
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
 let mauth: MauthInstance;
 let client: RegisteredClient;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
+    mailFrom: '"Auth" <auth@hardening.test>',
     extra: {
       account: { password_recovery_enabled: true },
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: '"Auth" <auth@hardening.test>' },
       rate_limiting: {
         login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } },
         account_recovery: { per_ip: { burst: 1000, per_second: 100 }, per_address: { burst: 1000, per_second: 100 } },
       },
     },
+    users: ['alice', 'bob', 'carol'].map((name) => ({ name, password: `${name}-Password-1!`, email: `${name}@mail.test` })),
+    nativeClient: true,
   });
-  for (const name of ['alice', 'bob', 'carol']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', `${name}-Password-1!`, '--email', `${name}@mail.test`, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
-  client = await registerNativeClient(mauth.url);
+  ({ hs, smtp, mauth, client } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 /** A listener that counts every TCP connection made to it (and answers an empty key set). */
 async function startSpy(): Promise<{ url: string; connections: () => number; stop(): Promise<void> }> {

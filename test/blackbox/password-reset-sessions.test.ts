@@ -6,54 +6,43 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import postgres from 'postgres';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
-import { authorize, introspect, registerNativeClient, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
+import { authorize, introspect, tokenRequest, type RegisteredClient } from '../support/oauth-client.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'reset.test';
 const NEW_PASSWORD = 'Another-Password-88!';
 const scopeFor = (device: string) => `openid urn:matrix:client:api:* urn:matrix:client:device:${device}`;
 
-let hs: HomeserverDouble;
+let setup: Setup<InProcessMauth>;
 let smtp: SmtpCatcher;
 let mauth: InProcessMauth;
 let client: RegisteredClient;
 let sql: postgres.Sql;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
   const generous = { burst: 1000, per_second: 100 };
-  mauth = await createInProcessMauth({
-    homeserverUrl: hs.url,
+  setup = await startInProcessSetup({
     serverName: SERVER_NAME,
-    secret,
+    mailFrom: 'auth@reset.test',
     // A held row lock fails a statement after a second, not five.
     database: { lock_timeout: 1 },
     extra: {
       account: { password_recovery_enabled: true },
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'auth@reset.test' },
       rate_limiting: { login: { per_ip: generous, per_account: generous }, account_recovery: { per_ip: generous, per_address: generous } },
     },
+    users: ['rita', 'sid'].map((name) => ({ name, password: `${name}-Password-1!`, email: `${name}@mail.test` })),
+    nativeClient: true,
   });
-  for (const name of ['rita', 'sid']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', `${name}-Password-1!`, '--email', `${name}@mail.test`, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
-  client = await registerNativeClient(mauth.url);
+  ({ smtp, mauth, client } = setup);
   sql = postgres(mauth.databaseUrl, { max: 2, onnotice: () => {} });
 });
 
 after(async () => {
   await sql?.end();
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
+  await setup?.stop();
 });
 
 async function oauthLogin(username: string, password = `${username}-Password-1!`) {

@@ -2,19 +2,20 @@
 // password recovery, and the faults around them (SMTP down, races, used-up tokens). The main
 // server runs in this process, so that codes expire and mail retries come due by moving its clock.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
 import { authorize, introspect, pkce, registerNativeClient, tokenRequest } from '../support/oauth-client.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'register.test';
 const STRONG = 'Plenty-Of-Entropy-Here-42!';
 
+let setup: Setup<InProcessMauth>;
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
 let mauth: InProcessMauth;
@@ -58,13 +59,9 @@ async function follow(browser: Browser, res: Response): Promise<Response> {
 }
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
-  mauth = await createInProcessMauth({
-    homeserverUrl: hs.url,
+  setup = await startInProcessSetup({
     serverName: SERVER_NAME,
-    secret,
+    mailFrom: '"Auth" <auth@register.test>',
     extra: {
       account: {
         password_registration_enabled: true,
@@ -72,7 +69,7 @@ before(async () => {
         password_recovery_enabled: true,
       },
       policy: { data: { banned_domains: ['spam.test', '*.spam.test'] } },
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: '"Auth" <auth@register.test>', reply_to: 'help@register.test' },
+      email: { reply_to: 'help@register.test' },
       rate_limiting: {
         login: { per_ip: { burst: 1000, per_second: 100 }, per_account: { burst: 1000, per_second: 100 } },
         registration: { burst: 1000, per_second: 100 },
@@ -87,15 +84,10 @@ before(async () => {
       },
     },
   });
-  await mauth.start();
+  ({ hs, smtp, mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 test('registration from prompt=create through the forms ends in an authorization code', async () => {
   const { client_id: clientId } = await registerNativeClient(mauth.url);

@@ -3,18 +3,19 @@
 // successful reset ends every other recovery link, and username probing at /register is limited
 // before the homeserver is asked.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'mail-security.test';
 const STRONG = 'Plenty-Of-Entropy-Here-42!';
 const USERNAME_PROBES_ALLOWED = 6;
 
+let setup: Setup<MauthInstance>;
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
 let mauth: MauthInstance;
@@ -71,14 +72,10 @@ async function cliRegister(username: string, email: string, password = STRONG) {
 }
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
   const generous = { burst: 1000, per_second: 100 };
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
+    mailFrom: 'auth@mail-security.test',
     extra: {
       account: {
         password_registration_enabled: true,
@@ -87,7 +84,6 @@ before(async () => {
         login_with_email_allowed: true,
       },
       policy: { data: { allowed_domains: ['example.test'] } },
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'auth@mail-security.test' },
       rate_limiting: {
         login: { per_ip: generous, per_account: generous },
         registration: generous,
@@ -98,16 +94,13 @@ before(async () => {
       },
     },
   });
-  await mauth.start();
+  ({ hs, smtp, mauth } = setup);
   sql = postgres(mauth.databaseUrl, { max: 2, onnotice: () => {} });
 });
 
 after(async () => {
   await sql?.end();
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
+  await setup?.stop();
 });
 
 describe('finding 1: recovery mails only the stored, verified address', () => {

@@ -112,6 +112,7 @@ export function typeLevel(): void {
     | 'policy'
     | 'telemetry'
     | 'rendezvous'
+    | 'introspection'
   > = true;
   const timeout: Config['database']['statement_timeout'] = 10;
   // @ts-expect-error seconds, a number

@@ -576,6 +576,8 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
       authServer = url;
     },
     async stop() {
+      // A test may have stopped it already (to play a homeserver that is down).
+      if (!server.listening) return;
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();

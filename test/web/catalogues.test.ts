@@ -1,8 +1,8 @@
 // The message catalogues: every shipped language has every message with the same parameters;
 // every key the templates and the code name exists; every code a rule can produce (policy
 // violations, address and username problems, zxcvbn's findings) has its words; e-mails come out
-// in the language they were asked in; and an operator's `templates.translations_path` adds or
-// overrides messages, or is refused with a reason.
+// in the language they were asked in, and times in the page's; and an operator's
+// `templates.translations_path` adds or overrides messages, or is refused with a reason.
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -187,6 +187,25 @@ describe('templates.translations_path', () => {
 
   test('the built-in directory is where the catalogues are read from', () => {
     assert.ok(BUILTIN_TRANSLATIONS.endsWith('templates/translations/'));
+  });
+});
+
+describe('times', () => {
+  test('a page writes a moment in its language (UTC, to the minute), keeping the machine-readable form for <time datetime>', async () => {
+    const moment = new Date('2026-11-30T14:01:42Z');
+    assert.equal(catalogues.translator('en').dateTime(moment), 'Nov 30, 2026, 02:01 PM UTC');
+    assert.equal(catalogues.translator('de').dateTime(moment.toISOString()), '30. Nov. 2026, 14:01 UTC');
+    const dir = await mkdtemp(join(tmpdir(), 'mauth-time-templates-'));
+    try {
+      await mkdir(join(dir, 'pages'));
+      await writeFile(join(dir, 'pages/moment.njk'), '<time datetime="{{ at }}">{{ datetime(at) }}</time>');
+      const renderer = createRenderer({ templates: { path: dir }, branding: {}, matrix: { homeserver: 'zeit.test' }, email: { transport: 'smtp' } } as unknown as Config);
+      const german = { method: 'GET', url: '/', headers: { 'accept-language': 'de-DE' } } as unknown as Parameters<typeof renderer.render>[2];
+      assert.equal(renderer.render('moment', { at: moment.toISOString() }, german), '<time datetime="2026-11-30T14:01:42.000Z">30. Nov. 2026, 14:01 UTC</time>');
+      assert.equal(renderer.render('moment', { at: moment.toISOString() }), '<time datetime="2026-11-30T14:01:42.000Z">Nov 30, 2026, 02:01 PM UTC</time>');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

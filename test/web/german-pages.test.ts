@@ -1,10 +1,17 @@
 // Black box: every page (and both e-mails) in German with `Accept-Language: de`, with no text of
 // the English catalogue left and no stray English words (brand names, user data and the names
 // below excepted). Each page is one entry of PAGES, visited in order by a German browser: a new
-// page is one line here. Also: `?lang=` switches the language and is remembered in a cookie.
+// page is one line here. The account pages are walked as `karla` (sessions of every kind),
+// `paul` (password) and `dora` (deactivation), and on a second server that switches every
+// `account.*_allowed` off, as `ivo`. Also: `?lang=` switches the language and is remembered in a
+// cookie.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { compatLogin, oauthLogin } from '../support/account.js';
+import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
+import { createMauth, type MauthInstance } from '../support/mauth-process.js';
 import { englishFinder, visibleText } from '../support/english-left.js';
 import { registerClient, registerNativeClient, pkce, type RegisteredClient } from '../support/oauth-client.js';
 import { startSmtp, type SmtpCatcher, type CapturedMail } from '../support/smtp.js';
@@ -15,6 +22,11 @@ const SERVER_NAME = 'wanderung.test';
 const PROVIDER_ID = '01JDW0000000000000000000WK';
 const STRONG = 'Wanderschuhe-im-Regen-42!';
 const TOKEN = 'wanderkarte-2026';
+/** The server of the walk's second Mauth, where every `account.*_allowed` is off. */
+const LOCKED_SERVER_NAME = 'gesperrt.test';
+/** karla's devices: an app signed in through Mauth and one signed in the legacy way. */
+const TABLET = 'KARLASTABLET';
+const PHONE = 'KARLASTELEFON';
 
 /** A browser whose every request says `Accept-Language: de`. */
 class GermanBrowser extends Browser {
@@ -31,6 +43,8 @@ let client: RegisteredClient;
 /** A TV-style app that signs in with the device authorization grant. */
 let deviceClientId: string;
 let base: string;
+let lockedHs: HomeserverDouble;
+let locked: MauthInstance;
 const state: Record<string, unknown> = {};
 
 /** What a visit hands back: a page, or a mail (checked the same way). */
@@ -49,6 +63,10 @@ interface Walk {
   mailTo(address: string, since: number): Promise<CapturedMail>;
   /** Starts a device authorization grant, types its code on /link and answers the consent page it leads to. */
   linkDevice(browser: Browser): Promise<Response>;
+  /** A German browser signed in as `ivo` on the server whose account sections are all switched off. */
+  lockedIn(): Promise<GermanBrowser>;
+  /** Follows the MSC4191 deep link `/account/?action=…` (with `device_id`) to the page it leads to. */
+  deepLink(browser: Browser, action: string, deviceId?: string): Promise<Response>;
   /** Shared between visits that continue one flow. */
   state: Record<string, unknown>;
 }
@@ -225,10 +243,188 @@ const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
   { name: 'registration over', visit: (w) => w.browser().get('/register/steps/vorbei/token') },
   { name: 'unknown sign-in option', visit: (w) => w.browser().get('/upstream/authorize/01JDW00000000000000000NONE') },
   { name: 'authorization request refused', visit: (w) => w.browser().get(`/authorize?client_id=${client.client_id}&redirect_uri=https%3A%2F%2Fbose.example%2F&response_type=code&scope=openid`) },
+
+  // The account pages: the sign-in page of /login, the home page, every MSC4191 action, and each
+  // section with its notices and errors.
+  { name: 'sign-in page, nothing typed', visit: async (w) => { const b = w.browser(); return w.submit(b, await b.get('/login?next=%2Faccount%2F'), { username: '', password: '' }); } },
+  { name: 'sign-in page, wrong password', visit: async (w) => { const b = w.browser(); return w.submit(b, await b.get('/login?next=%2Faccount%2F'), { username: 'karla', password: 'falsch' }); } },
+  { name: 'account', visit: async (w) => (await w.signedIn('karla')).get('/account/') },
+  { name: 'account, unknown action', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.example.unbekannt') },
+  { name: 'action org.matrix.profile', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.profile') },
+  { name: 'action org.matrix.devices_list', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.devices_list') },
+  { name: 'action org.matrix.sessions_list', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.sessions_list') },
+  { name: 'action org.matrix.device_view (an app)', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.device_view', TABLET) },
+  { name: 'action org.matrix.session_view (a legacy app)', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.session_view', PHONE) },
+  { name: 'action org.matrix.device_delete: sign-out confirmation', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.device_delete', TABLET) },
+  { name: 'action org.matrix.session_end: sign-out confirmation', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.session_end', PHONE) },
+  { name: 'action org.matrix.device_view, unknown device', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.device_view', 'GIBTESNICHT') },
+  { name: 'action org.matrix.cross_signing_reset', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.cross_signing_reset') },
+  { name: 'action org.matrix.account_deactivate', visit: async (w) => w.deepLink(await w.signedIn('karla'), 'org.matrix.account_deactivate') },
+  {
+    name: 'profile, display name too long',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await b.get('/account/profile'), { display_name: 'k'.repeat(300) }, /\/account\/profile$/); },
+  },
+  {
+    name: 'profile, display name saved',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await b.get('/account/profile'), { display_name: 'Karla Kletter' }, /\/account\/profile$/); },
+  },
+  { name: 'e-mail addresses', visit: async (w) => (await w.signedIn('karla')).get('/account/emails') },
+  {
+    name: 'e-mail addresses, not an address',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await b.get('/account/emails'), { email: 'karla bei wanderung' }, /\/account\/emails$/); },
+  },
+  {
+    name: 'e-mail addresses, code for a new address',
+    visit: async (w) => {
+      const b = await w.signedIn('karla');
+      w.state.karla = b;
+      w.state.mailsBefore = Date.now();
+      const sent = await w.submit(b, await b.get('/account/emails'), { email: 'karla.zwei@wanderung.test' }, /\/account\/emails$/);
+      assert.equal(sent.status, 303, 'the code is sent');
+      w.state.addressStep = location(sent);
+      return b.get(location(sent));
+    },
+  },
+  {
+    name: 'e-mail addresses, the new address verified',
+    visit: async (w) => {
+      const b = w.state.karla as GermanBrowser;
+      const mail = await w.mailTo('karla.zwei@wanderung.test', w.state.mailsBefore as number);
+      const code = /\b(\d{6})\b/.exec(mail.text)![1]!;
+      return w.submit(b, await b.get(String(w.state.addressStep)), { code, action: 'verify' });
+    },
+  },
+  {
+    name: 'e-mail addresses, an address removed',
+    visit: async (w) => {
+      const b = w.state.karla as GermanBrowser;
+      const forms = parseForms(await (await b.get('/account/emails')).text()).filter((f) => f.action === '/account/emails/remove');
+      assert.equal(forms.length, 2, 'both verified addresses can be removed');
+      w.state.removeForms = forms;
+      return b.postForm(forms[0]!.action, forms[0]!.fields);
+    },
+  },
+  {
+    name: 'e-mail addresses, an address no longer there',
+    visit: async (w) => {
+      const form = (w.state.removeForms as ReturnType<typeof parseForms>)[0]!;
+      return (w.state.karla as GermanBrowser).postForm(form.action, form.fields);
+    },
+  },
+  {
+    name: 'e-mail addresses, the last verified address stays',
+    visit: async (w) => {
+      const form = (w.state.removeForms as ReturnType<typeof parseForms>)[1]!;
+      return (w.state.karla as GermanBrowser).postForm(form.action, form.fields);
+    },
+  },
+  { name: 'sessions', visit: async (w) => (await w.signedIn('karla')).get('/account/sessions') },
+  {
+    name: 'session of this browser',
+    visit: async (w) => {
+      const b = await w.signedIn('karla');
+      const list = await (await b.get('/account/sessions')).text();
+      const id = /id="session-browser-(\w+)" class="current"/.exec(list)?.[1];
+      assert.ok(id, 'the list marks this browser');
+      return b.get(`/account/sessions/browser/${id}`);
+    },
+  },
+  {
+    name: 'session, device name too long',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await w.deepLink(b, 'org.matrix.device_view', TABLET), { display_name: 't'.repeat(101) }, /rename$/); },
+  },
+  {
+    name: 'session, device renamed',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await w.deepLink(b, 'org.matrix.device_view', TABLET), { display_name: 'Karlas Tablet' }, /rename$/); },
+  },
+  {
+    name: 'session signed out',
+    visit: async (w) => {
+      const b = await w.signedIn('karla');
+      const confirmation = await w.deepLink(b, 'org.matrix.session_end', PHONE);
+      w.state.endedSession = new URL(confirmation.url).pathname.replace(/\/end$/, '');
+      return w.submit(b, confirmation, {}, /\/account\/sessions\/end$/);
+    },
+  },
+  { name: 'session already signed out', visit: async (w) => (await w.signedIn('karla')).get(String(w.state.endedSession)) },
+  {
+    name: 'cross-signing reset, wrong password',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await b.get('/account/cross-signing'), { password: 'falsch' }, /cross-signing$/); },
+  },
+  {
+    name: 'cross-signing reset allowed',
+    visit: async (w) => { const b = await w.signedIn('karla'); return w.submit(b, await b.get('/account/cross-signing'), { password: 'karla-pw-Wanderung-1' }, /cross-signing$/); },
+  },
+  { name: 'password', visit: async (w) => (await w.signedIn('paul')).get('/account/password') },
+  {
+    name: 'password, wrong current password',
+    visit: async (w) => {
+      const b = await w.signedIn('paul');
+      return w.submit(b, await b.get('/account/password'), { current_password: 'falsch', new_password: STRONG, new_password_confirm: STRONG }, /\/account\/password$/);
+    },
+  },
+  {
+    name: 'password, weak new password',
+    visit: async (w) => {
+      const b = await w.signedIn('paul');
+      return w.submit(b, await b.get('/account/password'), { current_password: 'paul-pw-Wanderung-1', new_password: 'password1', new_password_confirm: 'password1' }, /\/account\/password$/);
+    },
+  },
+  {
+    name: 'password, not repeated',
+    visit: async (w) => {
+      const b = await w.signedIn('paul');
+      return w.submit(b, await b.get('/account/password'), { current_password: 'paul-pw-Wanderung-1', new_password: STRONG, new_password_confirm: `${STRONG}x` }, /\/account\/password$/);
+    },
+  },
+  {
+    name: 'password changed, other sessions signed out',
+    visit: async (w) => {
+      const b = await w.signedIn('paul');
+      const fields = { current_password: 'paul-pw-Wanderung-1', new_password: STRONG, new_password_confirm: STRONG, sign_out_others: 'on' };
+      return w.submit(b, await b.get('/account/password'), fields, /\/account\/password$/);
+    },
+  },
+  {
+    name: 'deactivation, not confirmed',
+    visit: async (w) => { const b = await w.signedIn('dora'); return w.submit(b, await b.get('/account/deactivate'), { password: 'dora-pw-Wanderung-1' }, /deactivate$/); },
+  },
+  {
+    name: 'deactivation, wrong password',
+    visit: async (w) => { const b = await w.signedIn('dora'); return w.submit(b, await b.get('/account/deactivate'), { confirm: 'on', password: 'falsch' }, /deactivate$/); },
+  },
+  {
+    name: 'account deactivated, data erased',
+    visit: async (w) => { const b = await w.signedIn('dora'); return w.submit(b, await b.get('/account/deactivate'), { confirm: 'on', erase: 'on', password: 'dora-pw-Wanderung-1' }, /deactivate$/); },
+  },
+  { name: 'account with every section switched off', visit: async (w) => (await w.lockedIn()).get('/account/') },
+  { name: 'profile, display name fixed', visit: async (w) => (await w.lockedIn()).get('/account/profile') },
+  { name: 'e-mail addresses, fixed', visit: async (w) => (await w.lockedIn()).get('/account/emails') },
+  { name: 'password, not available', visit: async (w) => (await w.lockedIn()).get('/account/password') },
+  { name: 'deactivation, not available', visit: async (w) => (await w.lockedIn()).get('/account/deactivate') },
+  {
+    name: 'display name, not available',
+    visit: async (w) => {
+      const b = await w.lockedIn();
+      const csrf = parseForms(await (await b.get('/account/')).text())[0]!.fields.csrf!;
+      return b.postForm('/account/profile', { csrf, display_name: 'Ivo' });
+    },
+  },
+  {
+    name: 'e-mail addresses, not available',
+    visit: async (w) => {
+      const b = await w.lockedIn();
+      const csrf = parseForms(await (await b.get('/account/')).text())[0]!.fields.csrf!;
+      return b.postForm('/account/emails', { csrf, email: 'ivo.zwei@wanderung.test' });
+    },
+  },
 ];
 
 /** Names the pages show that are no one's language: the service, server, people, addresses, codes. */
-const ALLOWED = ['Wanderdienst', 'Wanderuhr', SERVER_NAME, 'wanda', 'neuling', 'berta', 'rita', 'Berta Bergsteiger', 'app.wanderung.test', 'WANDERGERAET'];
+const ALLOWED = [
+  ...['Wanderdienst', 'Wanderuhr', SERVER_NAME, 'wanda', 'neuling', 'berta', 'rita', 'Berta Bergsteiger', 'app.wanderung.test', 'WANDERGERAET'],
+  ...[LOCKED_SERVER_NAME, 'karla', 'paul', 'dora', 'ivo', 'Karla Kletter', 'Karlas Tablet', 'Wanderapp', 'Android', 'iPadOS', 'https://app.example.org/', 'app.example.org'],
+];
 
 before(async () => {
   smtp = await startSmtp();
@@ -273,9 +469,36 @@ before(async () => {
     response_types: [],
   });
   deviceClientId = ((await device.json()) as { client_id: string }).client_id;
+
+  for (const name of ['karla', 'paul', 'dora']) {
+    const made = await setup.mauth.cli('manage', 'register-user', name, '--password', `${name}-pw-Wanderung-1`, '--email', `${name}@wanderung.test`, '--yes');
+    assert.equal(made.code, 0, made.stderr);
+  }
+  const karla = { username: 'karla', password: 'karla-pw-Wanderung-1' };
+  await oauthLogin(base, client, { ...karla, deviceId: TABLET, userAgent: 'Wanderapp/3.1 (iPadOS 18)' });
+  await compatLogin(base, { ...karla, deviceId: PHONE, userAgent: 'Wanderapp/2.0 (Android 14)' });
+
+  const secret = randomBytes(16).toString('hex');
+  lockedHs = await startHomeserverDouble({ secret, serverName: LOCKED_SERVER_NAME });
+  locked = await createMauth({
+    homeserverUrl: lockedHs.url,
+    serverName: LOCKED_SERVER_NAME,
+    secret,
+    extra: {
+      branding: { service_name: 'Wanderdienst' },
+      account: { displayname_change_allowed: false, email_change_allowed: false, password_change_allowed: false, account_deactivation_allowed: false },
+      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'konto@gesperrt.test' },
+    },
+  });
+  const ivo = await locked.cli('manage', 'register-user', 'ivo', '--password', 'ivo-pw-Wanderung-1', '--email', 'ivo@gesperrt.test', '--yes');
+  assert.equal(ivo.code, 0, ivo.stderr);
+  await locked.start();
 });
 
 after(async () => {
+  await locked?.stop();
+  await locked?.drop();
+  await lockedHs?.stop();
   await setup?.stop();
   await smtp?.stop();
 });
@@ -313,6 +536,16 @@ function walk(): Walk {
       return w.follow(b, linked);
     },
     mailTo: (address, since) => smtp.waitFor((m) => m.to.includes(address) && m.at.getTime() >= since),
+    async lockedIn() {
+      const b = new GermanBrowser(locked.url);
+      const res = await w.submit(b, await b.get('/login'), { username: 'ivo', password: 'ivo-pw-Wanderung-1' });
+      assert.equal(res.status, 303, 'signed in');
+      return b;
+    },
+    async deepLink(b, action, deviceId) {
+      const query = new URLSearchParams({ action, ...(deviceId ? { device_id: deviceId } : {}) });
+      return w.follow(b, await b.get(`/account/?${query}`));
+    },
   };
   return w;
 }
@@ -334,7 +567,8 @@ describe('German pages', () => {
       } else {
         text = `${seen.subject}\n${seen.text}\n${visibleText(seen.html)}`;
       }
-      assert.deepEqual(finder.find(text, [...ALLOWED, base, new URL(base).host, client.client_id, setup.idp.issuer, new URL(setup.idp.issuer).host]), [], `${page.name}:\n${text.replace(/\n\s*\n+/g, '\n').slice(0, 3000)}`);
+      const names = [...ALLOWED, base, new URL(base).host, locked.url, new URL(locked.url).host, client.client_id, setup.idp.issuer, new URL(setup.idp.issuer).host];
+      assert.deepEqual(finder.find(text, names), [], `${page.name}:\n${text.replace(/\n\s*\n+/g, '\n').slice(0, 3000)}`);
     });
   }
 });

@@ -63,6 +63,7 @@ export const userActionRoutes = [
       403: { description: 'Password auth is disabled in the server configuration' },
       404: { description: 'User was not found' },
       409: { description: "The user's password is kept in the directory (LDAP)" },
+      429: { description: 'Too many passwords are being hashed right now (`passwords.max_queue`); retry after `Retry-After`' },
     },
     async handler({ app, deps }, { params, body }) {
       if (!app.config.passwords.enabled) throw new AdminError(403, 'Password auth is disabled');

@@ -1,7 +1,7 @@
 // What every account page shares: who is signed in (or the way to the login page and back), the
 // sections this server offers (each `account.*_allowed` switch hides its own), the context every
 // page renders with, and the refusal of a section that is switched off. Texts are in the
-// templates; the code hands them keys.
+// message catalogues: the code hands the pages Messages (web/i18n.ts), or keys the templates name.
 import type { Request, Response } from 'express';
 import type { Config } from '../../config/types.js';
 import { matrixUserId } from '../../domain/usernames.js';
@@ -31,11 +31,9 @@ export function sectionAllowed(config: Config, section: Section): boolean {
   }
 }
 
-/** A time as pages show it (UTC, to the minute) and as `<time datetime>` carries it. */
-export function timeView(date: Date | null | undefined): { iso: string; text: string } | undefined {
-  if (!date) return undefined;
-  const iso = date.toISOString();
-  return { iso, text: `${iso.slice(0, 16).replace('T', ' ')} UTC` };
+/** A time as `<time datetime>` carries it; the page writes it in its language (`datetime()` of web/render.ts). */
+export function timeView(date: Date | null | undefined): string | undefined {
+  return date ? date.toISOString() : undefined;
 }
 
 export function loginPath(back: string): string {

@@ -7,7 +7,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { csrfForm } from '../../web/forms.js';
 import type { ViewDeps } from '../deps.js';
 import type { AccountPages, SignedIn } from './common.js';
-import { reauthentication } from './reauth.js';
+import { reauthProblemMessage, reauthentication, type ReauthFailure } from './reauth.js';
 
 /** How long Synapse lets the keys be replaced after `allow_cross_signing_reset` (its own constant). */
 export const CROSS_SIGNING_RESET_MINUTES = 10;
@@ -19,8 +19,9 @@ export function crossSigningRouter(deps: ViewDeps, pages: AccountPages): Router 
   const reauth = reauthentication(deps);
   const PATH = '/account/cross-signing';
 
-  async function renderStart(req: Request, res: Response, current: SignedIn, status = 200, extra: Record<string, unknown> = {}) {
-    pages.render(req, res, status, 'account_cross_signing', current, { reauth: await reauth.view(current, PATH), errors: {}, ...extra });
+  async function renderStart(req: Request, res: Response, current: SignedIn, status = 200, failure?: ReauthFailure) {
+    const view = await reauth.view(current, PATH);
+    pages.render(req, res, status, 'account_cross_signing', current, { reauth: view, errors: { password: failure && reauthProblemMessage(failure, view) } });
   }
 
   router.get(PATH, async (req, res) => {
@@ -34,7 +35,7 @@ export function crossSigningRouter(deps: ViewDeps, pages: AccountPages): Router 
     const proof = await reauth.check(req, current);
     if (!proof.ok) {
       if (proof.problem === 'rate_limited') res.set('Retry-After', String(Math.ceil(proof.retryAfterMs / 1000)));
-      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, { errors: { password: proof.problem } });
+      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, proof);
     }
     // A homeserver that cannot be reached answers 503 (http/unavailable.ts): nothing was allowed.
     await app.homeserver.allowCrossSigningReset(current.user.username);

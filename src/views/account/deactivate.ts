@@ -7,7 +7,8 @@ import { SESSION_COOKIE, cookieOptions } from '../../web/browser.js';
 import { csrfForm } from '../../web/forms.js';
 import type { ViewDeps } from '../deps.js';
 import { sectionAllowed, type AccountPages, type SignedIn } from './common.js';
-import { reauthentication } from './reauth.js';
+import { msg, type Message } from '../../web/i18n.js';
+import { reauthProblemMessage, reauthentication, type ReauthFailure } from './reauth.js';
 
 export function deactivateRouter(deps: ViewDeps, pages: AccountPages): Router {
   const { app, renderer } = deps;
@@ -16,8 +17,10 @@ export function deactivateRouter(deps: ViewDeps, pages: AccountPages): Router {
   const reauth = reauthentication(deps);
   const PATH = '/account/deactivate';
 
-  async function renderStart(req: Request, res: Response, current: SignedIn, status = 200, extra: Record<string, unknown> = {}) {
-    pages.render(req, res, status, 'account_deactivate', current, { reauth: await reauth.view(current, PATH), errors: {}, ...extra });
+  async function renderStart(req: Request, res: Response, current: SignedIn, status = 200, problems: { confirm?: Message; password?: ReauthFailure } = {}, erase = false) {
+    const view = await reauth.view(current, PATH);
+    const errors = { confirm: problems.confirm, password: problems.password && reauthProblemMessage(problems.password, view) };
+    pages.render(req, res, status, 'account_deactivate', current, { reauth: view, errors, erase });
   }
 
   router.get(PATH, async (req, res) => {
@@ -32,11 +35,11 @@ export function deactivateRouter(deps: ViewDeps, pages: AccountPages): Router {
     if (!current) return;
     if (!sectionAllowed(app.config, 'deactivation')) return pages.refuse(req, res, current, 'deactivation');
     const erase = req.body?.erase === 'on';
-    if (req.body?.confirm !== 'on') return renderStart(req, res, current, 400, { errors: { confirm: 'missing' }, erase });
+    if (req.body?.confirm !== 'on') return renderStart(req, res, current, 400, { confirm: msg('account_deactivate.confirm_missing') }, erase);
     const proof = await reauth.check(req, current);
     if (!proof.ok) {
       if (proof.problem === 'rate_limited') res.set('Retry-After', String(Math.ceil(proof.retryAfterMs / 1000)));
-      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, { errors: { password: proof.problem }, erase });
+      return renderStart(req, res, current, proof.problem === 'rate_limited' ? 429 : proof.problem === 'unavailable' ? 503 : 400, { password: proof }, erase);
     }
     // The one deactivation path (accounts/deactivation.ts): locked and deactivated, every session
     // ended, addresses forgotten, `delete_user` queued, in one transaction.

@@ -3,13 +3,17 @@
 // the page the action names. A signed-out browser goes through the login page and comes back
 // to the same URL, action included. `/account/profile`: the display name.
 import express, { type Router } from 'express';
-import { changeDisplayName, checkDisplayName } from '../../accounts/profile.js';
+import { MAX_DISPLAY_NAME_LENGTH, changeDisplayName, checkDisplayName, type DisplayNameProblem } from '../../accounts/profile.js';
 import { findSessionByDevice } from '../../accounts/user-sessions.js';
 import { csrfForm } from '../../web/forms.js';
+import { msg } from '../../web/i18n.js';
 import type { ViewDeps } from '../deps.js';
 import { accountPages, sectionAllowed, type AccountPages, type SignedIn } from './common.js';
 import { parseDeepLink } from './deep-links.js';
 import { renderSessionList } from './sessions.js';
+
+const displayNameProblem = (problem: DisplayNameProblem) =>
+  problem === 'too_long' ? msg('account_profile.too_long', { max: MAX_DISPLAY_NAME_LENGTH }) : msg('account_profile.control_characters');
 
 export function homeRouter(deps: ViewDeps, pages: AccountPages = accountPages(deps)): Router {
   const { app } = deps;
@@ -48,10 +52,10 @@ export function homeRouter(deps: ViewDeps, pages: AccountPages = accountPages(de
     if (!sectionAllowed(app.config, 'displayname')) return pages.refuse(req, res, current, 'displayname');
     const typed = typeof req.body?.display_name === 'string' ? req.body.display_name : '';
     const checked = checkDisplayName(typed);
-    if (!checked.ok) return renderProfile(req, res, current, 400, { display_name: typed, errors: { display_name: checked.problem } });
+    if (!checked.ok) return renderProfile(req, res, current, 400, { display_name: typed, errors: { display_name: displayNameProblem(checked.problem) } });
     await changeDisplayName(app.sql, current.user.id, checked.value);
     const user = { ...current.user, display_name: checked.value };
-    renderProfile(req, res, { ...current, user }, 200, { notice: 'display_name_saved' });
+    renderProfile(req, res, { ...current, user }, 200, { notice: msg('account_profile.saved') });
   });
 
   return router;

@@ -1,11 +1,33 @@
 // `/account/password`: changing the password with the current one, when
 // `account.password_change_allowed` and passwords are on. The rules are registration's.
 import express, { type Request, type Response, type Router } from 'express';
-import { changePassword } from '../../accounts/change-password.js';
+import { changePassword, type ChangePasswordOutcome } from '../../accounts/change-password.js';
 import * as users from '../../storage/users.js';
 import { csrfForm } from '../../web/forms.js';
+import { msg, type Message } from '../../web/i18n.js';
 import type { ViewDeps } from '../deps.js';
 import { sectionAllowed, type AccountPages, type SignedIn } from './common.js';
+
+/** Why the password was not changed, in words. */
+function problemMessage(outcome: Exclude<ChangePasswordOutcome, { ok: true }>): Message {
+  switch (outcome.problem) {
+    case 'wrong':
+      return msg('account_password.current_wrong');
+    case 'no_password':
+      return msg('account_password.current_none');
+    case 'unavailable':
+      return msg('account_password.unavailable');
+    case 'rate_limited':
+      return msg('account.rate_limited', { seconds: Math.ceil(outcome.retryAfterMs / 1000) });
+    case 'missing':
+      return msg(outcome.field === 'current_password' ? 'account_password.current_missing' : 'account_password.new_missing');
+    case 'too_weak':
+      // zxcvbn-ts gives its message keys (form-messages.ts): the hint is the catalogue's.
+      return outcome.hint ? msg('account_password.too_weak_hint', { hint: msg(`password_hint.${outcome.hint}`) }) : msg('account_password.too_weak');
+    case 'mismatch':
+      return msg('account_password.mismatch');
+  }
+}
 
 export function passwordRouter(deps: ViewDeps, pages: AccountPages): Router {
   const { app, renderer } = deps;
@@ -44,7 +66,10 @@ export function passwordRouter(deps: ViewDeps, pages: AccountPages): Router {
       signOutOthers: req.body?.sign_out_others === 'on',
       ip: req.ip,
     });
-    if (outcome.ok) return renderForm(req, res, current, 200, { notice: req.body?.sign_out_others === 'on' ? 'password_changed_signed_out' : 'password_changed' });
+    if (outcome.ok) {
+      const notice = msg(req.body?.sign_out_others === 'on' ? 'account_password.changed_signed_out' : 'account_password.changed');
+      return renderForm(req, res, current, 200, { notice });
+    }
     let status = outcome.problem === 'unavailable' ? 503 : 400;
     if (outcome.problem === 'rate_limited') {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
@@ -52,8 +77,7 @@ export function passwordRouter(deps: ViewDeps, pages: AccountPages): Router {
       status = 429;
     }
     await renderForm(req, res, current, status, {
-      errors: { [outcome.field]: outcome.problem },
-      weak_hint: outcome.problem === 'too_weak' ? outcome.hint : undefined,
+      errors: { [outcome.field]: problemMessage(outcome) },
       sign_out_others: req.body?.sign_out_others === 'on',
     });
   });

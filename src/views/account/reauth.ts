@@ -5,6 +5,7 @@
 import type { Request } from 'express';
 import { checkOwnPassword, reauthMethods, reauthenticatedUpstream } from '../../accounts/reauth.js';
 import { loginButtons } from '../../upstream/providers.js';
+import { msg, type Message } from '../../web/i18n.js';
 import type { ViewDeps } from '../deps.js';
 import type { SignedIn } from './common.js';
 
@@ -23,6 +24,24 @@ export type ReauthResult =
   | { ok: true }
   | { ok: false; problem: 'missing' | 'wrong' | 'impossible' | 'unavailable' }
   | { ok: false; problem: 'rate_limited'; retryAfterMs: number };
+
+export type ReauthFailure = Exclude<ReauthResult, { ok: true }>;
+
+/** Why the check failed, in words, for the page that showed `view`. */
+export function reauthProblemMessage(failure: ReauthFailure, view: ReauthView): Message {
+  switch (failure.problem) {
+    case 'wrong':
+      return msg('account.reauth.wrong');
+    case 'missing':
+      return msg(view.password ? 'account.reauth.missing_password' : 'account.reauth.missing_provider');
+    case 'rate_limited':
+      return msg('account.rate_limited', { seconds: Math.ceil(failure.retryAfterMs / 1000) });
+    case 'unavailable':
+      return msg('account.reauth.unavailable');
+    case 'impossible':
+      return msg('account.reauth.impossible_short');
+  }
+}
 
 export function reauthentication({ app, hasher, limiter, directory }: ViewDeps) {
   async function view(current: SignedIn, back: string): Promise<ReauthView> {

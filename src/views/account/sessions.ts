@@ -4,6 +4,7 @@
 // one through compat/sessions.ts, a browser by finishing it (this browser: signing out).
 import express, { type Request, type Response, type Router } from 'express';
 import {
+  MAX_DEVICE_NAME_LENGTH,
   SESSION_KINDS,
   checkDeviceName,
   findUserSession,
@@ -19,11 +20,27 @@ import * as compat from '../../storage/compat.js';
 import * as oauth2Sessions from '../../storage/oauth2-sessions.js';
 import { SESSION_COOKIE, cookieOptions, csrfToken } from '../../web/browser.js';
 import { csrfForm } from '../../web/forms.js';
+import { msg, type Message } from '../../web/i18n.js';
 import type { ViewDeps } from '../deps.js';
 import { timeView, type AccountPages, type SignedIn } from './common.js';
 
+/** What a session is called: the name of its device or app, else what it is. */
+function sessionTitle(s: UserSession): Message {
+  if (s.kind === 'browser') return msg(s.current ? 'account_session.title_this_browser' : 'account_session.title_browser');
+  if (s.humanName) return msg('account_session.title_named', { name: s.humanName });
+  if (s.client?.name) return msg('account_session.title_named', { name: s.client.name });
+  if (s.kind === 'oauth2') return msg('account_session.title_app', { client: s.client?.id ?? '' });
+  return msg('account_session.title_legacy');
+}
+
+const renameProblem = (problem: 'missing' | 'too_long' | 'no_device'): Message =>
+  problem === 'too_long'
+    ? msg('account_session.name_too_long', { max: MAX_DEVICE_NAME_LENGTH })
+    : msg(problem === 'no_device' ? 'account_session.no_device' : 'account_session.name_missing');
+
 function sessionView(s: UserSession) {
   return {
+    title: sessionTitle(s),
     kind: s.kind,
     id: s.id,
     path: `/account/sessions/${s.kind}/${s.id}`,
@@ -67,7 +84,7 @@ export function sessionsRouter(deps: ViewDeps, pages: AccountPages): Router {
     return findUserSession(app, provider, current.user.id, k, id, current.session.id);
   }
 
-  const gone = (req: Request, res: Response, current: SignedIn) => renderSessionList(deps, pages, req, res, current, 404, { error: 'session_not_found' });
+  const gone = (req: Request, res: Response, current: SignedIn) => renderSessionList(deps, pages, req, res, current, 404, { error: msg('account_sessions.not_found') });
 
   const renderDetail = (req: Request, res: Response, current: SignedIn, session: UserSession, status = 200, extra: Record<string, unknown> = {}) =>
     pages.render(req, res, status, 'account_session', current, { session: sessionView(session), ...extra });
@@ -105,7 +122,7 @@ export function sessionsRouter(deps: ViewDeps, pages: AccountPages): Router {
       return renderer.send(res, 200, 'logout', { csrf: csrfToken(app.config, req, res, app.random) });
     }
     await endSession(current, session);
-    await renderSessionList(deps, pages, req, res, current, 200, { notice: 'session_ended' });
+    await renderSessionList(deps, pages, req, res, current, 200, { notice: msg('account_sessions.ended') });
   });
 
   async function endSession(current: SignedIn, session: UserSession): Promise<void> {
@@ -130,11 +147,11 @@ export function sessionsRouter(deps: ViewDeps, pages: AccountPages): Router {
     const session = await named(current, req.body?.kind, req.body?.session_id);
     if (!session) return gone(req, res, current);
     const typed = typeof req.body?.display_name === 'string' ? req.body.display_name : '';
-    if (session.kind === 'browser' || !session.deviceId) return renderDetail(req, res, current, session, 400, { errors: { display_name: 'no_device' } });
+    if (session.kind === 'browser' || !session.deviceId) return renderDetail(req, res, current, session, 400, { errors: { display_name: renameProblem('no_device') } });
     const checked = checkDeviceName(typed);
-    if (!checked.ok) return renderDetail(req, res, current, session, 400, { errors: { display_name: checked.problem }, typed_name: typed });
+    if (!checked.ok) return renderDetail(req, res, current, session, 400, { errors: { display_name: renameProblem(checked.problem) }, typed_name: typed });
     if (!(await renameDevice(app, session, current.user.id, checked.value))) return gone(req, res, current);
-    renderDetail(req, res, current, { ...session, humanName: checked.value }, 200, { notice: 'device_renamed' });
+    renderDetail(req, res, current, { ...session, humanName: checked.value }, 200, { notice: msg('account_session.renamed') });
   });
 
   return router;

@@ -1,0 +1,161 @@
+// The introspection answer cache of one process, kept honest by the database: every change that
+// can make an access token inactive is announced by a trigger in the transaction that makes it
+// (PostgreSQL NOTIFY, see storage/invalidations.ts), and this process LISTENs on a connection of
+// its own. While that connection is down nothing is announced to us, so the cache is flushed and
+// not used until LISTEN is back (and flushed once more then: what happened meanwhile is unknown).
+//
+// Only active answers of access tokens are cached. An unknown token may be one whose commit is
+// still on its way, and an inactive one may come back (an unlocked user): both are looked up.
+import type { Logger } from 'pino';
+import type { DatabaseConfig } from '../config/types.js';
+import { openInvalidationConnection, type InvalidationConnection } from '../storage/invalidations.js';
+import { AnswerCache } from './answer-cache.js';
+
+/** An active answer without what depends on the moment or the request (`exp`, `expires_in`, `device_id`). */
+export interface ActiveToken {
+  base: Record<string, unknown>;
+  /** The token's expiry by Mauth's clock; undefined: it does not expire. */
+  expiresAt: Date | undefined;
+  /** Answered only when the expiry is part of the answer (not for refresh tokens). */
+  omitExpiry?: boolean;
+  deviceId?: string;
+  /** Whose use introspection records (session activity). */
+  activity?: { kind: 'oauth' | 'compat'; id: string };
+  /** Invalidation keys of what the answer depends on besides the token (`user:<id>`, `grant:<id>`, …). */
+  deps: string[];
+}
+
+/** The answer body at `now`, with the device only for a caller that reads it. */
+export function renderActive(token: ActiveToken, now: Date, supportsDeviceId: boolean): Record<string, unknown> {
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  const exp = token.expiresAt && !token.omitExpiry ? Math.floor(token.expiresAt.getTime() / 1000) : undefined;
+  return {
+    ...token.base,
+    ...(exp !== undefined ? { exp, expires_in: Math.max(0, exp - nowSeconds) } : {}),
+    ...(supportsDeviceId && token.deviceId !== undefined ? { device_id: token.deviceId } : {}),
+  };
+}
+
+export interface IntrospectionCacheStats {
+  hits: number;
+  misses: number;
+  /** Times the LISTEN connection was lost. */
+  losses: number;
+  listening: boolean;
+  size: number;
+}
+
+export interface IntrospectionCacheOptions {
+  ttlSeconds: number;
+  maxEntries: number;
+  log: Logger;
+}
+
+/** Backoff between attempts to LISTEN again: 50 ms doubling up to 5 s. */
+const retryDelayMs = (attempt: number) => Math.min(50 * 2 ** attempt, 5000);
+
+export class IntrospectionCache {
+  readonly #answers: AnswerCache<ActiveToken>;
+  readonly #log: Logger;
+  #connection: InvalidationConnection | undefined;
+  #closed = false;
+  #looping = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  readonly stats = { hits: 0, misses: 0, losses: 0 };
+
+  private constructor(options: IntrospectionCacheOptions) {
+    this.#log = options.log;
+    this.#answers = new AnswerCache({ maxEntries: options.maxEntries, ttlMs: options.ttlSeconds * 1000 });
+    // Nothing is trusted before LISTEN is in place.
+    this.#answers.disable();
+  }
+
+  /**
+   * Opens the LISTEN connection and waits for the first attempt; should it fail, introspection
+   * goes to the database until a retry succeeds.
+   */
+  static async start(database: DatabaseConfig, options: IntrospectionCacheOptions): Promise<IntrospectionCache> {
+    const cache = new IntrospectionCache(options);
+    cache.#connection = await openInvalidationConnection(database, {
+      onInvalidation: (payload) => cache.#answers.invalidate(payload),
+      onLost: () => cache.#lost(),
+    });
+    await cache.#listen(true);
+    return cache;
+  }
+
+  get listening(): boolean {
+    return this.#answers.enabled;
+  }
+
+  snapshot(): IntrospectionCacheStats {
+    return { ...this.stats, listening: this.#answers.enabled, size: this.#answers.size };
+  }
+
+  /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock). */
+  get(hash: string, now: Date): ActiveToken | undefined {
+    const hit = this.#answers.get(hash, now.getTime());
+    if (hit) this.stats.hits++;
+    else this.stats.misses++;
+    return hit;
+  }
+
+  /** A ticket to take before looking the token up (see AnswerCache). */
+  begin(): number {
+    return this.#answers.begin();
+  }
+
+  set(hash: string, token: ActiveToken, ticket: number, now: Date): void {
+    this.#answers.set(hash, token, { ticket, deps: token.deps, expiresAt: token.expiresAt?.getTime(), nowMs: now.getTime() });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#wake?.();
+    this.#answers.disable();
+    await this.#connection?.close();
+  }
+
+  #lost(): void {
+    if (this.#closed) return;
+    this.stats.losses++;
+    const wasListening = this.#answers.enabled;
+    this.#answers.disable();
+    if (wasListening) this.#log.warn('introspection cache: the LISTEN connection was lost; answering from the database until it is back');
+    void this.#listen(false);
+  }
+
+  /** LISTENs again until it works (one attempt when `once`, retried in the background after). */
+  async #listen(once: boolean): Promise<void> {
+    if (this.#looping || this.#closed) return;
+    this.#looping = true;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      const losses = this.stats.losses;
+      try {
+        await this.#connection!.listen();
+        // Lost again while LISTEN was on its way: go round once more.
+        if (this.#closed || this.stats.losses !== losses) continue;
+        // In one synchronous step with clearing #looping: a loss from now on starts a new loop.
+        this.#looping = false;
+        this.#answers.enable();
+        this.#log.info('introspection cache: listening for invalidations');
+        return;
+      } catch (err) {
+        if (attempt === 0) this.#log.warn({ err }, 'introspection cache: cannot LISTEN for invalidations; answering from the database meanwhile');
+        if (once && attempt === 0) {
+          // Start-up goes on; the retries continue in the background.
+          this.#looping = false;
+          setImmediate(() => void this.#listen(false));
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          this.#timer = setTimeout(resolve, retryDelayMs(attempt));
+        });
+      }
+    }
+    this.#looping = false;
+  }
+}
