@@ -13,6 +13,7 @@ import { INVALIDATION_CHANNEL } from '../../src/storage/invalidations.js';
 import * as oauth2Sessions from '../../src/storage/oauth2-sessions.js';
 import * as payloads from '../../src/storage/oidc-payloads.js';
 import * as personal from '../../src/storage/personal-sessions.js';
+import * as refreshTokens from '../../src/storage/refresh-tokens.js';
 import * as users from '../../src/storage/users.js';
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
 
@@ -97,7 +98,7 @@ test('an OAuth 2.0 access token deleted, revoked with its grant, or retired by a
     model: 'RefreshToken', key: refresh, payload: { accountId: u.id, grantId: g2 }, grantId: g2, accountId: u.id, uid: null, userCodeHash: null,
     expiresAt: null, scopeFromGrant: false,
   });
-  await payloads.consumeRefreshToken(db.sql, refresh);
+  await refreshTokens.consumeRefreshToken(db.sql, refresh);
   await heardOf(`token:${replaced}`);
   assert.ok(!heard.includes(`token:${refresh}`), 'consuming the refresh token itself announces nothing (refresh tokens are not cached)');
 });
