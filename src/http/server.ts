@@ -42,6 +42,8 @@ export interface ServerOptions {
   /** Tests running the server in their own process move this clock instead of waiting (default: the system's). */
   clock?: Clock;
   random?: Randomness;
+  /** Where passwords are hashed (default: one made from `passwords`); in-process tests share it to fill its pool. */
+  hasher?: PasswordHasher;
 }
 
 export interface RunningServer {
@@ -196,7 +198,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     app: ctx,
     provider,
     renderer: createRenderer(config),
-    hasher: new PasswordHasher(config.passwords),
+    hasher: options.hasher ?? new PasswordHasher(config.passwords),
     metrics,
     limiter: loginLimiter(db.sql, config.rate_limiting),
     directory: directory && directoryPasswords(ctx, directory),
