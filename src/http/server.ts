@@ -44,6 +44,8 @@ export interface ServerOptions {
   random?: Randomness;
   /** Sees the text of every statement the server's pool sends (tests count the statements of a request). */
   onQuery?: (query: string, connection: number) => void;
+  /** Where passwords are hashed (default: one made from `passwords`); in-process tests share it to fill its pool. */
+  hasher?: PasswordHasher;
 }
 
 export interface RunningServer {
@@ -141,7 +143,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
 async function startIntrospectionCache(db: Database, config: Config, log: Logger): Promise<IntrospectionCache | undefined> {
   const { cache_ttl, cache_size } = config.introspection;
   if (db.embedded || cache_ttl <= 0 || cache_size <= 0) return undefined;
-  return IntrospectionCache.start(config.database, { ttlSeconds: cache_ttl, maxEntries: cache_size, log });
+  return IntrospectionCache.start(config.database, { ttlSeconds: cache_ttl, maxEntries: cache_size, log, sql: db.sql });
 }
 
 function registerCacheMetrics(registry: Registry, cache: IntrospectionCache): void {
@@ -167,6 +169,7 @@ function registerCacheMetrics(registry: Registry, cache: IntrospectionCache): vo
   counter('mauth_introspection_cache_hits_total', 'Introspections answered from the cache', (s) => s.hits);
   counter('mauth_introspection_cache_misses_total', 'Introspections of access tokens looked up in the database', (s) => s.misses);
   counter('mauth_introspection_cache_listener_losses_total', 'Times the LISTEN connection for invalidations was lost', (s) => s.losses);
+  counter('mauth_introspection_cache_unheard_total', 'Round trips through the pool not heard back on the LISTEN connection in time', (s) => s.unheard);
   gauge('mauth_introspection_cache_listening', '1 while invalidations are heard and the cache is used', (s) => (s.listening ? 1 : 0));
   gauge('mauth_introspection_cache_entries', 'Answers in the cache', (s) => s.size);
 }
@@ -198,7 +201,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     app: ctx,
     provider,
     renderer: createRenderer(config),
-    hasher: new PasswordHasher(config.passwords),
+    hasher: options.hasher ?? new PasswordHasher(config.passwords),
     metrics,
     limiter: loginLimiter(db.sql, config.rate_limiting),
     directory: directory && directoryPasswords(ctx, directory),

@@ -3,12 +3,19 @@
 // (PostgreSQL NOTIFY, see storage/invalidations.ts), and this process LISTENs on a connection of
 // its own. While that connection is down nothing is announced to us, so the cache is flushed and
 // not used until LISTEN is back (and flushed once more then: what happened meanwhile is unknown).
+// A connection can also die without closing (a half-open TCP connection, a middlebox that
+// stopped passing bytes) or LISTEN can succeed and hear nothing (a transaction-pooling PgBouncer):
+// so the cache is used only while a notification sent through the request pool comes back on
+// the listener: once before the cache is turned on, then every `heartbeatMs`; one that does not
+// come back within `confirmTimeoutMs` counts as a lost connection.
 //
 // Only active answers of access tokens are cached. An unknown token may be one whose commit is
 // still on its way, and an inactive one may come back (an unlocked user): both are looked up.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config/types.js';
-import { openInvalidationConnection, type InvalidationConnection } from '../storage/invalidations.js';
+import type { Db } from '../storage/db.js';
+import { announce, openInvalidationConnection, type InvalidationConnection } from '../storage/invalidations.js';
 import { AnswerCache } from './answer-cache.js';
 
 /** An active answer without what depends on the moment or the request (`exp`, `expires_in`, `device_id`). */
@@ -39,8 +46,10 @@ export function renderActive(token: ActiveToken, now: Date, supportsDeviceId: bo
 export interface IntrospectionCacheStats {
   hits: number;
   misses: number;
-  /** Times the LISTEN connection was lost. */
+  /** Times the LISTEN connection was lost (closed, or silent). */
   losses: number;
+  /** Round trips (a notification sent through the pool) that did not come back in time. */
+  unheard: number;
   listening: boolean;
   size: number;
 }
@@ -49,7 +58,16 @@ export interface IntrospectionCacheOptions {
   ttlSeconds: number;
   maxEntries: number;
   log: Logger;
+  /** The request pool: the round trips that prove notifications arrive are sent through it. */
+  sql: Db;
+  /** How often the listener is proven to hear (default 1 s). */
+  heartbeatMs?: number;
+  /** How long a round trip may take before the listener counts as lost (default 3 s). */
+  confirmTimeoutMs?: number;
 }
+
+/** Payloads of the round trips: never an invalidation key. */
+const PING_PREFIX = 'ping:';
 
 /** Backoff between attempts to LISTEN again: 50 ms doubling up to 5 s. */
 const retryDelayMs = (attempt: number) => Math.min(50 * 2 ** attempt, 5000);
@@ -62,10 +80,21 @@ export class IntrospectionCache {
   #looping = false;
   #timer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
-  readonly stats = { hits: 0, misses: 0, losses: 0 };
+  readonly #sql: Db;
+  readonly #heartbeatMs: number;
+  readonly #confirmTimeoutMs: number;
+  readonly #nonce = randomUUID();
+  #pings = 0;
+  /** Round trips on their way: payload → called when it is heard. */
+  readonly #awaiting = new Map<string, () => void>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  readonly stats = { hits: 0, misses: 0, losses: 0, unheard: 0 };
 
   private constructor(options: IntrospectionCacheOptions) {
     this.#log = options.log;
+    this.#sql = options.sql;
+    this.#heartbeatMs = options.heartbeatMs ?? 1000;
+    this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
     this.#answers = new AnswerCache({ maxEntries: options.maxEntries, ttlMs: options.ttlSeconds * 1000 });
     // Nothing is trusted before LISTEN is in place.
     this.#answers.disable();
@@ -78,7 +107,7 @@ export class IntrospectionCache {
   static async start(database: DatabaseConfig, options: IntrospectionCacheOptions): Promise<IntrospectionCache> {
     const cache = new IntrospectionCache(options);
     cache.#connection = await openInvalidationConnection(database, {
-      onInvalidation: (payload) => cache.#answers.invalidate(payload),
+      onInvalidation: (payload) => cache.#heard(payload),
       onLost: () => cache.#lost(),
     });
     await cache.#listen(true);
@@ -113,18 +142,84 @@ export class IntrospectionCache {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#heartbeat);
     this.#wake?.();
+    for (const heard of this.#awaiting.values()) heard();
     this.#answers.disable();
     await this.#connection?.close();
   }
 
-  #lost(): void {
+  #heard(payload: string): void {
+    if (payload.startsWith(PING_PREFIX)) this.#awaiting.get(payload)?.();
+    else this.#answers.invalidate(payload);
+  }
+
+  /**
+   * Whether a notification sent now through the request pool is heard on the listener in time
+   * (any failure to send counts as not heard: nothing proves that notifications arrive).
+   */
+  async #roundTrip(): Promise<boolean> {
+    const payload = `${PING_PREFIX}${this.#nonce}:${++this.#pings}`;
+    let timer: NodeJS.Timeout | undefined;
+    const heard = new Promise<boolean>((resolve) => this.#awaiting.set(payload, () => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.#confirmTimeoutMs)));
+    try {
+      const ok = await Promise.race([announce(this.#sql, payload).then(() => heard), timeout]);
+      if (!ok && !this.#closed) this.stats.unheard++;
+      return ok;
+    } catch {
+      if (!this.#closed) this.stats.unheard++;
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.#awaiting.delete(payload);
+    }
+  }
+
+  /** While the cache is used, proves every `heartbeatMs` that the listener still hears. */
+  #scheduleHeartbeat(): void {
+    clearTimeout(this.#heartbeat);
+    if (this.#closed) return;
+    this.#heartbeat = setTimeout(() => {
+      if (this.#closed || this.#looping || !this.#answers.enabled) return;
+      const losses = this.stats.losses;
+      void this.#roundTrip().then((ok) => {
+        if (this.#closed || this.stats.losses !== losses || this.#looping) return;
+        if (ok) this.#scheduleHeartbeat();
+        else this.#lost(true);
+      });
+    }, this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** `silent`: the connection did not close but stopped hearing: it is abandoned for a new one. */
+  #lost(silent = false): void {
     if (this.#closed) return;
     this.stats.losses++;
     const wasListening = this.#answers.enabled;
     this.#answers.disable();
-    if (wasListening) this.#log.warn('introspection cache: the LISTEN connection was lost; answering from the database until it is back');
-    void this.#listen(false);
+    clearTimeout(this.#heartbeat);
+    if (wasListening) {
+      this.#log.warn(
+        silent
+          ? 'introspection cache: the LISTEN connection stopped hearing notifications; answering from the database until it is back'
+          : 'introspection cache: the LISTEN connection was lost; answering from the database until it is back',
+      );
+    }
+    if (silent) void this.#connection!.abandon().catch(() => {}).then(() => this.#listen(false));
+    else void this.#listen(false);
+  }
+
+  /** LISTEN, bounded in time: over a silently dead connection it would never be answered. */
+  async #listenOnce(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.#confirmTimeoutMs)));
+    try {
+      const listened = await Promise.race([this.#connection!.listen().then(() => true), timeout]);
+      return listened && (await this.#roundTrip());
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** LISTENs again until it works (one attempt when `once`, retried in the background after). */
@@ -134,12 +229,17 @@ export class IntrospectionCache {
     for (let attempt = 0; !this.#closed; attempt++) {
       const losses = this.stats.losses;
       try {
-        await this.#connection!.listen();
+        if (!(await this.#listenOnce())) {
+          // LISTEN or the round trip after it went unanswered: this connection cannot be trusted.
+          await this.#connection!.abandon();
+          throw new Error('notifications sent through the pool do not come back on the LISTEN connection');
+        }
         // Lost again while LISTEN was on its way: go round once more.
         if (this.#closed || this.stats.losses !== losses) continue;
         // In one synchronous step with clearing #looping: a loss from now on starts a new loop.
         this.#looping = false;
         this.#answers.enable();
+        this.#scheduleHeartbeat();
         this.#log.info('introspection cache: listening for invalidations');
         return;
       } catch (err) {

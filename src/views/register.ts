@@ -111,6 +111,8 @@ export function registrationRouter(deps: ViewDeps): Router {
     }
     if (Object.keys(errors).length > 0) return renderForm(req, homeserverDown ? res.set('Retry-After', '5') : res, homeserverDown ? 503 : 400, values, errors);
 
+    // A busy answer must not cost the network one of its registrations: refused before counting.
+    hasher.pool.refuseIfFull();
     try {
       await limit(app.sql, `registration:ip:${req.ip ?? 'unknown'}`, config.rate_limiting.registration);
     } catch (err) {

@@ -3,38 +3,32 @@
 // a signed-out browser goes through the login page and comes back to the action; an unknown
 // action lands on the account home. And every account form refuses a POST without its CSRF token.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { compatLogin, formOn, isActive, oauthLogin, page, signIn } from '../support/account.js';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
-import { registerNativeClient, type RegisteredClient } from '../support/oauth-client.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
+import type { RegisteredClient } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'links.test';
 const PASSWORD = 'Deep-Links-Password-9!';
 
+let setup: Setup<MauthInstance>;
 let hs: HomeserverDouble;
 let mauth: MauthInstance;
 let client: RegisteredClient;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret });
-  for (const name of ['lee', 'max']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', PASSWORD, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
-  client = await registerNativeClient(mauth.url);
+  setup = await startSetup({
+    serverName: SERVER_NAME,
+    users: ['lee', 'max'].map((name) => ({ name, password: PASSWORD })),
+    nativeClient: true,
+  });
+  ({ hs, mauth, client } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 /** Where each page-level action lands, and a heading that page shows. */
 const PAGES: Record<string, [string, RegExp]> = {

@@ -2,29 +2,27 @@
 // its POSTs with 403 (an HTML page), before anything changes; the homeserver hears nothing.
 // `passwords.enabled: false` hides the password section the same way.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { page, signIn } from '../support/account.js';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { location, parseForms } from '../support/http-client.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'locked-down.test';
 const PASSWORD = 'Locked-Down-Password-3!';
 
+let setup: Setup<InProcessMauth>;
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
 let mauth: InProcessMauth;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
-  mauth = await createInProcessMauth({
-    homeserverUrl: hs.url,
+  setup = await startInProcessSetup({
     serverName: SERVER_NAME,
-    secret,
+    // Mail works: the address form is hidden by the switch, not by a missing mail server.
+    mailFrom: 'auth@locked-down.test',
     extra: {
       account: {
         displayname_change_allowed: false,
@@ -32,23 +30,17 @@ before(async () => {
         password_change_allowed: false,
         account_deactivation_allowed: false,
       },
-      // Mail works: the address form is hidden by the switch, not by a missing mail server.
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'auth@locked-down.test' },
+    },
+    users: [{ name: 'ivy', password: PASSWORD, email: 'ivy@mail.test' }],
+    beforeStart: async ({ cli }) => {
+      const second = await cli('manage', 'add-email', 'ivy', 'ivy2@mail.test');
+      assert.equal(second.code, 0, second.stderr);
     },
   });
-  const r = await mauth.cli('manage', 'register-user', 'ivy', '--password', PASSWORD, '--email', 'ivy@mail.test', '--yes');
-  assert.equal(r.code, 0, r.stderr);
-  const second = await mauth.cli('manage', 'add-email', 'ivy', 'ivy2@mail.test');
-  assert.equal(second.code, 0, second.stderr);
-  await mauth.start();
+  ({ hs, smtp, mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 const actions = (html: string) => parseForms(html).map((f) => f.action);
 

@@ -4,51 +4,37 @@
 // current one (optionally signing out everything else), the cross-signing reset is allowed after
 // the password, and deactivation (with erase) ends every session and deletes the user.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { compatLogin, formOn, isActive, oauthLogin, page, signIn, submit } from '../support/account.js';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
 import { Browser, location, parseForms } from '../support/http-client.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
-import { registerNativeClient, type RegisteredClient } from '../support/oauth-client.js';
-import { startSmtp, type SmtpCatcher } from '../support/smtp.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
+import type { RegisteredClient } from '../support/oauth-client.js';
+import type { SmtpCatcher } from '../support/smtp.js';
 
 const SERVER_NAME = 'sections.test';
 const PASSWORD = 'Sections-Password-11!';
 const NEW_PASSWORD = 'Quite-Another-Secret-42?';
 
+let setup: Setup<InProcessMauth>;
 let hs: HomeserverDouble;
 let smtp: SmtpCatcher;
 let mauth: InProcessMauth;
 let client: RegisteredClient;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  smtp = await startSmtp();
-  mauth = await createInProcessMauth({
-    homeserverUrl: hs.url,
+  setup = await startInProcessSetup({
     serverName: SERVER_NAME,
-    secret,
-    extra: {
-      email: { transport: 'smtp', mode: 'plain', hostname: '127.0.0.1', port: smtp.port, from: 'auth@sections.test' },
-      passwords: { minimum_complexity: 3 },
-    },
+    mailFrom: 'auth@sections.test',
+    extra: { passwords: { minimum_complexity: 3 } },
+    users: ['pat', 'erin', 'walt', 'dana', 'cross'].map((name) => ({ name, password: PASSWORD, email: `${name}@mail.test` })),
+    nativeClient: true,
   });
-  for (const name of ['pat', 'erin', 'walt', 'dana', 'cross']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', PASSWORD, '--email', `${name}@mail.test`, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
-  client = await registerNativeClient(mauth.url);
+  ({ hs, smtp, mauth, client } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await smtp?.stop().catch(() => {});
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 const bodyOf = (c: { body: unknown }) => c.body as Record<string, unknown>;
 

@@ -3,37 +3,31 @@
 // agent; each has a page; a device can be renamed (the homeserver hears it) and every session
 // signed out (its tokens die at introspection, its device leaves the homeserver).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { compatLogin, formOn, isActive, oauthLogin, page, sessionEntry, signIn } from '../support/account.js';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
-import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
-import { registerNativeClient, type RegisteredClient } from '../support/oauth-client.js';
+import type { HomeserverDouble } from '../support/homeserver-double.js';
+import { startInProcessSetup, type Setup } from '../support/homeserver-setup.js';
+import type { InProcessMauth } from '../support/mauth-inprocess.js';
+import type { RegisteredClient } from '../support/oauth-client.js';
 
 const SERVER_NAME = 'sessions.test';
 const PASSWORD = 'Sam-Sessions-Password-1!';
 
+let setup: Setup<InProcessMauth>;
 let hs: HomeserverDouble;
 let mauth: InProcessMauth;
 let client: RegisteredClient;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createInProcessMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret });
-  for (const name of ['sam', 'tom']) {
-    const r = await mauth.cli('manage', 'register-user', name, '--password', PASSWORD, '--yes');
-    assert.equal(r.code, 0, r.stderr);
-  }
-  await mauth.start();
-  client = await registerNativeClient(mauth.url);
+  setup = await startInProcessSetup({
+    serverName: SERVER_NAME,
+    users: ['sam', 'tom'].map((name) => ({ name, password: PASSWORD })),
+    nativeClient: true,
+  });
+  ({ hs, mauth, client } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 /** A moment as the page carries it: machine-readable (to the minute) in `<time datetime>`, written out in the page's language. */
 const shown = (d: Date) => `<time datetime="${d.toISOString().slice(0, 16)}`;

@@ -5,10 +5,9 @@
 // The browser login form (an unknown name: the dummy check waits in the same pool) and the admin
 // API's set-password are answered 429 in their own formats while the pool is full.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
-import { createMauth, type MauthInstance } from '../support/mauth-process.js';
+import { startSetup, type Setup } from '../support/homeserver-setup.js';
+import type { MauthInstance } from '../support/mauth-process.js';
 import { introspect } from '../support/oauth-client.js';
 import { Browser, parseForms } from '../support/http-client.js';
 import { adminConfig, AdminApi, adminToken, STRONG_PASSWORD } from '../admin/support.js';
@@ -21,31 +20,20 @@ const SATURATION_DEADLINE_MS = 60_000;
 /** Generous: an idle introspection takes milliseconds; this only catches a stalled event loop. */
 const LIVENESS_MS = 2000;
 
-let hs: HomeserverDouble;
+let setup: Setup<MauthInstance>;
 let mauth: MauthInstance;
 
 before(async () => {
-  const secret = randomBytes(16).toString('hex');
-  hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({
-    homeserverUrl: hs.url,
+  setup = await startSetup({
     serverName: SERVER_NAME,
-    secret,
     resources: ['adminapi'],
     extra: { ...adminConfig(), passwords: { max_concurrency: 1, max_queue: 2 } },
+    users: ['ada', 'bob', 'carol'].map((name) => ({ name, password: `${name}-password-1` })),
   });
-  for (const name of ['ada', 'bob', 'carol']) {
-    const made = await mauth.cli('manage', 'register-user', name, '--password', `${name}-password-1`, '--yes');
-    assert.equal(made.code, 0, made.stderr);
-  }
-  await mauth.start();
+  ({ mauth } = setup);
 });
 
-after(async () => {
-  await mauth?.stop();
-  await mauth?.drop();
-  await hs?.stop();
-});
+after(() => setup?.stop());
 
 interface Answer {
   status: number;

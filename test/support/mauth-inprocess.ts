@@ -7,6 +7,7 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { systemRandomness, type Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
+import { PasswordHasher } from '../../src/accounts/passwords.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/http/server.js';
 import { JOBS_CHANNEL } from '../../src/storage/jobs.js';
 import { createMauth, type MauthInstance } from './mauth-process.js';
@@ -32,6 +33,8 @@ export class MovableClock implements Clock {
 
 export interface InProcessMauth extends Pick<MauthInstance, 'url' | 'configFiles' | 'databaseUrl' | 'secret' | 'cli'> {
   clock: MovableClock;
+  /** Where the running server hashes passwords (a test can fill its pool). */
+  readonly hasher: PasswordHasher;
   /**
    * Moves the clock forward and wakes the job worker and the idle-session sweep, as waiting that
    * long would have; resolves once that sweep is done.
@@ -62,6 +65,7 @@ export async function createInProcessMauth(
   const clock = new MovableClock();
   const sql = postgres(instance.databaseUrl, { max: 1, onnotice: () => {} });
   let running: RunningServer | undefined;
+  let hasher: PasswordHasher | undefined;
   let output = '';
   const log = pino(
     { level: 'info', base: { service: 'mauth' } },
@@ -81,6 +85,10 @@ export async function createInProcessMauth(
     secret,
     cli,
     clock,
+    get hasher() {
+      if (!hasher) throw new Error('the server has not started');
+      return hasher;
+    },
     async advance(seconds) {
       clock.advance(seconds);
       await sql`SELECT pg_notify(${JOBS_CHANNEL}, 'clock moved')`;
@@ -97,7 +105,8 @@ export async function createInProcessMauth(
     },
     async start() {
       const config = await loadConfig({ files: instance.configFiles, env: {} });
-      running = await startServer(config, { migrate: true, worker: server.worker, onQuery: server.onQuery, log, clock, random: systemRandomness });
+      hasher = new PasswordHasher(config.passwords);
+      running = await startServer(config, { migrate: true, worker: server.worker, onQuery: server.onQuery, log, clock, random: systemRandomness, hasher });
     },
     async stop() {
       await running?.close();

@@ -95,6 +95,27 @@ describe('shipped catalogues', () => {
       assert.doesNotMatch(await readFile(file, 'utf8'), /_html'/, file);
     }
   });
+
+  test('German addresses the reader as "du" throughout: no formal Sie, Ihr… or Ihnen inside a sentence', async () => {
+    // Inside a sentence a capitalised Sie/Ihr/Ihnen can only be the formal address; at a
+    // sentence's start it may be "she/it/they" ("Sie wurde abgeschlossen"), so those are allowed.
+    const formal = /(?<![.!?:(„]\s*|^\s*)\b(?:Sie|Ihr\w*|Ihnen)\b/u;
+    const offenders: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (typeof node === 'string') {
+        if (formal.test(node.replace(/<[^>]*>/g, ''))) offenders.push(`${path}: ${node}`);
+      } else if (node && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) walk(value, path ? `${path}.${key}` : key);
+      }
+    };
+    const german = JSON.parse(await readFile(join(ROOT, 'templates/translations/de.json'), 'utf8'));
+    walk(german, '');
+    assert.deepEqual(offenders, []);
+    // Formal sentences that start with the address are rewritten too.
+    assert.equal(german.account.reauth.missing_password, 'Gib dein Passwort ein.');
+    assert.equal(german.account_sessions.none, 'Du bist nirgends angemeldet.');
+    assert.equal(german.account_deactivated.signed_out, 'Du wurdest überall abgemeldet.');
+  });
 });
 
 describe('e-mails', () => {
