@@ -2,9 +2,9 @@
 // statement the server's pool sends is observed (postgres.js's `debug` hook on the instance's own
 // pool): a refresh must be one transaction of at most 6 statements (BEGIN and COMMIT not
 // counted), for a public client, a registered confidential client and a static one from the
-// configuration, with the ID token's e-mail claim asked for. No job worker runs, so nothing else
-// queries meanwhile. A refresh whose transaction fails leaves nothing behind, and refreshes
-// racing with one token never leave two live token chains.
+// configuration, with the ID token's e-mail claim asked for. No job worker and no introspection
+// cache run, so nothing else queries meanwhile. A refresh whose transaction fails leaves nothing
+// behind, and refreshes racing with one token never leave two live token chains.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -41,6 +41,9 @@ before(async () => {
       secret,
       extra: {
         clients: [{ client_id: STATIC_CLIENT, client_auth_method: 'client_secret_post', client_secret: STATIC_SECRET, redirect_uris: ['http://127.0.0.1/static-cb'] }],
+        // No introspection cache: its heartbeat (a notification every second through the same
+        // pool) is not the refresh's, and counting would catch it now and then.
+        introspection: { cache_ttl: 0 },
       },
     },
     { worker: false, onQuery: (query, connection) => recording?.push({ query, connection }) },
