@@ -192,7 +192,10 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   else log.info('not syncing the configuration with the database (--no-sync)');
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
-  const provider = await createProvider(ctx);
+  // Set once started (below): a refresh drops the answers it retired from this process's cache
+  // at its commit, so that this instance never answers them active meanwhile.
+  let cache: IntrospectionCache | undefined;
+  const provider = await createProvider(ctx, { refreshCommitted: (grantId) => cache?.invalidate(`grant:${grantId}`) });
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();
   // Directory (LDAP) passwords: one connection pool per process, closed with the server.
@@ -207,7 +210,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     directory: directory && directoryPasswords(ctx, directory),
   };
 
-  const cache = await startIntrospectionCache(db, config, log);
+  cache = await startIntrospectionCache(db, config, log);
   if (cache) registerCacheMetrics(metrics.registry, cache);
   const introspection = introspectionEndpoint(
     ctx,

@@ -139,6 +139,14 @@ export class IntrospectionCache {
     this.#answers.set(hash, token, { ticket, deps: token.deps, expiresAt: token.expiresAt?.getTime(), nowMs: now.getTime() });
   }
 
+  /**
+   * Drops the answers named by `key` (as a notification names them) now: for a change this
+   * process committed itself, whose own notification may come back after its next lookup.
+   */
+  invalidate(key: string): void {
+    this.#answers.invalidate(key);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);

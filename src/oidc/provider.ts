@@ -82,7 +82,12 @@ function policy(app: AppContext) {
   return base;
 }
 
-export async function createProvider(ctx: AppContext): Promise<Provider> {
+export interface ProviderHooks {
+  /** A refresh of this grant committed (its replaced tokens are gone): for this process's introspection cache. */
+  refreshCommitted?(grantId: string): void;
+}
+
+export async function createProvider(ctx: AppContext, hooks: ProviderHooks = {}): Promise<Provider> {
   const { config, sql } = ctx;
   const publicBase = new URL(config.http.public_base);
   const secure = publicBase.protocol === 'https:';
@@ -212,7 +217,7 @@ export async function createProvider(ctx: AppContext): Promise<Provider> {
   if (deviceGrant) installDeviceGrant(provider, ctx);
   provider.use(tokenEndpointHooks(ctx));
   // Inside the session hook: a refresh's transaction commits before that hook runs.
-  provider.use(refreshTransactions(ctx, { tokenRoute: ROUTES.token, rotationSettledSeconds }));
+  provider.use(refreshTransactions(ctx, { tokenRoute: ROUTES.token, rotationSettledSeconds, committed: hooks.refreshCommitted }));
   provider.use(clientCredentialsPolicy(ctx));
   // oidc-provider keeps the reason of a refused grant out of the response; operators need it.
   for (const event of ['grant.error', 'authorization.error', 'registration_create.error', 'revocation.error', 'server_error'] as const) {

@@ -14,7 +14,9 @@
 // It commits once oidc-provider has answered, before the response leaves and before the token
 // endpoint's session hook (token-hooks.ts) runs, so no homeserver call happens inside it; it
 // also commits a refusal (a reused refresh token ends its grant), and rolls back on a server
-// error, leaving the token unused for the client's retry.
+// error, leaving the token unused for the client's retry. Once committed, this process's
+// introspection cache drops the grant's answers at once (`committed`): the database's
+// notification of the same change may come back only after the client's next introspection.
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import { hashSecret } from '../domain/tokens.js';
@@ -80,9 +82,10 @@ export class RefreshRequest {
   /**
    * Ends the transaction: committed when oidc-provider answered below 500 (a refusal included),
    * rolled back otherwise. Throws only when committing failed (the answer's tokens do not exist).
+   * Returns the grant whose refresh token was read, once committed.
    */
-  async finish(commit: boolean): Promise<void> {
-    if (!this.#done) return;
+  async finish(commit: boolean): Promise<string | undefined> {
+    if (!this.#done) return undefined;
     if (!commit) return this.#rollBack();
     try {
       await this.#recordSession();
@@ -92,12 +95,14 @@ export class RefreshRequest {
     }
     this.#settle!(true);
     await this.#done;
+    return (await this.#read?.catch(() => undefined))?.grant_id;
   }
 
-  async #rollBack(): Promise<void> {
+  async #rollBack(): Promise<undefined> {
     this.#settle!(false);
     // Whatever failed in it was answered already (a statement's error reached oidc-provider).
     await this.#done!.catch(() => {});
+    return undefined;
   }
 
   /** A refresh is a token request of the session's client: what it now sends, when it changed. */
@@ -161,7 +166,10 @@ function answer(ctx: KoaContextWithOIDC, status: number, error: string, descript
  * Koa middleware for the provider (`provider.use`), registered after the token endpoint's
  * session hook so that it runs inside it.
  */
-export function refreshTransactions(app: AppContext, options: { tokenRoute: string; rotationSettledSeconds?: number }) {
+export function refreshTransactions(
+  app: AppContext,
+  options: { tokenRoute: string; rotationSettledSeconds?: number; committed?: (grantId: string) => void },
+) {
   return async function inOneTransaction(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
     if (ctx.method !== 'POST' || ctx.path !== options.tokenRoute) return next();
     const tokenRequest = new TokenRequest(app, ctx, options.rotationSettledSeconds);
@@ -174,8 +182,9 @@ export function refreshTransactions(app: AppContext, options: { tokenRoute: stri
     }
     const request = tokenRequest.made;
     if (!request) return;
+    let grantId: string | undefined;
     try {
-      await request.finish(ctx.status < 500);
+      grantId = await request.finish(ctx.status < 500);
     } catch (err) {
       // The commit failed: no token of this answer exists, say so instead.
       const reason = databaseUnavailable(err);
@@ -186,6 +195,8 @@ export function refreshTransactions(app: AppContext, options: { tokenRoute: stri
         app.log.error({ err, path: ctx.path }, 'the refresh could not be committed');
         answer(ctx, 500, 'server_error', 'An unexpected error occurred.');
       }
+      return;
     }
+    if (grantId) options.committed?.(grantId);
   };
 }
