@@ -1,6 +1,12 @@
 // Runs queued jobs. A worker is woken by LISTEN mauth_jobs when a job is committed, and polls as
 // a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
 // off). Failures are retried with exponential backoff until the job's max_attempts.
+//
+// Leases: a claimed job is held for `leaseMs` (30 s by default) and renewed every third of it while
+// it runs. When a runner dies, any other worker takes the job back once the lease has expired and
+// runs it again; a runner that learns it lost a lease (the renewal finds another claim, or it could
+// not renew for a whole lease) aborts the job's signal, and its outcome is not recorded over the
+// new claim's (storage/jobs.ts).
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -18,6 +24,11 @@ export interface JobContext {
   maxAttempts: number;
   /** A child logger carrying the job id and kind. */
   log: Logger;
+  /**
+   * Aborted when this runner lost the job's lease (another worker may be running it now): a
+   * handler with more to do should stop. Whatever it does still, its outcome is not recorded.
+   */
+  signal: AbortSignal;
 }
 
 // Payloads are JSON read back from the database; each handler checks the shape it expects.
@@ -57,7 +68,7 @@ export interface WorkerOptions {
   listen?: boolean;
   /** Delay before retry number `attempt` + 1, in milliseconds. */
   backoff?: Backoff;
-  /** A running job whose worker stops renewing it for this long is run again (default 5 min). */
+  /** How long a claim holds a job; renewed every third of it while the job runs (default 30 s). */
   leaseMs?: number;
   /** Where the job metrics are registered (default: prom-client's global registry). */
   registry?: Registry;
@@ -75,6 +86,15 @@ function jobsCounter(registry: Registry): Counter<'kind' | 'outcome'> {
     labelNames: ['kind', 'outcome'] as const,
     registers: [registry],
   });
+}
+
+/** A job this worker runs: its claim, and what tells the handler that the claim was lost. */
+interface Running {
+  lease: jobs.Lease;
+  done: Promise<void>;
+  abort: AbortController;
+  /** Until when (performance.now()) the lease is surely held: the start of its last renewal plus the lease. */
+  heldUntil: number;
 }
 
 function describe(error: unknown): string {
@@ -95,7 +115,9 @@ export class Worker {
   readonly #leaseMs: number;
   readonly #counter: Counter<'kind' | 'outcome'>;
 
-  readonly #active = new Map<string, Promise<void>>();
+  readonly #active = new Map<string, Running>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #renewing = false;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #listener: { unlisten(): Promise<void> } | undefined;
@@ -103,8 +125,6 @@ export class Worker {
   #wakeAgain = false;
   /** The last claim filled every free slot, so more jobs may be waiting for one. */
   #saturated = false;
-  /** When the lease was last renewed, in real time: the lease itself is the database's clock. */
-  #lastMaintenance = -Infinity;
 
   constructor(options: WorkerOptions) {
     this.#sql = options.sql;
@@ -116,7 +136,7 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.#listen = options.listen ?? true;
     this.#backoff = options.backoff ?? defaultBackoff(options.random);
-    this.#leaseMs = options.leaseMs ?? 5 * 60 * 1000;
+    this.#leaseMs = Math.max(1, options.leaseMs ?? jobs.DEFAULT_LEASE_MS);
     this.#counter = jobsCounter(options.registry ?? defaultRegistry);
   }
 
@@ -154,29 +174,66 @@ export class Worker {
       await listener.unlisten().catch((err: unknown) => this.#log.warn({ err }, 'UNLISTEN failed'));
     }
     await this.#pumping;
-    await Promise.allSettled(this.#active.values());
+    // Leases go on being renewed until the last running job is done.
+    await Promise.allSettled([...this.#active.values()].map((r) => r.done));
   }
 
   /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */
   async runOnce(limit = this.#concurrency): Promise<number> {
-    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now());
-    await Promise.all(claimed.map((job) => this.#run(job)));
+    const claimedAt = performance.now();
+    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now(), this.#leaseMs);
+    await Promise.all(claimed.map((job) => this.#run(job, claimedAt)));
     return claimed.length;
   }
 
+  /** Takes back the jobs of runners whose lease expired (one indexed statement), then claims. */
   async #tick(): Promise<void> {
     if (!this.#running) return;
-    if (performance.now() - this.#lastMaintenance >= this.#leaseMs / 5) {
-      this.#lastMaintenance = performance.now();
-      try {
-        await jobs.touch(this.#sql, this.workerId, [...this.#active.keys()]);
-        const recovered = await jobs.recoverStale(this.#sql, this.#leaseMs);
-        if (recovered > 0) this.#log.warn({ recovered }, 'took back jobs whose worker lease expired');
-      } catch (err) {
-        this.#log.error({ err }, 'job lease maintenance failed');
-      }
+    try {
+      const recovered = await jobs.recoverStale(this.#sql);
+      if (recovered > 0) this.#log.warn({ recovered }, 'took back jobs whose runner let the lease expire');
+    } catch (err) {
+      this.#log.error({ err }, 'taking back jobs with an expired lease failed');
     }
     this.#wake();
+  }
+
+  /** Renews the leases of the running jobs; aborts those no longer held. */
+  async #renew(): Promise<void> {
+    if (this.#renewing || this.#active.size === 0) return;
+    this.#renewing = true;
+    const running = [...this.#active.values()];
+    const startedAt = performance.now();
+    try {
+      const held = await jobs.renew(this.#sql, running.map((r) => r.lease), this.#leaseMs);
+      for (const r of running) {
+        if (held.has(r.lease.id)) r.heldUntil = Math.max(r.heldUntil, startedAt + this.#leaseMs);
+        else this.#lose(r, 'another claim holds the job now');
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'renewing job leases failed');
+      // Whatever the database thinks, a lease not renewed for its whole length is another runner's to take.
+      for (const r of running) if (performance.now() > r.heldUntil) this.#lose(r, 'the lease could not be renewed in time');
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  #lose(r: Running, why: string): void {
+    if (r.abort.signal.aborted) return;
+    this.#log.warn({ job_id: r.lease.id, why }, 'lost the lease of a running job; stopping it');
+    r.abort.abort(new Error(`lost the job's lease: ${why}`));
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeat) return;
+    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(1, Math.floor(this.#leaseMs / 3)));
+  }
+
+  #stopHeartbeatIfIdle(): void {
+    if (this.#active.size > 0 || !this.#heartbeat) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   #wake(): void {
@@ -204,23 +261,30 @@ export class Worker {
         this.#saturated = true;
         return;
       }
-      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now());
-      for (const job of claimed) void this.#run(job);
+      const claimedAt = performance.now();
+      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now(), this.#leaseMs);
+      for (const job of claimed) void this.#run(job, claimedAt);
       this.#saturated = claimed.length === free;
       if (!this.#saturated) return;
     }
   }
 
-  #run(job: Job): Promise<void> {
-    const done = this.#execute(job).finally(() => {
+  #run(job: Job, claimedAt: number): Promise<void> {
+    const abort = new AbortController();
+    // Claimed with a token: the database sets one on every claim.
+    const lease: jobs.Lease = { id: job.id, token: job.lease_token ?? '' };
+    const running: Running = { lease, abort, heldUntil: claimedAt + this.#leaseMs, done: Promise.resolve() };
+    running.done = this.#execute(job, lease, abort.signal).finally(() => {
       this.#active.delete(job.id);
+      this.#stopHeartbeatIfIdle();
       if (this.#saturated) this.#wake();
     });
-    this.#active.set(job.id, done);
-    return done;
+    this.#active.set(job.id, running);
+    this.#startHeartbeat();
+    return running.done;
   }
 
-  async #execute(job: Job): Promise<void> {
+  async #execute(job: Job, lease: jobs.Lease, signal: AbortSignal): Promise<void> {
     const log = this.#log.child({ job_id: job.id, job_kind: job.kind });
     const handler = Object.hasOwn(this.#handlers, job.kind) ? this.#handlers[job.kind] : undefined;
     let failed = false;
@@ -236,6 +300,7 @@ export class Worker {
           attempt: job.attempts,
           maxAttempts: job.max_attempts,
           log,
+          signal,
         });
       } catch (err) {
         failed = true;
@@ -245,15 +310,18 @@ export class Worker {
 
     try {
       if (!failed) {
-        const held = await jobs.complete(this.#sql, job.id, this.workerId);
-        if (!held) log.warn('job finished after its lease had been taken back');
+        const held = await jobs.complete(this.#sql, lease);
+        if (!held) {
+          log.warn('job finished after its lease had been taken back; its outcome is the new claim\'s to record');
+          return;
+        }
         this.#counter.inc({ kind: job.kind, outcome: 'done' });
         return;
       }
       const permanent = error instanceof PermanentJobError;
       const message = describe(error);
       const retryInMs = permanent ? 0 : this.#backoff(job.attempts);
-      const updated = await jobs.fail(this.#sql, job.id, this.workerId, message, { retryInMs, permanent }, this.#clock.now());
+      const updated = await jobs.fail(this.#sql, lease, message, { retryInMs, permanent }, this.#clock.now());
       if (!updated) {
         log.warn({ err: error }, 'job failed after its lease had been taken back');
         return;
