@@ -110,6 +110,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     random: ctx.random,
     listen: !db.embedded,
     pollIntervalMs: db.embedded ? 1000 : 5000,
+    leaseMs: ctx.config.database.job_lease * 1000,
     registry,
   });
   worker.start();
