@@ -87,7 +87,7 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
   const fork = (slot: number, failures: number) => {
     const worker = cluster.fork({ [SLOT_ENV]: String(slot) });
     slots.set(slot, { worker, startedAt: Date.now(), failures });
-    log.info({ worker: slot, pid: worker.process.pid }, 'worker started');
+    log.info({ worker: slot, worker_pid: worker.process.pid }, 'worker started');
     return worker;
   };
 
@@ -97,7 +97,7 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       if (message?.mauth !== 'ready') return;
       const slot = [...slots].find(([, s]) => s.worker === worker)?.[0];
       if (slot === undefined) return;
-      log.info({ worker: slot, pid: worker.process.pid }, 'worker serving');
+      log.info({ worker: slot, worker_pid: worker.process.pid }, 'worker serving');
       ready.add(slot);
       if (!started && ready.size === options.workers) {
         started = true;
@@ -108,9 +108,10 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       const entry = [...slots].find(([, s]) => s.worker === worker);
       if (!entry) return;
       const [slot, state] = entry;
-      const how = { worker: slot, pid: worker.process.pid, code, signal };
-      if (code !== 0 || signal) failed += 1;
+      const how = { worker: slot, worker_pid: worker.process.pid, code, signal };
       if (shuttingDown) {
+        // The exit code says how the shutdown went: 1 when a worker did not drain cleanly.
+        if (code !== 0 || signal) failed += 1;
         log.info(how, 'worker stopped');
         slots.delete(slot);
         if (slots.size === 0) process.exit(forced ?? (failed > 0 ? 1 : 0));

@@ -50,7 +50,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: { migrate: boolean; worker: boolean; sync: boolean; workers: string }, cmd: Command) => {
       const workers = parseWorkers(opts.workers);
       const slot = clusterWorkerSlot();
-      const log = slot === undefined ? createLogger() : createLogger().child({ worker: Number(slot) });
+      const log = slot === undefined ? createLogger() : createLogger().child({ worker: Number(slot), pid: process.pid });
       const config = await loadCommandConfig(cmd, { generateIfMissing: true, log });
       if (workers > 1 && slot === undefined) {
         await runPrimary(config, { workers, migrate: opts.migrate, sync: opts.sync, log });
