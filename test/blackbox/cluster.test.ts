@@ -1,9 +1,12 @@
-// Black box: `mauth server --workers 2`. The primary forks two workers that share the listener;
-// connections reach both (each labels its metrics with its number), a worker killed with SIGKILL
+// Black box: `mauth server --workers 2`. The primary forks two workers that share the listener's
+// binds (a TCP port and a UNIX socket); connections on either reach both (each labels its metrics with its number), a worker killed with SIGKILL
 // is replaced by a new process that serves again, and SIGTERM drains both and exits 0.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startHomeserverDouble, type HomeserverDouble } from '../support/homeserver-double.js';
 import { createMauth, type MauthInstance } from '../support/mauth-process.js';
@@ -15,12 +18,15 @@ const WITHIN_MS = 90_000;
 
 let hs: HomeserverDouble;
 let mauth: MauthInstance;
+let socketDir: string;
+let socket: string;
 
 /** One scrape of /metrics on a connection of its own (the primary hands each connection to one worker). */
-function scrape(): Promise<string> {
+function scrape(over: 'tcp' | 'socket' = 'tcp'): Promise<string> {
   const { hostname, port } = new URL(mauth.url);
+  const target = over === 'tcp' ? { host: hostname, port } : { socketPath: socket };
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path: '/metrics', agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = request({ ...target, path: '/metrics', agent: false, headers: { connection: 'close', host: 'localhost' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (body += chunk));
@@ -39,12 +45,12 @@ function answeredBy(metrics: string): { worker: number; startedAt: number } {
 }
 
 /** Scrapes on fresh connections until `done` says enough was seen. */
-async function scrapeUntil(done: (seen: { worker: number; startedAt: number }[]) => boolean): Promise<{ worker: number; startedAt: number }[]> {
+async function scrapeUntil(done: (seen: { worker: number; startedAt: number }[]) => boolean, over: 'tcp' | 'socket' = 'tcp'): Promise<{ worker: number; startedAt: number }[]> {
   const seen: { worker: number; startedAt: number }[] = [];
   const deadline = Date.now() + WITHIN_MS;
   while (!done(seen)) {
     if (Date.now() > deadline) throw new Error(`scrapes never showed what was expected: ${JSON.stringify(seen.slice(-20))}`);
-    seen.push(answeredBy(await scrape()));
+    seen.push(answeredBy(await scrape(over)));
   }
   return seen;
 }
@@ -68,13 +74,16 @@ before(async () => {
   if (embedded) return;
   const secret = randomBytes(16).toString('hex');
   hs = await startHomeserverDouble({ secret, serverName: SERVER_NAME });
-  mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret });
+  socketDir = await mkdtemp(join(tmpdir(), 'mauth-cluster-'));
+  socket = join(socketDir, 'mauth.sock');
+  mauth = await createMauth({ homeserverUrl: hs.url, serverName: SERVER_NAME, secret, binds: [{ socket }] });
 });
 
 after(async () => {
   await mauth?.stop();
   await mauth?.drop();
   await hs?.stop();
+  if (socketDir) await rm(socketDir, { recursive: true, force: true });
 });
 
 test('--workers 2: both workers answer on the shared listener, a killed worker is replaced, SIGTERM drains both and exits 0', { skip: embedded && 'the embedded database serves one process' }, async () => {
@@ -93,7 +102,8 @@ test('--workers 2: both workers answer on the shared listener, a killed worker i
     assert.ok(lines.some((l) => l.msg === "Mauth is running" && l.worker === worker && l.pid === pid), `worker ${worker} logs as itself`);
   }
 
-  // Connections are handed round: both workers answer.
+  // Connections are handed round, on the port and on the socket: both workers answer.
+  await scrapeUntil((s) => new Set(s.map((x) => x.worker)).size === 2, 'socket');
   const seen = await scrapeUntil((s) => new Set(s.map((x) => x.worker)).size === 2);
   const startOfOne = seen.find((s) => s.worker === 1)!.startedAt;
 

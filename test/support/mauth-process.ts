@@ -76,6 +76,8 @@ export async function createMauth(options: {
   databaseUrl?: string;
   /** Resources the test listener serves beside the usual ones (e.g. `adminapi`). */
   resources?: string[];
+  /** Binds of the test listener beside its TCP port (e.g. `{ socket: path }`). */
+  binds?: Record<string, unknown>[];
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
@@ -99,7 +101,7 @@ export async function createMauth(options: {
           {
             name: 'web',
             resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous', ...(options.resources ?? [])].map((name) => ({ name })),
-            binds: [{ host: '127.0.0.1', port }],
+            binds: [{ host: '127.0.0.1', port }, ...(options.binds ?? [])],
           },
         ],
         ...options.http,
