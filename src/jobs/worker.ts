@@ -1,12 +1,8 @@
 // Runs queued jobs. A worker is woken by LISTEN mauth_jobs when a job is committed, and polls as
 // a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
 // off). Failures are retried with exponential backoff until the job's max_attempts.
-//
-// Leases: a claimed job is held for `leaseMs` (30 s by default) and renewed every third of it while
-// it runs. When a runner dies, any other worker takes the job back once the lease has expired and
-// runs it again; a runner that learns it lost a lease (the renewal finds another claim, or it could
-// not renew for a whole lease) aborts the job's signal, and its outcome is not recorded over the
-// new claim's (storage/jobs.ts).
+// A claimed job is held by a lease (30 s by default) renewed while it runs (jobs/leases.ts); when a
+// runner dies, any other worker takes its jobs back once their leases have expired.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -15,6 +11,7 @@ import type { Clock, Randomness } from '../clock.js';
 import type { Sql } from '../storage/db.js';
 import * as jobs from '../storage/jobs.js';
 import type { Job } from '../storage/jobs.js';
+import { LeaseKeeper } from './leases.js';
 
 export interface JobContext {
   jobId: string;
@@ -88,15 +85,6 @@ function jobsCounter(registry: Registry): Counter<'kind' | 'outcome'> {
   });
 }
 
-/** A job this worker runs: its claim, and what tells the handler that the claim was lost. */
-interface Running {
-  lease: jobs.Lease;
-  done: Promise<void>;
-  abort: AbortController;
-  /** Until when (performance.now()) the lease is surely held: the start of its last renewal plus the lease. */
-  heldUntil: number;
-}
-
 function describe(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
@@ -112,12 +100,10 @@ export class Worker {
   readonly #pollIntervalMs: number;
   readonly #listen: boolean;
   readonly #backoff: Backoff;
-  readonly #leaseMs: number;
   readonly #counter: Counter<'kind' | 'outcome'>;
 
-  readonly #active = new Map<string, Running>();
-  #heartbeat: NodeJS.Timeout | undefined;
-  #renewing = false;
+  readonly #active = new Map<string, Promise<void>>();
+  readonly #leases: LeaseKeeper;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #listener: { unlisten(): Promise<void> } | undefined;
@@ -136,7 +122,7 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.#listen = options.listen ?? true;
     this.#backoff = options.backoff ?? defaultBackoff(options.random);
-    this.#leaseMs = Math.max(1, options.leaseMs ?? jobs.DEFAULT_LEASE_MS);
+    this.#leases = new LeaseKeeper(this.#sql, Math.max(1, options.leaseMs ?? jobs.DEFAULT_LEASE_MS), this.#log);
     this.#counter = jobsCounter(options.registry ?? defaultRegistry);
   }
 
@@ -175,13 +161,13 @@ export class Worker {
     }
     await this.#pumping;
     // Leases go on being renewed until the last running job is done.
-    await Promise.allSettled([...this.#active.values()].map((r) => r.done));
+    await Promise.allSettled(this.#active.values());
   }
 
   /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */
   async runOnce(limit = this.#concurrency): Promise<number> {
     const claimedAt = performance.now();
-    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now(), this.#leaseMs);
+    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now(), this.#leases.leaseMs);
     await Promise.all(claimed.map((job) => this.#run(job, claimedAt)));
     return claimed.length;
   }
@@ -196,44 +182,6 @@ export class Worker {
       this.#log.error({ err }, 'taking back jobs with an expired lease failed');
     }
     this.#wake();
-  }
-
-  /** Renews the leases of the running jobs; aborts those no longer held. */
-  async #renew(): Promise<void> {
-    if (this.#renewing || this.#active.size === 0) return;
-    this.#renewing = true;
-    const running = [...this.#active.values()];
-    const startedAt = performance.now();
-    try {
-      const held = await jobs.renew(this.#sql, running.map((r) => r.lease), this.#leaseMs);
-      for (const r of running) {
-        if (held.has(r.lease.id)) r.heldUntil = Math.max(r.heldUntil, startedAt + this.#leaseMs);
-        else this.#lose(r, 'another claim holds the job now');
-      }
-    } catch (err) {
-      this.#log.error({ err }, 'renewing job leases failed');
-      // Whatever the database thinks, a lease not renewed for its whole length is another runner's to take.
-      for (const r of running) if (performance.now() > r.heldUntil) this.#lose(r, 'the lease could not be renewed in time');
-    } finally {
-      this.#renewing = false;
-    }
-  }
-
-  #lose(r: Running, why: string): void {
-    if (r.abort.signal.aborted) return;
-    this.#log.warn({ job_id: r.lease.id, why }, 'lost the lease of a running job; stopping it');
-    r.abort.abort(new Error(`lost the job's lease: ${why}`));
-  }
-
-  #startHeartbeat(): void {
-    if (this.#heartbeat) return;
-    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(1, Math.floor(this.#leaseMs / 3)));
-  }
-
-  #stopHeartbeatIfIdle(): void {
-    if (this.#active.size > 0 || !this.#heartbeat) return;
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
   }
 
   #wake(): void {
@@ -262,7 +210,7 @@ export class Worker {
         return;
       }
       const claimedAt = performance.now();
-      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now(), this.#leaseMs);
+      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now(), this.#leases.leaseMs);
       for (const job of claimed) void this.#run(job, claimedAt);
       this.#saturated = claimed.length === free;
       if (!this.#saturated) return;
@@ -270,18 +218,16 @@ export class Worker {
   }
 
   #run(job: Job, claimedAt: number): Promise<void> {
-    const abort = new AbortController();
     // Claimed with a token: the database sets one on every claim.
     const lease: jobs.Lease = { id: job.id, token: job.lease_token ?? '' };
-    const running: Running = { lease, abort, heldUntil: claimedAt + this.#leaseMs, done: Promise.resolve() };
-    running.done = this.#execute(job, lease, abort.signal).finally(() => {
+    const signal = this.#leases.hold(lease, claimedAt);
+    const done = this.#execute(job, lease, signal).finally(() => {
       this.#active.delete(job.id);
-      this.#stopHeartbeatIfIdle();
+      this.#leases.release(job.id);
       if (this.#saturated) this.#wake();
     });
-    this.#active.set(job.id, running);
-    this.#startHeartbeat();
-    return running.done;
+    this.#active.set(job.id, done);
+    return done;
   }
 
   async #execute(job: Job, lease: jobs.Lease, signal: AbortSignal): Promise<void> {
