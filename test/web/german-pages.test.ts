@@ -588,6 +588,15 @@ describe('choosing the language', () => {
     assert.equal(b.cookie('mauth.lang'), 'en');
   });
 
+  test('a language cookie that is not valid percent-encoding is ignored: the page answers, in the language asked for', async () => {
+    for (const value of ['%E0', '%', 'de%zz']) {
+      const res = await fetch(`${base}/login`, { headers: { cookie: `mauth.lang=${value}`, 'accept-language': 'de' } });
+      const html = await res.text();
+      assert.equal(res.status, 200, `mauth.lang=${value}: ${html.slice(0, 300)}`);
+      assert.match(html, /<html lang="de">/, value);
+    }
+  });
+
   test('a page offers the other languages as links to itself', async () => {
     const html = await (await new GermanBrowser(base).get('/register?next=%2Faccount%2F')).text();
     assert.match(html, /<a href="\/register\?next=%2Faccount%2F&amp;lang=en" lang="en" hreflang="en">English<\/a>/);
