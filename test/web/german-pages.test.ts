@@ -285,6 +285,7 @@ const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
       return b.get(location(sent));
     },
   },
+  { name: 'the code e-mail for a new address', visit: (w) => w.mailTo('karla.zwei@wanderung.test', w.state.mailsBefore as number) },
   {
     name: 'e-mail addresses, the new address verified',
     visit: async (w) => {
