@@ -510,8 +510,9 @@ async function runTarget(load: LoadGenerator, target: Target, run: { duration: n
 }
 
 /**
- * As bench/introspection.ts: warm-up of each target, then the peak of each (unpaced), then each
- * at half of its own peak (paced, staggered), so the runs compared are close in time.
+ * Warm-up of each target, then the peak of each (unpaced), then each at half of its own peak
+ * (paced, staggered), so the runs compared are close in time: on a shared machine the capacity
+ * drifts.
  */
 export async function peakAndHalf(load: LoadGenerator, targets: Target[], settings: PhaseSettings): Promise<PeakHalf[]> {
   for (const target of targets) {
