@@ -6,7 +6,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
@@ -17,6 +16,7 @@ import { generateConfig, loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { ROUTES } from '../src/oidc/provider.js';
+import { freePort } from '../test/support/mauth-process.js';
 import { startBaseline, type BaselineServer } from './baseline.js';
 import { BENCH_DEVICE, BENCH_USERNAME, createBenchDatabase, seed, type BenchDatabase } from './fixtures.js';
 import type { HashJob, LoadJob, LoadMessage, LoadProgress, LoadReply, LoadRequest, LoadSummary } from './load.js';
@@ -225,17 +225,6 @@ export function stealLine(runs: Run<unknown>[]): string[] {
 }
 
 // --- Mauth --------------------------------------------------------------------------------------
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 export interface MauthOptions {
   /** A PostgreSQL database, or the embedded one in this folder. */
