@@ -43,6 +43,7 @@ runBenchmark(async (cleanups) => {
       started,
       results,
       unit: 'req',
+      each: 'request',
       findings: [`Mauth / baseline throughput: ${fmtRatio(ratio)}; p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`],
       targets: [target(`Mauth >= ${TARGET_RPS} introspections/s on PGlite`, `${Math.round(m.peak.load.rps)}/s`, m.peak.load.rps >= TARGET_RPS)],
     }),

@@ -558,8 +558,9 @@ export function peakHalfReport(report: {
   about: string[];
   started: number;
   results: PeakHalf[];
-  /** What one request is: `req`, `refreshes`. */
+  /** What the requests are, in the table's heading (`req`, `refreshes`) and in the CPU note (`request`, `refresh`). */
   unit: string;
+  each: string;
   findings: string[];
   targets: string[];
   notes?: string[];
@@ -572,7 +573,7 @@ export function peakHalfReport(report: {
     ...[...machine(report.software), ...report.about, `latencies over 2xx responses, client side; run took ${Math.round((Date.now() - report.started) / 1000)} s`].map((l) => `  ${l}`),
     '',
     peakHalfTable(results, report.unit),
-    `  CPU/req: CPU time of the server process per answered request during the peak run`,
+    `  CPU/req: CPU time of the server process per answered ${report.each} during the peak run`,
     '',
     ...report.findings,
     '',

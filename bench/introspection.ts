@@ -64,6 +64,7 @@ runBenchmark(async (cleanups) => {
       started,
       results,
       unit: 'req',
+      each: 'request',
       findings: [
         `Mauth / baseline throughput: ${fmtRatio(ratio)} with the cache, ${fmtRatio(plain.peak.load.rps / floor.peak.load.rps)} without it ` +
           `(the cache gives ${fmtRatio(cached.peak.load.rps / plain.peak.load.rps)} the uncached throughput)`,

@@ -144,6 +144,7 @@ runBenchmark(async (cleanups) => {
       started,
       results,
       unit: 'refreshes',
+      each: 'refresh',
       findings: [
         `Mauth / floor refreshes per second: ${fmtRatio(ratio)} (Mauth ${Math.round(m.peak.load.rps)}/s, floor ${Math.round(f.peak.load.rps)}/s); ` +
           `p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`,
