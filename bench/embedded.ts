@@ -4,36 +4,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { ROUTES } from '../src/oidc/provider.js';
 import { connect } from '../src/storage/db.js';
-import { startBaseline } from './baseline.js';
-import { BENCH_DEVICE, BENCH_USERNAME, seedTokens } from './fixtures.js';
-import {
-  envNumber,
-  fmtMs,
-  fmtRatio,
-  introspect,
-  introspectionHeaders,
-  LoadGenerator,
-  log,
-  machine,
-  peakAndHalf,
-  peakHalfTable,
-  runBenchmark,
-  sameAnswer,
-  startMauth,
-  stealLine,
-  target,
-  type Target,
-} from './harness.js';
+import { seedTokens } from './fixtures.js';
+import { envNumber, fmtMs, fmtRatio, log, measureIntrospection, peakHalfReport, phaseSettings, runBenchmark, startMauth, target } from './harness.js';
 
-const SETTINGS = {
-  tokens: envNumber('BENCH_TOKENS', 1000),
-  connections: envNumber('BENCH_CONNECTIONS', 50),
-  warmup: envNumber('BENCH_WARMUP', 3),
-  duration: envNumber('BENCH_DURATION', 10),
-  shards: envNumber('BENCH_SHARDS', 50),
-};
+const SETTINGS = { ...phaseSettings(), tokens: envNumber('BENCH_TOKENS', 1000) };
 const TARGET_RPS = 1000;
 
 runBenchmark(async (cleanups) => {
@@ -54,43 +29,23 @@ runBenchmark(async (cleanups) => {
   } finally {
     await client.close();
   }
-  const baseline = await startBaseline({ database: mauth.config.database, secret: mauth.secret, path: ROUTES.introspection });
-  cleanups.push(() => baseline.close());
-
-  const a = await introspect(mauth.url, mauth.secret, tokens[0]);
-  const b = await introspect(baseline.url, mauth.secret, tokens[0]);
-  if (a.active !== true || a.username !== BENCH_USERNAME || a.device_id !== BENCH_DEVICE) throw new Error(`Mauth: unexpected answer ${JSON.stringify(a)}`);
-  const difference = sameAnswer(a, b);
-  if (difference) throw new Error(`Mauth and the baseline answer differently (${difference})`);
-
-  const load = LoadGenerator.start();
-  cleanups.push(() => load.stop());
-  const requests = tokens.map((token) => ({ method: 'POST' as const, path: ROUTES.introspection, headers: introspectionHeaders(mauth.secret), body: new URLSearchParams({ token }).toString() }));
-  const targets: Target[] = [
-    { name: 'Mauth', job: (run) => ({ url: `${mauth.url}${ROUTES.introspection}`, connections: SETTINGS.connections, requests, ...run }) },
-    { name: 'baseline', job: (run) => ({ url: `${baseline.url}${ROUTES.introspection}`, connections: SETTINGS.connections, requests, ...run }) },
-  ];
-  const results = await peakAndHalf(load, targets, SETTINGS);
+  const results = await measureIntrospection([{ name: 'Mauth', url: mauth.url }], { database: mauth.config.database, secret: mauth.secret, tokens, settings: SETTINGS }, cleanups);
   const [m, f] = results;
   const ratio = m.peak.load.rps / f.peak.load.rps;
   process.stdout.write(
-    [
-      '',
-      'Token introspection on the embedded database (PGlite, one connection, served over a UNIX socket)',
-      ...machine(version.split(',')[0]).map((l) => `  ${l}`),
-      `  ${SETTINGS.tokens} tokens, ${SETTINGS.connections} connections; both servers share the one PGlite database (Mauth owns it, the baseline uses its socket); ` +
-        `warm-up ${SETTINGS.warmup} s, peak ${SETTINGS.duration} s unpaced, then ${SETTINGS.duration} s at half the peak`,
-      `  latencies over 2xx responses, client side; run took ${Math.round((Date.now() - started) / 1000)} s`,
-      '',
-      peakHalfTable(results, 'req'),
-      '',
-      `Mauth / baseline throughput: ${fmtRatio(ratio)}; p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`,
-      '',
-      'Targets',
-      target(`Mauth >= ${TARGET_RPS} introspections/s on PGlite`, `${Math.round(m.peak.load.rps)}/s`, m.peak.load.rps >= TARGET_RPS),
-      '',
-      ...stealLine(results.flatMap((r) => [r.peak, r.half])),
-      '',
-    ].join('\n'),
+    peakHalfReport({
+      title: 'Token introspection on the embedded database (PGlite, one connection, served over a UNIX socket)',
+      software: version.split(',')[0],
+      about: [
+        `${SETTINGS.tokens} tokens, ${SETTINGS.connections} connections; both servers share the one PGlite database (Mauth owns it, the baseline uses its socket), neither caches answers; ` +
+          `warm-up ${SETTINGS.warmup} s, peak ${SETTINGS.duration} s unpaced, then ${SETTINGS.duration} s at half the peak`,
+      ],
+      started,
+      results,
+      unit: 'req',
+      each: 'request',
+      findings: [`Mauth / baseline throughput: ${fmtRatio(ratio)}; p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`],
+      targets: [target(`Mauth >= ${TARGET_RPS} introspections/s on PGlite`, `${Math.round(m.peak.load.rps)}/s`, m.peak.load.rps >= TARGET_RPS)],
+    }),
   );
 });

@@ -1,11 +1,11 @@
-// What the benchmarks beside the introspection one share: the load generator in a child process,
-// Mauth in the benchmark's own process with a configuration made for it, a homeserver stand-in
-// in a child process, the measurement of the server process around a run, and the output helpers.
-// The method is bench/introspection.ts's (see bench/README.md); this module carries it over.
+// What every benchmark but syn2mas shares (see bench/README.md): the load generator in a child
+// process, Mauth in the benchmark's own process with a configuration made for it, a homeserver
+// stand-in in a child process, the bare introspection floor checked against Mauth, the
+// measurement of the server process around a run, the interleaved warm-up, peak and half-peak
+// runs, and the output helpers.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
@@ -16,7 +16,10 @@ import { generateConfig, loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/types.js';
 import { startServer, type RunningServer } from '../src/http/server.js';
 import { ROUTES } from '../src/oidc/provider.js';
-import type { HashJob, LoadJob, LoadMessage, LoadProgress, LoadReply, LoadSummary } from './load.js';
+import { freePort } from '../test/support/mauth-process.js';
+import { startBaseline, type BaselineServer } from './baseline.js';
+import { BENCH_DEVICE, BENCH_USERNAME, createBenchDatabase, seed, type BenchDatabase } from './fixtures.js';
+import type { HashJob, LoadJob, LoadMessage, LoadProgress, LoadReply, LoadRequest, LoadSummary } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -209,7 +212,7 @@ export function describe(run: Run): string {
     `${fmtRate(load.rps)}/s, p50 ${fmtMs(load.p50)}, p90 ${fmtMs(load.p90)}, p99 ${fmtMs(load.p99)}, max ${fmtMs(load.max)}, non-2xx ${statuses(load)}; ` +
     `server CPU ${server.cpuPerRequestMs.toFixed(3)} ms/req, event loop ${(server.elu * 100).toFixed(0)}% busy, ` +
     `delay p99 ${fmtMs(server.loopDelayP99)} max ${fmtMs(server.loopDelayMax)}; GC ${fmtMs(server.gcTotalMs)} (longest ${fmtMs(server.gcMaxMs)}); ` +
-    `RSS up to ${fmtMb(server.rssMax)}` +
+    `RSS up to ${fmtMb(server.rssMax)}; load generator CPU ${load.clientCpuPerRequestMs.toFixed(3)} ms/req` +
     (server.steal !== undefined ? `; CPU steal ${(server.steal * 100).toFixed(0)}%` : '')
   );
 }
@@ -222,17 +225,6 @@ export function stealLine(runs: Run<unknown>[]): string[] {
 }
 
 // --- Mauth --------------------------------------------------------------------------------------
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 export interface MauthOptions {
   /** A PostgreSQL database, or the embedded one in this folder. */
@@ -247,6 +239,8 @@ export interface MauthOptions {
   /** Runs the job worker in the process (a deployment's default); off unless asked. */
   worker?: boolean;
   migrate?: boolean;
+  /** `matrix.secret`; random when absent. */
+  secret?: string;
 }
 
 export interface BenchMauth {
@@ -257,7 +251,7 @@ export interface BenchMauth {
 }
 
 /**
- * Mauth in this process, as introspection.ts starts it: `generateConfig()` plus the overrides,
+ * Mauth in this process: `generateConfig()` plus the overrides,
  * one listener on 127.0.0.1 (a port picked beforehand so that `public_base` names it: browser
  * flows follow absolute redirects), a pino logger at `warn`, a random `matrix.secret`. Login rate
  * limits are raised out of the way: every request comes from 127.0.0.1.
@@ -265,7 +259,7 @@ export interface BenchMauth {
 export async function startMauth(options: MauthOptions, cleanups: Cleanups): Promise<BenchMauth> {
   const dir = await mkdtemp(join(os.tmpdir(), 'mauth-bench-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const secret = randomBytes(24).toString('base64url');
+  const secret = options.secret ?? randomBytes(24).toString('base64url');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const base = join(dir, 'base.yaml');
@@ -300,6 +294,18 @@ export async function startMauth(options: MauthOptions, cleanups: Cleanups): Pro
   return { url, secret, config, server };
 }
 
+/**
+ * A fresh PostgreSQL database (dropped at the end) holding `count` stored access tokens of the
+ * bench user (fixtures.ts `seed`), valid for `lifetimeSeconds`.
+ */
+export async function seededDatabase(count: number, cleanups: Cleanups, lifetimeSeconds?: number): Promise<{ db: BenchDatabase; tokens: string[] }> {
+  const db = await createBenchDatabase();
+  cleanups.push(() => db.drop());
+  log(`database ${db.name}: migrating and storing ${count} access tokens`);
+  const { tokens } = await seed(db.url, count, lifetimeSeconds);
+  return { db, tokens };
+}
+
 // --- homeserver stand-in (child process) --------------------------------------------------------
 
 /**
@@ -328,12 +334,17 @@ export async function startHomeserverStub(cleanups: Cleanups): Promise<string> {
 
 // --- introspection ------------------------------------------------------------------------------
 
-export function introspectionHeaders(secret: string): Record<string, string> {
+function introspectionHeaders(secret: string): Record<string, string> {
   return {
     'content-type': 'application/x-www-form-urlencoded',
     authorization: `Bearer ${secret}`,
     'x-mas-supports-device-id': '1',
   };
+}
+
+/** One introspection request per token, rotated over the connections (each takes every n-th). */
+export function introspectionRequests(secret: string, tokens: string[]): LoadRequest[] {
+  return tokens.map((token) => ({ method: 'POST', path: ROUTES.introspection, headers: introspectionHeaders(secret), body: new URLSearchParams({ token }).toString() }));
 }
 
 export async function introspect(url: string, secret: string, token: string): Promise<Record<string, unknown>> {
@@ -348,13 +359,41 @@ export async function introspect(url: string, secret: string, token: string): Pr
 }
 
 /** The first field in which two answers differ (expiry times within 2 s are the same). */
-export function sameAnswer(a: Record<string, unknown>, b: Record<string, unknown>, ignore: string[] = []): string | undefined {
+function sameAnswer(a: Record<string, unknown>, b: Record<string, unknown>, ignore: string[] = []): string | undefined {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !ignore.includes(k));
   for (const key of keys) {
     if ((key === 'expires_in' || key === 'exp' || key === 'iat') && Math.abs(Number(a[key]) - Number(b[key])) <= 2) continue;
     if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) return `${key}: ${JSON.stringify(a[key])} vs ${JSON.stringify(b[key])}`;
   }
   return undefined;
+}
+
+/**
+ * The bare introspection server (bench/baseline.ts) on `database`, once every server of `mauths`
+ * has answered `token` (a stored token of fixtures.ts) active, as its user and device, and as
+ * the baseline does, twice in a row (the second answer may come from Mauth's cache).
+ */
+export async function startIntrospectionFloor(
+  database: Config['database'],
+  secret: string,
+  token: string,
+  mauths: { name: string; url: string }[],
+  cleanups: Cleanups,
+): Promise<BaselineServer> {
+  const baseline = await startBaseline({ database, secret, path: ROUTES.introspection });
+  cleanups.push(() => baseline.close());
+  const floor = await introspect(baseline.url, secret, token);
+  for (const { name, url } of mauths) {
+    for (const attempt of ['first', 'second']) {
+      const answer = await introspect(url, secret, token);
+      if (answer.active !== true || answer.username !== BENCH_USERNAME || answer.device_id !== BENCH_DEVICE) {
+        throw new Error(`${name}: unexpected ${attempt} answer: ${JSON.stringify(answer)}`);
+      }
+      const difference = sameAnswer(answer, floor);
+      if (difference) throw new Error(`${name} and the baseline answer differently (${attempt} answer; ${difference})`);
+    }
+  }
+  return baseline;
 }
 
 // --- running a benchmark ------------------------------------------------------------------------
@@ -420,6 +459,38 @@ export interface PhaseSettings {
   shards: number;
 }
 
+/** Connections and phases of the warm-up, peak and half-peak benchmarks, from the environment. */
+export function phaseSettings(): PhaseSettings & { connections: number } {
+  return {
+    connections: envNumber('BENCH_CONNECTIONS', 50),
+    warmup: envNumber('BENCH_WARMUP', 3),
+    duration: envNumber('BENCH_DURATION', 10),
+    shards: envNumber('BENCH_SHARDS', 50),
+  };
+}
+
+/**
+ * The introspection benchmarks (PostgreSQL and embedded): every server of `mauths`, then the bare
+ * introspection server on the same database (checked to answer as each does), rotating over the
+ * stored `tokens`, warm-up, peak and half peak interleaved. The baseline's results come last.
+ */
+export async function measureIntrospection(
+  mauths: { name: string; url: string }[],
+  options: { database: Config['database']; secret: string; tokens: string[]; settings: PhaseSettings & { connections: number } },
+  cleanups: Cleanups,
+): Promise<PeakHalf[]> {
+  const { database, secret, tokens, settings } = options;
+  const baseline = await startIntrospectionFloor(database, secret, tokens[0], mauths, cleanups);
+  const load = LoadGenerator.start();
+  cleanups.push(() => load.stop());
+  const requests = introspectionRequests(secret, tokens);
+  const targets: Target[] = [...mauths, { name: 'baseline', url: baseline.url }].map(({ name, url }) => ({
+    name,
+    job: (run) => ({ url: `${url}${ROUTES.introspection}`, connections: settings.connections, requests, ...run }),
+  }));
+  return peakAndHalf(load, targets, settings);
+}
+
 async function runTarget(load: LoadGenerator, target: Target, run: { duration: number; rate?: number; shards?: number }): Promise<Run> {
   const job = await target.job(run);
   const result = await observed(() => load.run(job), (s) => s.ok);
@@ -428,8 +499,9 @@ async function runTarget(load: LoadGenerator, target: Target, run: { duration: n
 }
 
 /**
- * As bench/introspection.ts: warm-up of each target, then the peak of each (unpaced), then each
- * at half of its own peak (paced, staggered), so the runs compared are close in time.
+ * Warm-up of each target, then the peak of each (unpaced), then each at half of its own peak
+ * (paced, staggered), so the runs compared are close in time: on a shared machine the capacity
+ * drifts.
  */
 export async function peakAndHalf(load: LoadGenerator, targets: Target[], settings: PhaseSettings): Promise<PeakHalf[]> {
   for (const target of targets) {
@@ -455,7 +527,7 @@ export async function peakAndHalf(load: LoadGenerator, targets: Target[], settin
   return results;
 }
 
-export function peakHalfTable(results: PeakHalf[], unit: string): string {
+function peakHalfTable(results: PeakHalf[], unit: string): string {
   return table([
     ['', `peak ${unit}/s`, 'p50 @peak', 'p99 @peak', 'CPU/req', 'half rate', 'achieved', 'p50 @half', 'p99 @half', 'non-2xx', 'errors'],
     ...results.map((m) => [
@@ -472,4 +544,45 @@ export function peakHalfTable(results: PeakHalf[], unit: string): string {
       String(m.peak.load.errors + m.peak.load.timeouts + m.half.load.errors + m.half.load.timeouts),
     ]),
   ]);
+}
+
+/**
+ * The output of a warm-up, peak and half-peak benchmark: title, machine and settings, the table,
+ * what it found, its targets, notes, CPU steal and a warning about non-2xx answers.
+ */
+export function peakHalfReport(report: {
+  title: string;
+  /** The database's name and version, for the machine lines. */
+  software: string;
+  /** Lines on the settings, indented under the machine. */
+  about: string[];
+  started: number;
+  results: PeakHalf[];
+  /** What the requests are, in the table's heading (`req`, `refreshes`) and in the CPU note (`request`, `refresh`). */
+  unit: string;
+  each: string;
+  findings: string[];
+  targets: string[];
+  notes?: string[];
+}): string {
+  const { results } = report;
+  const non2xx = results.reduce((n, m) => n + m.peak.load.non2xx + m.half.load.non2xx, 0);
+  return [
+    '',
+    report.title,
+    ...[...machine(report.software), ...report.about, `latencies over 2xx responses, client side; run took ${Math.round((Date.now() - report.started) / 1000)} s`].map((l) => `  ${l}`),
+    '',
+    peakHalfTable(results, report.unit),
+    `  CPU/req: CPU time of the server process per answered ${report.each} during the peak run`,
+    '',
+    ...report.findings,
+    '',
+    'Targets',
+    ...report.targets,
+    '',
+    ...(report.notes ?? []),
+    ...stealLine(results.flatMap((r) => [r.peak, r.half])),
+    ...(non2xx > 0 ? [`WARNING: ${non2xx} non-2xx responses during the measured runs (see table)`] : []),
+    '',
+  ].join('\n');
 }

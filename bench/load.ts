@@ -1,7 +1,7 @@
-// The load generator of the benchmarks, run as a child process (forked by bench/introspection.ts
-// and bench/harness.ts) so that autocannon does not share an event loop with the servers it
-// measures. It takes jobs over IPC and answers with a summary of each; several jobs sent at once
-// run side by side (the mixed workload).
+// The load generator of the benchmarks, run as a child process (forked by bench/harness.ts) so
+// that autocannon does not share an event loop with the servers it measures. It takes jobs over
+// IPC and answers with a summary of each; several jobs sent at once run side by side (the mixed
+// workload).
 //
 // Latencies are taken from autocannon's `response` events (sub-millisecond, from hrtime) and
 // their percentiles computed exactly, rather than read from autocannon's histogram, which keeps

@@ -5,7 +5,7 @@
 // saturate the server) and to memory (RSS after a login burst). See bench/README.md.
 import { PasswordHasher } from '../src/accounts/passwords.js';
 import { ROUTES } from '../src/oidc/provider.js';
-import { createBenchDatabase, seed, seedPasswordUsers } from './fixtures.js';
+import { seedPasswordUsers } from './fixtures.js';
 import {
   describe,
   envNumber,
@@ -14,12 +14,14 @@ import {
   fmtRate,
   fmtRatio,
   introspect,
-  introspectionHeaders,
+  introspectionRequests,
   LoadGenerator,
   log,
   machine,
   observed,
+  phaseSettings,
   runBenchmark,
+  seededDatabase,
   startHomeserverStub,
   startMauth,
   statuses,
@@ -34,22 +36,16 @@ import { checkLogin, LOGIN_PASSWORD, LOGIN_PATH, loginRequests, passwordConcurre
 const SETTINGS = {
   tokens: envNumber('BENCH_TOKENS', 1000),
   users: envNumber('BENCH_USERS', 50),
-  warmup: envNumber('BENCH_WARMUP', 3),
-  duration: envNumber('BENCH_DURATION', 10),
+  ...phaseSettings(),
   /** Introspection requests per second, alone and beside the logins. */
   introspectionRate: envNumber('BENCH_INTROSPECTION_RATE', 1000),
-  introspectionConnections: envNumber('BENCH_CONNECTIONS', 50),
-  shards: envNumber('BENCH_SHARDS', 50),
   poolSize: 10,
 };
 const TARGETS = { ratio: 0.8, p99Factor: 2, rssMb: 200 };
 
 runBenchmark(async (cleanups) => {
   const started = Date.now();
-  const db = await createBenchDatabase();
-  cleanups.push(() => db.drop());
-  log(`database ${db.name}: migrating and storing ${SETTINGS.tokens} access tokens`);
-  const { tokens } = await seed(db.url, SETTINGS.tokens);
+  const { db, tokens } = await seededDatabase(SETTINGS.tokens, cleanups);
 
   const homeserver = await startHomeserverStub(cleanups);
   const mauth = await startMauth({ database: { uri: db.url }, homeserverUrl: homeserver, resources: ['compat'], poolSize: SETTINGS.poolSize }, cleanups);
@@ -71,11 +67,11 @@ runBenchmark(async (cleanups) => {
   const floor = (duration: number) => ({ kind: 'argon2' as const, hash, password: LOGIN_PASSWORD, concurrency: pool.value, duration });
   const introspections: LoadJob = {
     url: `${mauth.url}${ROUTES.introspection}`,
-    connections: SETTINGS.introspectionConnections,
+    connections: SETTINGS.connections,
     duration: SETTINGS.duration,
     rate: SETTINGS.introspectionRate,
     shards: SETTINGS.shards,
-    requests: tokens.map((token) => ({ method: 'POST', path: ROUTES.introspection, headers: introspectionHeaders(mauth.secret), body: new URLSearchParams({ token }).toString() })),
+    requests: introspectionRequests(mauth.secret, tokens),
   };
 
   const rssIdle = process.memoryUsage.rss();
@@ -113,7 +109,7 @@ runBenchmark(async (cleanups) => {
       `Password login benchmark (POST ${LOGIN_PATH}, m.login.password, ${scheme.algorithm}, PostgreSQL)`,
       ...machine(`PostgreSQL ${db.serverVersion}`).map((l) => `  ${l}`),
       `  password pool: ${pool.value} at a time (${pool.source}); floor: argon2 verifies of the same hash, ${pool.value} at a time, in the load generator's process`,
-      `  ${SETTINGS.users} users, ${loginConnections} login connections unpaced; introspection paced at ${SETTINGS.introspectionRate}/s over ${SETTINGS.introspectionConnections} connections; ` +
+      `  ${SETTINGS.users} users, ${loginConnections} login connections unpaced; introspection paced at ${SETTINGS.introspectionRate}/s over ${SETTINGS.connections} connections; ` +
         `warm-up ${SETTINGS.warmup} s, runs of ${SETTINGS.duration} s; run took ${Math.round((Date.now() - started) / 1000)} s`,
       '',
       table([

@@ -2,19 +2,17 @@
 // 4 % refresh, 1 % login, and what each kind gets; the floor is the bare introspection server
 // (bench/baseline.ts) answering introspection alone at the same total rate. See bench/README.md.
 import { ROUTES } from '../src/oidc/provider.js';
-import { startBaseline } from './baseline.js';
 import {
   envNumber,
   fmtMs,
   fmtRate,
   fmtRatio,
-  introspect,
-  introspectionHeaders,
+  introspectionRequests,
   log,
   machine,
   observed,
   runBenchmark,
-  sameAnswer,
+  startIntrospectionFloor,
   statuses,
   stealLine,
   table,
@@ -31,10 +29,7 @@ runBenchmark(async (cleanups) => {
   const started = Date.now();
   const mixed = await setupMixed(settings, cleanups);
   const { mauth, load, rates, tokens } = mixed;
-  const baseline = await startBaseline({ database: mauth.config.database, secret: mauth.secret, path: ROUTES.introspection });
-  cleanups.push(() => baseline.close());
-  const difference = sameAnswer(await introspect(mauth.url, mauth.secret, tokens[1]), await introspect(baseline.url, mauth.secret, tokens[1]));
-  if (difference) throw new Error(`Mauth and the introspection floor answer differently (${difference})`);
+  const baseline = await startIntrospectionFloor(mauth.config.database, mauth.secret, tokens[1], [{ name: 'Mauth', url: mauth.url }], cleanups);
 
   const floorJob = (duration: number) => ({
     url: `${baseline.url}${ROUTES.introspection}`,
@@ -42,7 +37,7 @@ runBenchmark(async (cleanups) => {
     duration,
     rate: settings.rate,
     shards: settings.shards,
-    requests: tokens.map((token) => ({ method: 'POST' as const, path: ROUTES.introspection, headers: introspectionHeaders(mauth.secret), body: new URLSearchParams({ token }).toString() })),
+    requests: introspectionRequests(mauth.secret, tokens),
   });
 
   const asked = Object.values(rates).reduce((a, b) => a + b, 0);

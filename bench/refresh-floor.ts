@@ -9,8 +9,7 @@
 // It authenticates nothing but the client id against the token (a public client, as the
 // benchmark's is), runs no policy, no hooks and no client lookup, and signs no ID token (Mauth's
 // answer carries one; the benchmark compares every other field): it is the least a server can do.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import postgres from 'postgres';
 import { ulid } from 'ulid';
 import { systemRandomness } from '../src/clock.js';
@@ -18,24 +17,11 @@ import type { DatabaseConfig } from '../src/config/types.js';
 import { generateToken, hashSecret, tokenKind } from '../src/domain/tokens.js';
 import { TTL_SECONDS, tokenScope } from '../src/oidc/stored-payloads.js';
 import { connect } from '../src/storage/db.js';
+import { notUrlencoded, serveFloor, type FloorAnswer, type FloorServer } from './floor-server.js';
 
-export interface RefreshFloor {
-  url: string;
-  close(): Promise<void>;
-}
+export type RefreshFloor = FloorServer;
 
-const BODY_LIMIT = 64 * 1024;
 const epoch = (ms: number) => Math.floor(ms / 1000);
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
 
 interface TokenRow {
   payload: { clientId?: string; accountId?: string };
@@ -49,7 +35,9 @@ export async function startRefreshFloor(options: { database: DatabaseConfig; pat
   const db = await connect(options.database, { max: 10 });
   const { sql } = db;
 
-  async function refresh(body: string): Promise<{ status: number; body: unknown }> {
+  async function refresh(req: IncomingMessage, body: string): Promise<FloorAnswer> {
+    const refused = notUrlencoded(req);
+    if (refused) return refused;
     const form = new URLSearchParams(body);
     const token = form.get('refresh_token');
     const clientId = form.get('client_id');
@@ -96,48 +84,7 @@ export async function startRefreshFloor(options: { database: DatabaseConfig; pat
     };
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url !== options.path) return send(res, 404, { error: 'not_found' });
-    if (req.method !== 'POST') return send(res, 405, { error: 'invalid_request' });
-    if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
-      return send(res, 400, { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' });
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        send(res, 413, { error: 'invalid_request' });
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      refresh(Buffer.concat(chunks).toString('utf8')).then(
-        (answer) => send(res, answer.status, answer.body),
-        () => {
-          if (!res.headersSent) send(res, 500, { error: 'server_error' });
-        },
-      );
-    });
-  });
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { address, port } = server.address() as AddressInfo;
-  return {
-    url: `http://${address}:${port}`,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await db.close();
-    },
-  };
+  return serveFloor({ path: options.path, answer: refresh, release: () => db.close() });
 }
 
 /**

@@ -13,13 +13,12 @@ import {
   introspect,
   LoadGenerator,
   log,
-  machine,
   peakAndHalf,
-  peakHalfTable,
+  peakHalfReport,
+  phaseSettings,
   runBenchmark,
   startHomeserverStub,
   startMauth,
-  stealLine,
   target,
   type Target,
 } from './harness.js';
@@ -28,10 +27,7 @@ import { seedFloorChains, startRefreshFloor } from './refresh-floor.js';
 import { openRefreshSessions, refreshOnce, settleChains } from './sessions.js';
 
 const SETTINGS = {
-  connections: envNumber('BENCH_CONNECTIONS', 50),
-  warmup: envNumber('BENCH_WARMUP', 3),
-  duration: envNumber('BENCH_DURATION', 10),
-  shards: envNumber('BENCH_SHARDS', 50),
+  ...phaseSettings(),
   /** Sessions beyond one per connection, replacing chains that break. */
   spares: envNumber('BENCH_SPARES', 10),
   poolSize: 10,
@@ -138,27 +134,26 @@ runBenchmark(async (cleanups) => {
   const ratio = m.peak.load.rps / f.peak.load.rps;
 
   process.stdout.write(
-    [
-      '',
-      'Refresh benchmark (POST /oauth2/token, grant_type=refresh_token, public client, PostgreSQL)',
-      ...machine(`PostgreSQL ${db.serverVersion}`).map((l) => `  ${l}`),
-      `  ${SETTINGS.connections} connections, each its own refresh chain (one OAuth 2.0 session each); pool ${SETTINGS.poolSize} per server; ` +
-        `warm-up ${SETTINGS.warmup} s, peak ${SETTINGS.duration} s unpaced, then ${SETTINGS.duration} s paced at half the peak (${SETTINGS.shards} staggered instances)`,
-      `  latencies over 2xx responses, client side; run took ${Math.round((Date.now() - started) / 1000)} s`,
-      '',
-      peakHalfTable(results, 'refreshes'),
-      '  CPU/req: CPU time of the server process per answered refresh during the peak run',
-      '',
-      `Mauth / floor refreshes per second: ${fmtRatio(ratio)} (Mauth ${Math.round(m.peak.load.rps)}/s, floor ${Math.round(f.peak.load.rps)}/s); ` +
-        `p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`,
-      '',
-      'Targets',
-      target(`throughput >= ${TARGET_RATIO}x the one-transaction floor`, fmtRatio(ratio), ratio >= TARGET_RATIO),
-      '',
-      `Mauth's answer also carries a signed ID token (${mauthFirst.body.id_token ? 'present' : 'absent'} in this run); the floor signs none.`,
-      `Chains cut off between runs: Mauth ${dropped.Mauth} lost after the grace replay, floor ${dropped.floor} replaced`,
-      ...stealLine(results.flatMap((r) => [r.peak, r.half])),
-      '',
-    ].join('\n'),
+    peakHalfReport({
+      title: 'Refresh benchmark (POST /oauth2/token, grant_type=refresh_token, public client, PostgreSQL)',
+      software: `PostgreSQL ${db.serverVersion}`,
+      about: [
+        `${SETTINGS.connections} connections, each its own refresh chain (one OAuth 2.0 session each); pool ${SETTINGS.poolSize} per server; ` +
+          `warm-up ${SETTINGS.warmup} s, peak ${SETTINGS.duration} s unpaced, then ${SETTINGS.duration} s paced at half the peak (${SETTINGS.shards} staggered instances)`,
+      ],
+      started,
+      results,
+      unit: 'refreshes',
+      each: 'refresh',
+      findings: [
+        `Mauth / floor refreshes per second: ${fmtRatio(ratio)} (Mauth ${Math.round(m.peak.load.rps)}/s, floor ${Math.round(f.peak.load.rps)}/s); ` +
+          `p99 at half peak ${fmtMs(m.half.load.p99)} vs ${fmtMs(f.half.load.p99)}`,
+      ],
+      targets: [target(`throughput >= ${TARGET_RATIO}x the one-transaction floor`, fmtRatio(ratio), ratio >= TARGET_RATIO)],
+      notes: [
+        `Mauth's answer also carries a signed ID token (${mauthFirst.body.id_token ? 'present' : 'absent'} in this run); the floor signs none.`,
+        `Chains cut off between runs: Mauth ${dropped.Mauth} lost after the grace replay, floor ${dropped.floor} replaced`,
+      ],
+    }),
   );
 });

@@ -1,5 +1,5 @@
 // `npm run bench [-- <name>]`: runs one benchmark, introspection unless named.
-//   npm run bench                  token introspection against a baseline (bench/introspection.ts)
+//   npm run bench                  token introspection, with and without the cache, against a baseline (bench/introspection.ts)
 //   npm run bench -- refresh       the refresh-token grant against a one-transaction floor (bench/refresh.ts)
 //   npm run bench -- login         password logins against an argon2id floor, and their effect on introspection (bench/login.ts)
 //   npm run bench -- mixed         95 % introspection, 4 % refresh, 1 % login at a fixed rate (bench/mixed.ts)

@@ -4,13 +4,14 @@ import os from 'node:os';
 import { PasswordHasher } from '../src/accounts/passwords.js';
 import type { Config } from '../src/config/types.js';
 import { ROUTES } from '../src/oidc/provider.js';
-import { createBenchDatabase, seed, seedPasswordUsers, type BenchDatabase } from './fixtures.js';
+import { seedPasswordUsers, type BenchDatabase } from './fixtures.js';
 import {
   envNumber,
   introspect,
-  introspectionHeaders,
+  introspectionRequests,
   LoadGenerator,
   log,
+  seededDatabase,
   startHomeserverStub,
   startMauth,
   type BenchMauth,
@@ -100,10 +101,7 @@ export function ratesOf(total: number): Record<Kind, number> {
  * its job worker, as deployed; the homeserver stand-in and the load generator in children.
  */
 export async function setupMixed(settings: MixedSettings, cleanups: Cleanups): Promise<MixedSetup> {
-  const db = await createBenchDatabase();
-  cleanups.push(() => db.drop());
-  log(`database ${db.name}: migrating and storing ${settings.tokens} access tokens`);
-  const { tokens } = await seed(db.url, settings.tokens, settings.tokenLifetime);
+  const { db, tokens } = await seededDatabase(settings.tokens, cleanups, settings.tokenLifetime);
   const homeserver = await startHomeserverStub(cleanups);
   const mauth = await startMauth(
     { database: { uri: db.url }, homeserverUrl: homeserver, resources: ['compat', 'human', 'discovery', 'assets'], poolSize: settings.poolSize, worker: true },
@@ -125,12 +123,7 @@ export async function setupMixed(settings: MixedSettings, cleanups: Cleanups): P
   const load = LoadGenerator.start({ threads: passwordPool.value });
   cleanups.push(() => load.stop());
   const rates = ratesOf(settings.rate);
-  const introspection = tokens.map((token) => ({
-    method: 'POST' as const,
-    path: ROUTES.introspection,
-    headers: introspectionHeaders(mauth.secret),
-    body: new URLSearchParams({ token }).toString(),
-  }));
+  const introspection = introspectionRequests(mauth.secret, tokens);
   const refresh = [{ method: 'POST' as const, path: ROUTES.token, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' }];
   const logins = loginRequests(usernames);
 

@@ -120,12 +120,14 @@ export async function findSessionByDevice(app: AppContext, userId: string, devic
   return legacy ? { kind: 'compat', id: legacy.id } : undefined;
 }
 
-export type DeviceNameCheck = { ok: true; value: string } | { ok: false; problem: 'missing' | 'too_long' };
+export type DeviceNameCheck = { ok: true; value: string } | { ok: false; problem: 'missing' | 'too_long' | 'control_characters' };
 
 export function checkDeviceName(typed: string): DeviceNameCheck {
   const value = typed.trim();
   if (!value) return { ok: false, problem: 'missing' };
   if (value.length > MAX_DEVICE_NAME_LENGTH) return { ok: false, problem: 'too_long' };
+  // As a display name (profile.ts); PostgreSQL cannot store a NUL at all.
+  if (/\p{Cc}/u.test(value)) return { ok: false, problem: 'control_characters' };
   return { ok: true, value };
 }
 

@@ -83,6 +83,7 @@ export const databaseSchema = {
   statement_timeout: integer('Mauth: seconds a statement of the server or worker may run, or its transaction sit idle, before PostgreSQL ends it (0: no limit)', 10, { min: 0 }),
   lock_timeout: integer('Mauth: seconds a statement may wait for a lock before PostgreSQL gives up (0: no limit)', 5, { min: 0 }),
   request_deadline: integer('Mauth: seconds after which an unanswered request gets 503 with Retry-After (0: no deadline)', 15, { min: 0 }),
+  job_lease: integer('Mauth: seconds a running background job is held (renewed every third of it); a job whose runner stops renewing is run again by another instance after this', 30, { min: 1, max: 3600 }),
   embedded_path: string('Folder of the embedded database, used when no server is configured', './data', { nonEmpty: true }),
 };
 
@@ -99,7 +100,8 @@ export const database: Section<'database'> = {
     'worker on a PostgreSQL server (sent as startup parameters: behind PgBouncer, list them in its',
     '`ignore_startup_parameters` or set them to 0 and on the role instead); a request unanswered after',
     '`request_deadline` (a stalled or saturated database) gets 503 with Retry-After instead of',
-    'waiting; 0 turns any of them off.',
+    'waiting; 0 turns any of them off. `job_lease` (Mauth, default 30): how long a running job is held',
+    'before another instance may take it back; the runner renews it every third of that while the job runs.',
   ],
   schema: databaseSchema,
   async check(config, report) {

@@ -29,6 +29,7 @@ import { cors } from './cors.js';
 import { healthHandler } from './health.js';
 import { loggedPath, observe, type Metrics } from './observability.js';
 import { busyAnswer, errorFormat, unavailableAnswer, unavailableCause } from './unavailable.js';
+import { unstorableText } from '../storage/db-errors.js';
 import type { ViewDeps } from '../views/deps.js';
 
 /** The view routers' dependencies plus what only the assembly uses. */
@@ -178,7 +179,8 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
       res.status(answer.status).set(answer.headers).type(answer.contentType).send(answer.body);
       return;
     }
-    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    // Text PostgreSQL cannot hold (a NUL character) reached a query: the request is malformed.
+    const status = unstorableText(err) ? 400 : typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status >= 500) ctx.log.error({ err, request_id: res.locals.requestId }, 'unhandled error');
     if (res.headersSent) return;
     const format = errorFormat(req.path);

@@ -22,7 +22,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Database } from '../storage/db.js';
 import { openDatabase } from '../storage/open.js';
 import { createRenderer } from '../web/render.js';
-import { syncProviders } from '../upstream/sync.js';
+import { syncAtStart } from '../upstream/sync.js';
 import { answerUnavailable } from '../oidc/errors.js';
 import { createHttpApp } from './app.js';
 import { Drain } from './drain.js';
@@ -46,6 +46,8 @@ export interface ServerOptions {
   onQuery?: (query: string, connection: number) => void;
   /** Where passwords are hashed (default: one made from `passwords`); in-process tests share it to fill its pool. */
   hasher?: PasswordHasher;
+  /** Under `mauth server --workers N`: this worker's number, logged and added to every metric as `worker`. */
+  workerLabel?: string;
 }
 
 export interface RunningServer {
@@ -83,19 +85,6 @@ export async function until<T>(task: Promise<T>, deadline: number): Promise<T | 
   }
 }
 
-/** The configured upstream providers go to the database at every start (`mauth config sync` without --prune). */
-async function syncUpstreamProviders(db: Database, config: Config, log: Logger): Promise<void> {
-  try {
-    const result = await syncProviders(db.sql, config);
-    if (result.created.length || result.updated.length) log.info({ created: result.created, updated: result.updated }, 'upstream providers synced');
-    if (result.disabled.length) {
-      log.warn({ disabled: result.disabled }, 'upstream providers no longer configured were disabled; `mauth config sync --prune` deletes them and their links');
-    }
-  } catch (err) {
-    throw new Error(`cannot sync upstream providers to the database: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 /** The job worker and, beside it, the hourly pruning of expired rows. */
 export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): { stop(): Promise<void>; sweepNow(): Promise<void> } {
   const worker = new Worker({
@@ -116,6 +105,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
     random: ctx.random,
     listen: !db.embedded,
     pollIntervalMs: db.embedded ? 1000 : 5000,
+    leaseMs: ctx.config.database.job_lease * 1000,
     registry,
   });
   worker.start();
@@ -188,8 +178,9 @@ export async function startServer(config: Config, options: ServerOptions): Promi
 
 async function serve(db: Database, config: Config, options: ServerOptions): Promise<RunningServer> {
   const { log } = options;
-  if (options.sync !== false) await syncUpstreamProviders(db, config, log);
-  else log.info('not syncing the configuration with the database (--no-sync)');
+  if (options.sync !== false) await syncAtStart(db.sql, config, log);
+  // A worker of `mauth server --workers N` is not told: its primary synced before forking it.
+  else if (!options.workerLabel) log.info('not syncing the configuration with the database (--no-sync)');
   const homeserver = createHomeserverConnection(config.matrix);
   const ctx: AppContext = { config, sql: db.sql, homeserver, log, clock: options.clock ?? systemClock, random: options.random ?? systemRandomness };
   // Set once started (below): a refresh drops the answers it retired from this process's cache
@@ -198,6 +189,8 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
   const provider = await createProvider(ctx, { refreshCommitted: (grantId) => cache?.invalidate(`grant:${grantId}`) });
   answerUnavailable(provider, ctx);
   const metrics = createMetrics();
+  // Each worker of a cluster answers scrapes with its own figures: the label keeps their series apart.
+  if (options.workerLabel) metrics.registry.setDefaultLabels({ worker: options.workerLabel });
   // Directory (LDAP) passwords: one connection pool per process, closed with the server.
   const directory = config.ldap.enabled ? new DirectoryConnections(config.ldap) : undefined;
   const deps = {

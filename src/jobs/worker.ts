@@ -1,6 +1,8 @@
 // Runs queued jobs. A worker is woken by LISTEN mauth_jobs when a job is committed, and polls as
 // a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
 // off). Failures are retried with exponential backoff until the job's max_attempts.
+// A claimed job is held by a lease (30 s by default) renewed while it runs (jobs/leases.ts); when a
+// runner dies, any other worker takes its jobs back once their leases have expired.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -9,6 +11,7 @@ import type { Clock, Randomness } from '../clock.js';
 import type { Sql } from '../storage/db.js';
 import * as jobs from '../storage/jobs.js';
 import type { Job } from '../storage/jobs.js';
+import { LeaseKeeper } from './leases.js';
 
 export interface JobContext {
   jobId: string;
@@ -18,6 +21,11 @@ export interface JobContext {
   maxAttempts: number;
   /** A child logger carrying the job id and kind. */
   log: Logger;
+  /**
+   * Aborted when this runner lost the job's lease (another worker may be running it now): a
+   * handler with more to do should stop. Whatever it does still, its outcome is not recorded.
+   */
+  signal: AbortSignal;
 }
 
 // Payloads are JSON read back from the database; each handler checks the shape it expects.
@@ -57,7 +65,7 @@ export interface WorkerOptions {
   listen?: boolean;
   /** Delay before retry number `attempt` + 1, in milliseconds. */
   backoff?: Backoff;
-  /** A running job whose worker stops renewing it for this long is run again (default 5 min). */
+  /** How long a claim holds a job; renewed every third of it while the job runs (default 30 s). */
   leaseMs?: number;
   /** Where the job metrics are registered (default: prom-client's global registry). */
   registry?: Registry;
@@ -92,10 +100,10 @@ export class Worker {
   readonly #pollIntervalMs: number;
   readonly #listen: boolean;
   readonly #backoff: Backoff;
-  readonly #leaseMs: number;
   readonly #counter: Counter<'kind' | 'outcome'>;
 
   readonly #active = new Map<string, Promise<void>>();
+  readonly #leases: LeaseKeeper;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #listener: { unlisten(): Promise<void> } | undefined;
@@ -103,8 +111,6 @@ export class Worker {
   #wakeAgain = false;
   /** The last claim filled every free slot, so more jobs may be waiting for one. */
   #saturated = false;
-  /** When the lease was last renewed, in real time: the lease itself is the database's clock. */
-  #lastMaintenance = -Infinity;
 
   constructor(options: WorkerOptions) {
     this.#sql = options.sql;
@@ -116,7 +122,7 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.#listen = options.listen ?? true;
     this.#backoff = options.backoff ?? defaultBackoff(options.random);
-    this.#leaseMs = options.leaseMs ?? 5 * 60 * 1000;
+    this.#leases = new LeaseKeeper(this.#sql, Math.max(1, options.leaseMs ?? jobs.DEFAULT_LEASE_MS), this.#log);
     this.#counter = jobsCounter(options.registry ?? defaultRegistry);
   }
 
@@ -154,27 +160,26 @@ export class Worker {
       await listener.unlisten().catch((err: unknown) => this.#log.warn({ err }, 'UNLISTEN failed'));
     }
     await this.#pumping;
+    // Leases go on being renewed until the last running job is done.
     await Promise.allSettled(this.#active.values());
   }
 
   /** Claims up to `limit` ready jobs, runs them, and returns how many it ran (for tests and CLI). */
   async runOnce(limit = this.#concurrency): Promise<number> {
-    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now());
-    await Promise.all(claimed.map((job) => this.#run(job)));
+    const claimedAt = performance.now();
+    const claimed = await jobs.claim(this.#sql, this.workerId, limit, this.#clock.now(), this.#leases.leaseMs);
+    await Promise.all(claimed.map((job) => this.#run(job, claimedAt)));
     return claimed.length;
   }
 
+  /** Takes back the jobs of runners whose lease expired (one indexed statement), then claims. */
   async #tick(): Promise<void> {
     if (!this.#running) return;
-    if (performance.now() - this.#lastMaintenance >= this.#leaseMs / 5) {
-      this.#lastMaintenance = performance.now();
-      try {
-        await jobs.touch(this.#sql, this.workerId, [...this.#active.keys()]);
-        const recovered = await jobs.recoverStale(this.#sql, this.#leaseMs);
-        if (recovered > 0) this.#log.warn({ recovered }, 'took back jobs whose worker lease expired');
-      } catch (err) {
-        this.#log.error({ err }, 'job lease maintenance failed');
-      }
+    try {
+      const recovered = await jobs.recoverStale(this.#sql);
+      if (recovered > 0) this.#log.warn({ recovered }, 'took back jobs whose runner let the lease expire');
+    } catch (err) {
+      this.#log.error({ err }, 'taking back jobs with an expired lease failed');
     }
     this.#wake();
   }
@@ -204,23 +209,28 @@ export class Worker {
         this.#saturated = true;
         return;
       }
-      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now());
-      for (const job of claimed) void this.#run(job);
+      const claimedAt = performance.now();
+      const claimed = await jobs.claim(this.#sql, this.workerId, free, this.#clock.now(), this.#leases.leaseMs);
+      for (const job of claimed) void this.#run(job, claimedAt);
       this.#saturated = claimed.length === free;
       if (!this.#saturated) return;
     }
   }
 
-  #run(job: Job): Promise<void> {
-    const done = this.#execute(job).finally(() => {
+  #run(job: Job, claimedAt: number): Promise<void> {
+    // Claimed with a token: the database sets one on every claim.
+    const lease: jobs.Lease = { id: job.id, token: job.lease_token ?? '' };
+    const signal = this.#leases.hold(lease, claimedAt);
+    const done = this.#execute(job, lease, signal).finally(() => {
       this.#active.delete(job.id);
+      this.#leases.release(job.id);
       if (this.#saturated) this.#wake();
     });
     this.#active.set(job.id, done);
     return done;
   }
 
-  async #execute(job: Job): Promise<void> {
+  async #execute(job: Job, lease: jobs.Lease, signal: AbortSignal): Promise<void> {
     const log = this.#log.child({ job_id: job.id, job_kind: job.kind });
     const handler = Object.hasOwn(this.#handlers, job.kind) ? this.#handlers[job.kind] : undefined;
     let failed = false;
@@ -236,6 +246,7 @@ export class Worker {
           attempt: job.attempts,
           maxAttempts: job.max_attempts,
           log,
+          signal,
         });
       } catch (err) {
         failed = true;
@@ -245,15 +256,18 @@ export class Worker {
 
     try {
       if (!failed) {
-        const held = await jobs.complete(this.#sql, job.id, this.workerId);
-        if (!held) log.warn('job finished after its lease had been taken back');
+        const held = await jobs.complete(this.#sql, lease);
+        if (!held) {
+          log.warn('job finished after its lease had been taken back; its outcome is the new claim\'s to record');
+          return;
+        }
         this.#counter.inc({ kind: job.kind, outcome: 'done' });
         return;
       }
       const permanent = error instanceof PermanentJobError;
       const message = describe(error);
       const retryInMs = permanent ? 0 : this.#backoff(job.attempts);
-      const updated = await jobs.fail(this.#sql, job.id, this.workerId, message, { retryInMs, permanent }, this.#clock.now());
+      const updated = await jobs.fail(this.#sql, lease, message, { retryInMs, permanent }, this.#clock.now());
       if (!updated) {
         log.warn({ err: error }, 'job failed after its lease had been taken back');
         return;

@@ -180,7 +180,8 @@ export async function createProvider(ctx: AppContext, hooks: ProviderHooks = {})
     },
     discovery: {
       account_management_uri: new URL('account/', publicBase).href,
-      account_management_actions_supported: ACCOUNT_MANAGEMENT_ACTIONS,
+      // An app offers what is listed: deactivation only where the account page allows it.
+      account_management_actions_supported: ACCOUNT_MANAGEMENT_ACTIONS.filter((a) => a !== 'org.matrix.account_deactivate' || ctx.config.account.account_deactivation_allowed),
       // Served by Mauth itself (see introspection.ts), not by oidc-provider; older Synapse
       // setups (experimental_features.msc3861) find it here.
       introspection_endpoint: new URL(ROUTES.introspection.slice(1), publicBase).href,

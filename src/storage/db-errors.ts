@@ -54,3 +54,16 @@ export function databaseUnavailable(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * SQLSTATEs of text the database cannot hold (a NUL character, bytes that are not UTF-8): the
+ * request carried it, so it is the request that is malformed, not the server.
+ */
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
+/** Whether `error` is the database refusing text the request carried (answered 400, not 500). */
+export function unstorableText(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  return name === 'PostgresError' && typeof code === 'string' && UNSTORABLE_TEXT.has(code);
+}

@@ -3,6 +3,7 @@
 // configured are disabled, or deleted with their links under `--prune`. One advisory lock
 // serialises instances that start together.
 import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, UpstreamProvider } from '../config/types.js';
 import type { Sql, Tx } from '../storage/db.js';
@@ -78,6 +79,19 @@ async function unchanged(key: string, row: upstream.ProviderRow, want: Desired):
     (await sameSecret(key, row.encrypted_client_secret, want.clientSecret)) &&
     (await sameSecret(key, row.encrypted_private_key, want.privateKey))
   );
+}
+
+/** What a server start does (unless `--no-sync`), once per start: `mauth config sync` without --prune. */
+export async function syncAtStart(sql: Sql, config: Config, log: Logger): Promise<void> {
+  try {
+    const result = await syncProviders(sql, config);
+    if (result.created.length || result.updated.length) log.info({ created: result.created, updated: result.updated }, 'upstream providers synced');
+    if (result.disabled.length) {
+      log.warn({ disabled: result.disabled }, 'upstream providers no longer configured were disabled; `mauth config sync --prune` deletes them and their links');
+    }
+  } catch (err) {
+    throw new Error(`cannot sync upstream providers to the database: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export async function syncProviders(sql: Sql, config: Config, options: { prune?: boolean; dryRun?: boolean } = {}): Promise<SyncResult> {

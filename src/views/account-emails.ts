@@ -87,7 +87,9 @@ export function accountEmailsRouter(deps: ViewDeps): Router {
   async function ownAuthentication(req: Request, res: Response) {
     const current = await signedIn(req, res);
     if (!current) return undefined;
-    const auth = await registrations.findEmailAuthentication(app.sql, String(req.params.id));
+    const id = String(req.params.id);
+    // No id holds a NUL (PostgreSQL could not even compare one): such a request names nothing.
+    const auth = id.includes('\u0000') ? undefined : await registrations.findEmailAuthentication(app.sql, id);
     if (!auth || auth.user_id !== current.user.id || auth.completed_at) {
       page(res, 404, 'error', { message: msg('errors.no_address_waiting'), code: 'not_found', link: { href: '/account/emails', label: msg('account.nav.emails') } });
       return undefined;

@@ -29,7 +29,14 @@ function queryLanguage(req: IncomingMessage): string | undefined {
 function cookieLanguage(req: IncomingMessage): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === LANGUAGE_COOKIE) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === LANGUAGE_COOKIE) {
+      // The browser sends back whatever it holds: a mangled value is no language, not an error.
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
   }
   return undefined;
 }

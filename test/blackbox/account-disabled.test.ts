@@ -126,3 +126,9 @@ test('with passwords off, the password section is gone too', async () => {
 test('no request in this file produced a 5xx or an error log', () => {
   assert.doesNotMatch(mauth.output(), /"status":5\d\d|request failed|unhandled error|"level":50/);
 });
+
+test('discovery does not offer deactivation to apps when it is switched off', async () => {
+  const discovery = (await (await fetch(`${mauth.url}/.well-known/openid-configuration`)).json()) as { account_management_actions_supported: string[] };
+  assert.ok(discovery.account_management_actions_supported.includes('org.matrix.profile'));
+  assert.ok(!discovery.account_management_actions_supported.includes('org.matrix.account_deactivate'));
+});

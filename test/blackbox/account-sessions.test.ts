@@ -168,6 +168,37 @@ test('a session of someone else, or one already ended, is not found', async () =
   assert.equal((await tomsBrowser.get('/account/')).status, 200, "another user's session cannot be ended");
 });
 
+test('a NUL character in an id or a device name is refused with a 4xx page, never a 500', async () => {
+  const legacy = await compatLogin(mauth.url, { username: 'sam', password: PASSWORD, deviceId: 'LEGACYNUL1' });
+  const browser = await signIn(mauth.url, 'sam', PASSWORD);
+  const list = await page(browser, '/account/sessions');
+  const entry = sessionEntry(list, legacy.device_id);
+  const sessionId = /name="session_id" value="([^"]+)"/.exec(entry)?.[1];
+  assert.ok(sessionId);
+  const { csrf } = formOn(list, '/account/sessions/end', { session_id: sessionId }).fields;
+  const answers: [string, Response][] = [
+    ['GET session page', await browser.get('/account/sessions/compat/%00')],
+    ['GET end page', await browser.get('/account/sessions/oauth2/A%00B/end')],
+    ['GET address check', await browser.get('/account/emails/verify/%00')],
+    ['POST end', await browser.postForm('/account/sessions/end', { csrf, kind: 'compat', session_id: `${sessionId}\u0000` })],
+    ['POST rename, id', await browser.postForm('/account/sessions/rename', { csrf, kind: 'compat', session_id: '\u0000', display_name: 'Phone' })],
+    ['POST rename, name', await browser.postForm('/account/sessions/rename', { csrf, kind: 'compat', session_id: sessionId, display_name: 'Pho\u0000ne' })],
+    ['POST address check', await browser.postForm('/account/emails/verify/%00', { csrf, code: '123456' })],
+    ['POST address removal', await browser.postForm('/account/emails/remove', { csrf, email_id: '\u0000' })],
+  ];
+  const pages = new Map<string, string>();
+  for (const [what, res] of answers) {
+    const html = await res.text();
+    pages.set(what, html);
+    assert.ok(res.status >= 400 && res.status < 500, `${what}: ${res.status} ${html.slice(0, 300)}`);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/, what);
+  }
+  assert.match(pages.get('POST rename, name')!, /id="display_name-error"[^>]*>A device name cannot contain control characters/);
+  // Nothing was renamed, nothing ended.
+  assert.equal(await isActive(mauth.url, mauth.secret, legacy.access_token), true);
+  assert.doesNotMatch(sessionEntry(await page(browser, '/account/sessions'), legacy.device_id), /Pho/);
+});
+
 test('no request in this file produced a 5xx or an error log', () => {
   assert.doesNotMatch(mauth.output(), /"status":5\d\d|request failed|unhandled error|"level":50/);
 });

@@ -42,6 +42,13 @@ test('statement, lock and request timeouts have documented defaults and can be s
   assert.deepEqual([set.statement_timeout, set.lock_timeout, set.request_deadline], [30, 0, 40]);
 });
 
+test('the job lease is 30 s unless set, and must be at least a second', async () => {
+  assert.equal((await check({ uri: 'postgresql://db/mauth' })).config!.database.job_lease, 30);
+  assert.equal((await check({ uri: 'postgresql://db/mauth', job_lease: 5 })).config!.database.job_lease, 5);
+  const refused = await errors({ uri: 'postgresql://db/mauth', job_lease: 0 });
+  assert.ok(refused.some((line) => line.startsWith('database.job_lease:')), refused.join('\n'));
+});
+
 test('certificate files are read at load, and an unreadable one is an error naming the key', async () => {
   const ca = join(dir, 'ca.pem');
   await writeFile(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');

@@ -291,31 +291,112 @@ describe('job queue', () => {
 
   test('jobs whose lease expired are taken back and run again', async () => {
     const id = await jobs.enqueue(db.sql, 'orphan', {});
-    const [claimed] = await jobs.claim(db.sql, 'crashed-worker', 1, clock.now());
+    const [claimed] = await jobs.claim(db.sql, 'crashed-worker', 1, clock.now(), 60_000);
     assert.equal(claimed.id, id);
-    assert.equal(await jobs.recoverStale(db.sql, 60_000), 0, 'a fresh lease is left alone');
+    assert.ok(claimed.lease_token);
+    assert.equal(await jobs.recoverStale(db.sql), 0, 'a fresh lease is left alone');
     // Leases are timed by the database's clock alone (see storage/jobs.ts), which a test cannot
     // move: the lease is aged in the table instead.
-    await db.sql`UPDATE jobs SET locked_at = now() - interval '10 minutes' WHERE id = ${id}`;
-    const staleAt = (await job(id)).locked_at;
-    await jobs.touch(db.sql, 'another-worker', [id]);
-    assert.deepEqual((await job(id)).locked_at, staleAt, 'only the holder renews a lease');
-    await jobs.touch(db.sql, 'crashed-worker', [id]);
-    assert.equal(await jobs.recoverStale(db.sql, 5 * 60_000), 0, 'a renewed lease is left alone');
-    await db.sql`UPDATE jobs SET locked_at = now() - interval '10 minutes' WHERE id = ${id}`;
-    assert.equal(await jobs.recoverStale(db.sql, 5 * 60_000), 1);
+    const age = () => db.sql`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+    await age();
+    assert.deepEqual(await jobs.renew(db.sql, [{ id, token: 'another-claim' }], 60_000), new Set(), 'only the holder renews a lease');
+    assert.deepEqual(await jobs.renew(db.sql, [{ id, token: claimed.lease_token }], 60_000), new Set([id]));
+    assert.equal(await jobs.recoverStale(db.sql), 0, 'a renewed lease is left alone');
+    await age();
+    assert.equal(await jobs.recoverStale(db.sql), 1);
     const recovered = await job(id);
     assert.equal(recovered.status, 'pending');
+    assert.equal(recovered.lease_token, null);
     assert.match(recovered.last_error ?? '', /crashed-worker/);
 
-    // The crashed worker cannot complete a job it no longer holds.
-    assert.equal(await jobs.complete(db.sql, id, 'crashed-worker'), false);
+    // The crashed runner can neither complete nor fail a job it no longer holds.
+    assert.equal(await jobs.complete(db.sql, { id, token: claimed.lease_token }), false);
+    assert.equal(await jobs.fail(db.sql, { id, token: claimed.lease_token }, 'late', { retryInMs: 0 }, clock.now()), undefined);
 
     const w = worker({ orphan: async () => {} });
     assert.equal(await w.runOnce(), 1);
     const row = await job(id);
     assert.equal(row.status, 'done');
     assert.equal(row.attempts, 2);
+  });
+
+  test('a runner that lost its lease cannot record its outcome over the new claim, even under the same worker id', async () => {
+    const id = await jobs.enqueue(db.sql, 'twice', {});
+    const [first] = await jobs.claim(db.sql, 'same-worker', 1, clock.now(), 60_000);
+    await db.sql`UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+    assert.equal(await jobs.recoverStale(db.sql), 1);
+    const [second] = await jobs.claim(db.sql, 'same-worker', 1, clock.now(), 60_000);
+    assert.equal(second.id, id);
+    assert.notEqual(second.lease_token, first.lease_token);
+    assert.equal(await jobs.complete(db.sql, { id, token: first.lease_token! }), false, 'the first claim completes nothing');
+    assert.equal((await job(id)).status, 'running', 'the second claim still runs it');
+    assert.deepEqual(await jobs.renew(db.sql, [{ id, token: first.lease_token! }], 60_000), new Set());
+    assert.equal(await jobs.complete(db.sql, { id, token: second.lease_token! }), true);
+    const row = await job(id);
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 2);
+  });
+
+  test('a running job keeps its lease past the lease length: the worker renews it while the job runs', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    const w = worker(
+      {
+        slow: async () => {
+          started = true;
+          await held;
+        },
+      },
+      { leaseMs: 300, pollIntervalMs: 50 },
+    );
+    await w.start();
+    const id = await jobs.enqueue(db.sql, 'slow', {});
+    await until(() => started);
+    const firstEnd = (await job(id)).lease_expires_at!;
+    // Renewed twice over: the job has run longer than one lease, and is still held.
+    await until(async () => (await job(id)).lease_expires_at!.getTime() > firstEnd.getTime() + 300, 10_000);
+    assert.equal(await jobs.recoverStale(db.sql), 0, 'another instance takes nothing back');
+    assert.equal((await job(id)).status, 'running');
+    release();
+    await until(async () => (await job(id)).status === 'done');
+    assert.equal((await job(id)).attempts, 1);
+  });
+
+  test('a runner whose lease was taken over sees its signal aborted, and only the new claim records the outcome', async () => {
+    const registry = new Registry();
+    let firstSignal: AbortSignal | undefined;
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const runs: number[] = [];
+    const a = worker(
+      {
+        once: async (_payload, ctx) => {
+          runs.push(ctx.attempt);
+          if (ctx.attempt === 1) {
+            firstSignal = ctx.signal;
+            await firstHeld;
+          }
+        },
+      },
+      { leaseMs: 300, pollIntervalMs: 50, registry },
+    );
+    await a.start();
+    const id = await jobs.enqueue(db.sql, 'once', {});
+    await until(() => firstSignal !== undefined);
+    // As if the runner had stalled past its lease: another instance takes the job back and runs it.
+    await db.sql`UPDATE jobs SET status = 'pending', lease_token = NULL, lease_expires_at = NULL, run_at = now() WHERE id = ${id}`;
+    const b = worker({ once: async (_payload, ctx) => void runs.push(ctx.attempt) });
+    assert.equal(await b.runOnce(), 1);
+    assert.equal((await job(id)).status, 'done');
+    await until(() => firstSignal!.aborted);
+    releaseFirst();
+    await a.stop();
+    const row = await job(id);
+    assert.equal(row.status, 'done');
+    assert.equal(row.attempts, 2);
+    assert.deepEqual(runs, [1, 2]);
+    assert.equal(await counterValue(registry, 'once', 'done'), 0, 'the first runner counted no outcome');
   });
 
   test('the default backoff doubles, with jitter, up to an hour', () => {

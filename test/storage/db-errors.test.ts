@@ -96,6 +96,7 @@ function serverConfig(): DatabaseConfig {
     statement_timeout: 7,
     lock_timeout: 3,
     request_deadline: 15,
+    job_lease: 30,
     embedded_path: './unused',
     ssl_mode: 'disable',
   };

@@ -1,13 +1,17 @@
 // Finds English left on a page (or in a mail) that should be in another language: any text of
 // the English catalogue, and common English words the catalogue might not hold (text typed into
 // a template instead of taken from it). Text that is also in the other language's catalogue
-// (`Code`, `Token`, `Website`) is not English left over; brand names, user data and other names
+// (`Code`, `Token`, `Website`) within a translated message is not English left over (a message
+// still holding its English text is no proof); brand names, user data and other names
 // the caller knows are passed in `allow` and removed first.
 import { readCatalogues, DEFAULT_LANGUAGE } from '../../src/config/translations.js';
 import { literalSegments } from '../../src/domain/messages.js';
 
 /** Catalogue entries whose text is a name rather than a sentence (the language menu lists each language in itself). */
 const NAMES = new Set(['language.name']);
+
+/** Words German writes as English does: a message of only this word may keep the English text. */
+const SHARED_WORDS = new Set(['App', 'Code', 'Token', 'Website']);
 
 /** Words of running English text that German pages never contain. */
 const ENGLISH_WORDS = ['the', 'The', 'your', 'Your', 'you', 'You', 'this', 'This', 'that', 'and', 'with', 'are', 'not', 'Not', 'for', 'can', 'has', 'have', 'been', 'from', 'here', 'again', 'please', 'Please', 'sign', 'Sign', 'account', 'password', 'Password', 'username', 'Username'];
@@ -24,8 +28,8 @@ function pieces(key: string, source: string[]): string[] {
     .filter((s) => (s.match(LETTER) ?? []).length >= 2);
 }
 
-function catalogueText(lang: string): { key: string; text: string }[] {
-  const { catalogues } = readCatalogues();
+function catalogueText(lang: string, overridePath?: string): { key: string; text: string }[] {
+  const { catalogues } = readCatalogues(overridePath);
   const catalogue = catalogues.catalogue(lang);
   if (!catalogue) throw new Error(`no catalogue for ${lang}`);
   return [...catalogue].flatMap(([key, parts]) => pieces(key, literalSegments(parts)).map((text) => ({ key, text })));
@@ -51,13 +55,18 @@ export interface EnglishFinder {
   find(text: string, allow?: string[]): string[];
 }
 
-/** A finder for pages meant to be in `lang`. */
-export function englishFinder(lang: string): EnglishFinder {
-  const own = catalogueText(lang)
+/** A finder for pages meant to be in `lang` (with the catalogues of `overridePath` over the shipped ones). */
+export function englishFinder(lang: string, overridePath?: string): EnglishFinder {
+  const englishEntries = catalogueText(DEFAULT_LANGUAGE);
+  const englishOf = new Set(englishEntries.map((e) => `${e.key}\n${e.text}`));
+  // A message whose text is still the English one (copied, not translated) proves nothing about
+  // the language: only the translated ones count as its own words.
+  const own = catalogueText(lang, overridePath)
+    .filter((e) => SHARED_WORDS.has(e.text) || !englishOf.has(`${e.key}\n${e.text}`))
     .map((e) => e.text)
     .join('\n');
   const inOwnLanguage = (s: string) => bounded(s).test(own);
-  const english = catalogueText(DEFAULT_LANGUAGE).filter((e) => !NAMES.has(e.key) && !inOwnLanguage(e.text));
+  const english = englishEntries.filter((e) => !NAMES.has(e.key) && !inOwnLanguage(e.text));
   const words = ENGLISH_WORDS.filter((w) => !inOwnLanguage(w));
   return {
     find(raw, allow = []) {

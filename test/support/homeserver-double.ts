@@ -25,6 +25,11 @@ export interface RecordedCall {
   /** The status the double answered with. */
   status: number;
   at: Date;
+  /**
+   * The caller had closed its connection before the answer (it died or gave up while the call
+   * was held or delayed): the effect took place, but the caller never learnt of it.
+   */
+  callerGone: boolean;
 }
 
 export interface DoubleUser {
@@ -457,6 +462,10 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let callerGone = false;
+    res.once('close', () => {
+      if (!res.writableEnded) callerGone = true;
+    });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -489,7 +498,7 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
       const client = name === undefined ? await clientApi(req.method ?? 'GET', url.pathname) : undefined;
       if (client) {
         send(res, client.status, client.json);
-        record({ method: req.method ?? 'GET', path: url.pathname, query, body: undefined, authorization: req.headers.authorization, status: client.status, at: new Date() });
+        record({ method: req.method ?? 'GET', path: url.pathname, query, body: undefined, authorization: req.headers.authorization, status: client.status, at: new Date(), callerGone });
         return;
       }
       if (!route) throw new MatrixError(404, 'M_UNRECOGNIZED', 'Unrecognized request');
@@ -516,6 +525,7 @@ export async function startHomeserverDouble(options: HomeserverDoubleOptions): P
       authorization: req.headers.authorization,
       status,
       at: new Date(),
+      callerGone,
     });
   }
 

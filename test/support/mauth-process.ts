@@ -76,45 +76,58 @@ export async function createMauth(options: {
   databaseUrl?: string;
   /** Resources the test listener serves beside the usual ones (e.g. `adminapi`). */
   resources?: string[];
+  /** Binds of the test listener beside its TCP port (e.g. `{ socket: path }`). */
+  binds?: Record<string, unknown>[];
+  /**
+   * Another instance of the same deployment: this one reads that one's configuration files (its
+   * secrets, keys, issuer and database), with only the listener on a port of its own. Its `drop()`
+   * leaves the database alone.
+   */
+  configFrom?: MauthInstance;
 }): Promise<MauthInstance> {
   const dir = await mkdtemp(join(tmpdir(), 'mauth-'));
   const port = await freePort();
   // MAUTH_TEST_DATABASE=embedded runs the server on its embedded PGlite database instead (tests
   // that read the database directly need PostgreSQL and are skipped by their own check).
   const embedded = process.env.MAUTH_TEST_DATABASE === 'embedded';
-  const shared = options.databaseUrl;
+  const shared = options.configFrom?.databaseUrl ?? options.databaseUrl;
   const db = shared !== undefined ? { url: shared, drop: async () => {} } : embedded ? { url: '', drop: async () => {} } : await createDatabase();
   const url = `http://127.0.0.1:${port}`;
   const { secret } = options;
+  const listeners = [
+    {
+      name: 'web',
+      resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous', ...(options.resources ?? [])].map((name) => ({ name })),
+      binds: [{ host: '127.0.0.1', port }, ...(options.binds ?? [])],
+    },
+  ];
   const base = join(dir, 'base.yaml');
-  await writeFile(base, await generateConfig());
   const overrides = join(dir, 'local.yaml');
-  await writeFile(
-    overrides,
-    YAML.stringify({
-      http: {
-        public_base: `${url}/`,
-        issuer: `${url}/`,
-        listeners: [
-          {
-            name: 'web',
-            resources: ['discovery', 'human', 'oauth', 'compat', 'assets', 'health', 'prometheus', 'rendezvous', ...(options.resources ?? [])].map((name) => ({ name })),
-            binds: [{ host: '127.0.0.1', port }],
-          },
-        ],
-        ...options.http,
-      },
-      database: embedded && shared === undefined ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
-      matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
-      // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
-      rate_limiting: {
-        login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } },
-        username_availability: { burst: 10000, per_second: 1000 },
-      },
-      ...options.extra,
-    }),
-  );
-  const configFiles = [base, overrides];
+  if (options.configFrom) {
+    await writeFile(overrides, YAML.stringify({ http: { listeners } }));
+  } else {
+    await writeFile(base, await generateConfig());
+    await writeFile(
+      overrides,
+      YAML.stringify({
+        http: {
+          public_base: `${url}/`,
+          issuer: `${url}/`,
+          listeners,
+          ...options.http,
+        },
+        database: embedded && shared === undefined ? { embedded_path: join(dir, 'data'), ...options.database } : { uri: db.url, ...options.database },
+        matrix: { kind: 'synapse', homeserver: options.serverName, secret, endpoint: options.homeserverUrl },
+        // Every test logs in from 127.0.0.1; tests of the limits themselves set their own.
+        rate_limiting: {
+          login: { per_ip: { burst: 10000, per_second: 1000 }, per_account: { burst: 10000, per_second: 1000 } },
+          username_availability: { burst: 10000, per_second: 1000 },
+        },
+        ...options.extra,
+      }),
+    );
+  }
+  const configFiles = options.configFrom ? [...options.configFrom.configFiles, overrides] : [base, overrides];
   const configArgs = configFiles.flatMap((f) => ['-c', f]);
   let child: ChildProcess | undefined;
   let output = '';
@@ -152,7 +165,7 @@ export async function createMauth(options: {
       throw new Error(`mauth did not become healthy:\n${output}`);
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGTERM');
       await exited;

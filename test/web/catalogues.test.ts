@@ -118,6 +118,24 @@ describe('shipped catalogues', () => {
   });
 });
 
+describe('the English-left check of the German walk', () => {
+  test('a German message left in English is found, even when it is the German catalogue that holds the English text', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mauth-english-left-'));
+    try {
+      // A translator copied English headings into de.json instead of translating them.
+      await writeFile(join(dir, 'de.json'), JSON.stringify({ account_sessions: { heading: 'Sessions' }, account_profile: { heading: 'Profile' } }));
+      const finder = englishFinder('de', dir);
+      assert.deepEqual(finder.find('Sitzungen'), []);
+      assert.ok(finder.find('Sessions').some((f) => f.startsWith('account_sessions.heading')), 'the copied English heading is English left');
+      assert.ok(finder.find('Profile').length > 0, 'Profile is English');
+      // Words German shares with English (its own, different messages use them) are not English left.
+      assert.deepEqual(finder.find('Code'), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('e-mails', () => {
   const config = {
     templates: {},

@@ -285,6 +285,7 @@ const PAGES: { name: string; visit(w: Walk): Promise<Seen> }[] = [
       return b.get(location(sent));
     },
   },
+  { name: 'the code e-mail for a new address', visit: (w) => w.mailTo('karla.zwei@wanderung.test', w.state.mailsBefore as number) },
   {
     name: 'e-mail addresses, the new address verified',
     visit: async (w) => {
@@ -586,6 +587,15 @@ describe('choosing the language', () => {
     const en = await b.get('/login?lang=en');
     assert.match(await en.text(), /<html lang="en">[\s\S]*Username/);
     assert.equal(b.cookie('mauth.lang'), 'en');
+  });
+
+  test('a language cookie that is not valid percent-encoding is ignored: the page answers, in the language asked for', async () => {
+    for (const value of ['%E0', '%', 'de%zz']) {
+      const res = await fetch(`${base}/login`, { headers: { cookie: `mauth.lang=${value}`, 'accept-language': 'de' } });
+      const html = await res.text();
+      assert.equal(res.status, 200, `mauth.lang=${value}: ${html.slice(0, 300)}`);
+      assert.match(html, /<html lang="de">/, value);
+    }
   });
 
   test('a page offers the other languages as links to itself', async () => {

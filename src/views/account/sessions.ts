@@ -33,10 +33,10 @@ function sessionTitle(s: UserSession): Message {
   return msg('account_session.title_legacy');
 }
 
-const renameProblem = (problem: 'missing' | 'too_long' | 'no_device'): Message =>
+const renameProblem = (problem: 'missing' | 'too_long' | 'control_characters' | 'no_device'): Message =>
   problem === 'too_long'
     ? msg('account_session.name_too_long', { max: MAX_DEVICE_NAME_LENGTH })
-    : msg(problem === 'no_device' ? 'account_session.no_device' : 'account_session.name_missing');
+    : msg(problem === 'no_device' ? 'account_session.no_device' : problem === 'control_characters' ? 'account_session.name_control_characters' : 'account_session.name_missing');
 
 function sessionView(s: UserSession) {
   return {
@@ -80,7 +80,8 @@ export function sessionsRouter(deps: ViewDeps, pages: AccountPages): Router {
   /** The session a request names (path or form), if it is the user's and live. */
   async function named(current: SignedIn, kind: unknown, id: unknown): Promise<UserSession | undefined> {
     const k = kindOf(kind);
-    if (!k || typeof id !== 'string' || !id) return undefined;
+    // No id holds a NUL (PostgreSQL could not even compare one): such a request names nothing.
+    if (!k || typeof id !== 'string' || !id || id.includes('\u0000')) return undefined;
     return findUserSession(app, provider, current.user.id, k, id, current.session.id);
   }
 
