@@ -67,8 +67,8 @@ after(async () => {
 test('a locked users table: 503s with reasons instead of hanging, and recovery without a restart', { skip: embedded && 'needs PostgreSQL' }, async () => {
   const first = await login();
   assert.equal(first.status, 200, JSON.stringify(first.body));
+  // Never introspected before the lock, so not in the introspection cache: its lookup needs the database.
   const token = first.body.access_token as string;
-  assert.equal((await introspect(token)).body.active, true);
 
   const lock = await lockTable(mauth.databaseUrl, 'users');
   let logins: Answer[];
