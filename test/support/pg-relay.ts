@@ -38,7 +38,11 @@ export async function startPgRelay(target: URL): Promise<PgRelay> {
         if (mode !== 'silent') (s === client ? upstream : client).destroy();
       });
     }
-    client.on('data', (chunk) => {
+    // An SSLRequest or GSSENCRequest (8 bytes: length, then code) is answered by one untyped
+    // byte ('N' here: the test server has no TLS); the typed messages come after it.
+    let untyped = 0;
+    client.on('data', (chunk: Buffer) => {
+      if (chunk.length === 8 && chunk.readUInt32BE(0) === 8 && [80877103, 80877104].includes(chunk.readUInt32BE(4))) untyped++;
       if (mode !== 'silent') upstream.write(chunk);
     });
     // Server messages are typed (1 byte) and sized (4 bytes, counting themselves): whole ones are
@@ -49,6 +53,11 @@ export async function startPgRelay(target: URL): Promise<PgRelay> {
       if (mode === 'silent') return;
       pending = Buffer.concat([pending, chunk]);
       const out: Buffer[] = [];
+      while (untyped > 0 && pending.length > 0) {
+        out.push(pending.subarray(0, 1));
+        pending = pending.subarray(1);
+        untyped--;
+      }
       while (pending.length >= 5) {
         const size = 1 + pending.readUInt32BE(1);
         if (pending.length < size) break;
