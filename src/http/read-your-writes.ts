@@ -3,8 +3,9 @@
 // an introspection arriving in between (right after the change's response) must not be answered
 // from the cache. So before the head of any response to a request that may have changed something
 // leaves, the cache is told to hold off until it has heard everything committed before (see
-// IntrospectionCache.syncAfterWrite).
+// IntrospectionCache.syncAfterWrite); and so it is when a job of this instance's worker ends.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JobHandler } from '../jobs/worker.js';
 import { ROUTES } from '../oidc/provider.js';
 import { MSC4108_CREATE, MSC4108_SESSIONS } from '../rendezvous/msc4108.js';
 import { MSC4388_PATH } from '../rendezvous/msc4388.js';
@@ -44,4 +45,19 @@ export function syncBeforeAnswer(sync: WriteSync, req: IncomingMessage, res: Ser
     }
     return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
   } as ServerResponse['writeHead'];
+}
+
+/** Calls `after` once each job's handler is done (whatever it committed), before the worker records the outcome. */
+export function followedBy(handlers: Record<string, JobHandler>, after: (() => void) | undefined): Record<string, JobHandler> {
+  if (!after) return handlers;
+  const wrap =
+    (handler: JobHandler): JobHandler =>
+    async (payload, ctx) => {
+      try {
+        await handler(payload, ctx);
+      } finally {
+        after();
+      }
+    };
+  return Object.fromEntries(Object.entries(handlers).map(([kind, handler]) => [kind, wrap(handler)]));
 }

@@ -32,8 +32,7 @@ import { DirectoryConnections } from '../directory/connections.js';
 import { directoryPasswords } from '../directory/login.js';
 import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
-import { syncBeforeAnswer } from './read-your-writes.js';
-import type { JobHandler } from '../jobs/worker.js';
+import { followedBy, syncBeforeAnswer } from './read-your-writes.js';
 
 export interface ServerOptions {
   migrate: boolean;
@@ -96,33 +95,11 @@ async function syncUpstreamProviders(db: Database, config: Config, log: Logger):
   }
 }
 
-/** Calls `after` once each job's handler is done (whatever it committed), before the worker records the outcome. */
-function followedBy(handlers: Record<string, JobHandler>, after: (() => void) | undefined): Record<string, JobHandler> {
-  if (!after) return handlers;
-  return Object.fromEntries(
-    Object.entries(handlers).map(([kind, handler]) => [
-      kind,
-      async (payload: unknown, ctx: Parameters<JobHandler>[1]) => {
-        try {
-          await handler(payload, ctx);
-        } finally {
-          after();
-        }
-      },
-    ]),
-  );
-}
-
 /**
  * The job worker and, beside it, the hourly pruning of expired rows. `afterChange` runs when a
  * job or a sweep of this process is done (read-your-writes of the introspection cache).
  */
-export function startWorker(
-  ctx: AppContext,
-  db: Database,
-  registry?: import('prom-client').Registry,
-  afterChange?: () => void,
-): { stop(): Promise<void>; sweepNow(): Promise<void> } {
+export function startWorker(ctx: AppContext, db: Database, registry?: Registry, afterChange?: () => void): { stop(): Promise<void>; sweepNow(): Promise<void> } {
   const worker = new Worker({
     sql: db.sql,
     handlers: followedBy(
@@ -159,13 +136,7 @@ export function startWorker(
       await maintenance.stop();
       await worker.stop();
     },
-    async sweepNow() {
-      try {
-        await maintenance.sweepNow();
-      } finally {
-        afterChange?.();
-      }
-    },
+    sweepNow: () => maintenance.sweepNow().finally(() => afterChange?.()),
   };
 }
 
@@ -204,11 +175,7 @@ function registerCacheMetrics(registry: Registry, cache: IntrospectionCache): vo
   counter('mauth_introspection_cache_misses_total', 'Introspections of access tokens looked up in the database', (s) => s.misses);
   counter('mauth_introspection_cache_listener_losses_total', 'Times the LISTEN connection for invalidations was lost', (s) => s.losses);
   counter('mauth_introspection_cache_unheard_total', 'Round trips through the pool not heard back on the LISTEN connection in time', (s) => s.unheard);
-  counter(
-    'mauth_introspection_cache_bypassed_total',
-    'Introspections looked up in the database because a change made by this instance was not yet heard back',
-    (s) => s.bypassed,
-  );
+  counter('mauth_introspection_cache_bypassed_total', 'Introspections looked up in the database while a change made here was not yet heard', (s) => s.bypassed);
   gauge('mauth_introspection_cache_listening', '1 while invalidations are heard and the cache is used', (s) => (s.listening ? 1 : 0));
   gauge('mauth_introspection_cache_entries', 'Answers in the cache', (s) => s.size);
 }

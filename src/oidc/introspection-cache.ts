@@ -9,13 +9,7 @@
 // the listener: once before the cache is turned on, then every `heartbeatMs`; one that does not
 // come back within `confirmTimeoutMs` counts as a lost connection.
 //
-// Read-your-writes on this instance: a change committed here returns on a pool connection while
-// its invalidation comes on the listener's, a moment later. So whoever answers for a change made
-// here (an HTTP response, a job done) calls `syncAfterWrite()` first: the cache is bypassed from
-// then on (lookups go to the database) until a notification sent then through the pool comes
-// back. Notifications arrive in commit order, so by then every invalidation committed before it
-// has been applied. One that does not come back within `confirmTimeoutMs` counts as a lost
-// connection, as a heartbeat does.
+// Read-your-writes on this instance: see `syncAfterWrite` and write-syncs.ts.
 //
 // Only active answers of access tokens are cached. An unknown token may be one whose commit is
 // still on its way, and an inactive one may come back (an unlocked user): both are looked up.
@@ -25,6 +19,7 @@ import type { DatabaseConfig } from '../config/types.js';
 import type { Db } from '../storage/db.js';
 import { announce, openInvalidationConnection, type InvalidationConnection } from '../storage/invalidations.js';
 import { AnswerCache } from './answer-cache.js';
+import { SYNC_PREFIX, WriteSyncs } from './write-syncs.js';
 
 /** An active answer without what depends on the moment or the request (`exp`, `expires_in`, `device_id`). */
 export interface ActiveToken {
@@ -76,9 +71,8 @@ export interface IntrospectionCacheOptions {
   confirmTimeoutMs?: number;
 }
 
-/** Payloads of the round trips and of the syncs after a change: never an invalidation key. */
+/** Payloads of the round trips: never an invalidation key. */
 const PING_PREFIX = 'ping:';
-const SYNC_PREFIX = 'sync:';
 
 /** Backoff between attempts to LISTEN again: 50 ms doubling up to 5 s. */
 const retryDelayMs = (attempt: number) => Math.min(50 * 2 ** attempt, 5000);
@@ -99,10 +93,7 @@ export class IntrospectionCache {
   /** Round trips on their way: payload → called when it is heard. */
   readonly #awaiting = new Map<string, () => void>();
   #heartbeat: NodeJS.Timeout | undefined;
-  /** This instance's syncs not heard yet, oldest first: number → when it was sent (monotonic ms). */
-  readonly #syncs = new Map<number, number>();
-  #syncCount = 0;
-  #syncTimer: NodeJS.Timeout | undefined;
+  readonly #syncs: WriteSyncs;
   readonly stats = { hits: 0, misses: 0, losses: 0, unheard: 0, bypassed: 0 };
 
   private constructor(options: IntrospectionCacheOptions) {
@@ -111,6 +102,16 @@ export class IntrospectionCache {
     this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
     this.#answers = new AnswerCache({ maxEntries: options.maxEntries, ttlMs: options.ttlSeconds * 1000 });
+    this.#syncs = new WriteSyncs({
+      nonce: this.#nonce,
+      timeoutMs: this.#confirmTimeoutMs,
+      send: (payload) => announce(this.#sql, payload),
+      onUnheard: () => {
+        if (this.#closed || !this.#answers.enabled) return;
+        this.stats.unheard++;
+        this.#lost(true);
+      },
+    });
     // Nothing is trusted before LISTEN is in place.
     this.#answers.disable();
   }
@@ -139,10 +140,9 @@ export class IntrospectionCache {
 
   /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock). */
   get(hash: string, now: Date): ActiveToken | undefined {
-    if (this.#syncs.size > 0 && this.#answers.enabled) {
-      // A change made here may not be heard yet. What the lookup reads may still be stored: an
-      // answer read before the change is refused or dropped by its invalidation (see AnswerCache),
-      // which arrives before the sync does.
+    if (this.#syncs.pending && this.#answers.enabled) {
+      // A change made here may not be heard yet. What the lookup reads may be stored: an answer
+      // read before the change is refused or dropped by its invalidation, heard before the sync.
       this.stats.bypassed++;
       this.stats.misses++;
       return undefined;
@@ -163,31 +163,20 @@ export class IntrospectionCache {
   }
 
   /**
-   * A change may have been committed through the pool by this process: until a notification
-   * sent now comes back on the listener (after every invalidation committed before it), answers
-   * come from the database. Call it synchronously before anything that reports the change leaves
-   * (the response's head, the job's completion). Nothing to do while the cache is not used: it
-   * starts empty once invalidations are heard again, with lookups that begin after that.
+   * A change may have been committed through the pool by this process, its invalidation not yet
+   * heard: answers come from the database until a sync sent now comes back on the listener (after
+   * every invalidation committed before it). Call it synchronously before what reports the change
+   * leaves. While the cache is not used: nothing (it starts empty, after the change, when used again).
    */
   syncAfterWrite(): void {
-    if (this.#closed || !this.#answers.enabled) return;
-    const number = ++this.#syncCount;
-    this.#syncs.set(number, performance.now());
-    const losses = this.stats.losses;
-    announce(this.#sql, `${SYNC_PREFIX}${this.#nonce}:${number}`).catch(() => {
-      // Not sent: never heard; nothing proves the listener hears any more.
-      if (this.#closed || this.stats.losses !== losses || !this.#syncs.has(number)) return;
-      this.stats.unheard++;
-      this.#lost(true);
-    });
-    if (!this.#syncTimer) this.#armSyncTimer(this.#confirmTimeoutMs);
+    if (!this.#closed && this.#answers.enabled) this.#syncs.send();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#heartbeat);
-    this.#dropSyncs();
+    this.#syncs.clear();
     this.#wake?.();
     for (const heard of this.#awaiting.values()) heard();
     this.#answers.disable();
@@ -196,43 +185,8 @@ export class IntrospectionCache {
 
   #heard(payload: string): void {
     if (payload.startsWith(PING_PREFIX)) this.#awaiting.get(payload)?.();
-    else if (payload.startsWith(SYNC_PREFIX)) this.#heardSync(payload);
+    else if (payload.startsWith(SYNC_PREFIX)) this.#syncs.heard(payload);
     else this.#answers.invalidate(payload);
-  }
-
-  /** Another instance's syncs are not ours to wait for. */
-  #heardSync(payload: string): void {
-    const ours = `${SYNC_PREFIX}${this.#nonce}:`;
-    if (!payload.startsWith(ours) || this.#syncs.size === 0) return;
-    this.#syncs.delete(Number(payload.slice(ours.length)));
-    if (this.#syncs.size === 0) {
-      clearTimeout(this.#syncTimer);
-      this.#syncTimer = undefined;
-    }
-  }
-
-  /** Checks the oldest sync in flight after `delayMs`: one older than `confirmTimeoutMs` is unheard. */
-  #armSyncTimer(delayMs: number): void {
-    this.#syncTimer = setTimeout(() => {
-      this.#syncTimer = undefined;
-      const oldest = this.#syncs.values().next();
-      if (this.#closed || oldest.done) return;
-      const age = performance.now() - oldest.value;
-      if (age < this.#confirmTimeoutMs) {
-        this.#armSyncTimer(this.#confirmTimeoutMs - age);
-        return;
-      }
-      this.stats.unheard++;
-      this.#lost(true);
-    }, delayMs);
-    this.#syncTimer.unref();
-  }
-
-  /** The cache is no longer used (or closed): what the syncs in flight were for no longer matters. */
-  #dropSyncs(): void {
-    this.#syncs.clear();
-    clearTimeout(this.#syncTimer);
-    this.#syncTimer = undefined;
   }
 
   /**
@@ -281,7 +235,7 @@ export class IntrospectionCache {
     this.#answers.disable();
     // Used again only once heard again, empty, by lookups that begin then: after every change
     // reported meanwhile.
-    this.#dropSyncs();
+    this.#syncs.clear();
     clearTimeout(this.#heartbeat);
     if (wasListening) {
       this.#log.warn(

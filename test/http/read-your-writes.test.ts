@@ -2,14 +2,22 @@
 // that may change a token (any method but GET, HEAD and OPTIONS, any route but introspection
 // and the rendezvous) tells the cache before its head is written, however the handler writes it
 // (explicit head, implicit on end or first write, Express, a redirect); other requests never do.
+// And every job this instance's worker runs tells it once the job's handler is done, before the
+// job is recorded done (or failed), however the handler ended.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import express from 'express';
-import { syncBeforeAnswer } from '../../src/http/read-your-writes.js';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { FixedClock, systemRandomness } from '../../src/clock.js';
+import { followedBy, syncBeforeAnswer } from '../../src/http/read-your-writes.js';
+import { Worker } from '../../src/jobs/worker.js';
+import * as jobs from '../../src/storage/jobs.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
-/** What the cache was told: for each sync, the request's path and whether the head had already been sent. */
+/** What the cache was told by the HTTP hook: for each sync, the request's path and whether the head had already been sent. */
 const syncs: { path: string; headersSent: boolean; bytesWritten: number }[] = [];
 let server: Server;
 let base: string;
@@ -40,7 +48,13 @@ before(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
+let db: TestDatabase;
+before(async () => {
+  db = await createTestDatabase('ryw');
+});
+
 after(async () => {
+  await db?.close();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
@@ -104,4 +118,43 @@ test('safe methods, introspection and the rendezvous never tell the cache', asyn
   ]) {
     assert.deepEqual(await syncsOf(method, path), [], `${method} ${path}`);
   }
+});
+
+test('a job run by this instance tells the cache once its handler is done, however it ended', async () => {
+  const told: { kind: string; handlerDone: boolean }[] = [];
+  const done = new Set<string>();
+  let current = '';
+  const handlers = followedBy(
+    {
+      async changes() {
+        await db.sql`SELECT 1`;
+        done.add('changes');
+      },
+      async fails() {
+        await db.sql`SELECT 1`;
+        done.add('fails');
+        throw new Error('the homeserver said no');
+      },
+    },
+    () => told.push({ kind: current, handlerDone: done.has(current) }),
+  );
+  const worker = new Worker({
+    sql: db.sql,
+    handlers,
+    log: pino({ level: 'silent' }),
+    listen: false,
+    registry: new Registry(),
+    clock: new FixedClock(new Date(Date.now() + 60_000)),
+    random: systemRandomness,
+  });
+  for (const kind of ['changes', 'fails']) {
+    current = kind;
+    const id = await jobs.enqueue(db.sql, kind, {}, { maxAttempts: 1 });
+    assert.equal(await worker.runOnce(1), 1);
+    assert.equal((await jobs.findById(db.sql, id))?.status, kind === 'fails' ? 'failed' : 'done');
+  }
+  assert.deepEqual(told, [
+    { kind: 'changes', handlerDone: true },
+    { kind: 'fails', handlerDone: true },
+  ]);
 });
