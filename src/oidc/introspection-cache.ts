@@ -7,9 +7,8 @@
 // stopped passing bytes) or LISTEN can succeed and hear nothing (a transaction-pooling PgBouncer):
 // so the cache is used only while a notification sent through the request pool comes back on
 // the listener: once before the cache is turned on, then every `heartbeatMs`; one that does not
-// come back within `confirmTimeoutMs` counts as a lost connection.
-//
-// Read-your-writes on this instance: see `syncAfterWrite` and write-syncs.ts.
+// come back within `confirmTimeoutMs` counts as a lost connection. Read-your-writes on this
+// instance: see `syncAfterWrite` and write-syncs.ts.
 //
 // Only active answers of access tokens are cached. An unknown token may be one whose commit is
 // still on its way, and an inactive one may come back (an unlocked user): both are looked up.
@@ -69,6 +68,8 @@ export interface IntrospectionCacheOptions {
   heartbeatMs?: number;
   /** How long a round trip may take before the listener counts as lost (default 3 s). */
   confirmTimeoutMs?: number;
+  /** How long a lookup waits for this process's changes to be heard, else it goes to the database (default 50 ms). */
+  syncWaitMs?: number;
 }
 
 /** Payloads of the round trips: never an invalidation key. */
@@ -93,7 +94,8 @@ export class IntrospectionCache {
   /** Round trips on their way: payload → called when it is heard. */
   readonly #awaiting = new Map<string, () => void>();
   #heartbeat: NodeJS.Timeout | undefined;
-  readonly #syncs: WriteSyncs;
+  /** The changes this process reported: a lookup takes a `mark()` on arrival, may `wait` for it, and passes it to `get`. */
+  readonly syncs: WriteSyncs;
   readonly stats = { hits: 0, misses: 0, losses: 0, unheard: 0, bypassed: 0 };
 
   private constructor(options: IntrospectionCacheOptions) {
@@ -102,9 +104,10 @@ export class IntrospectionCache {
     this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
     this.#answers = new AnswerCache({ maxEntries: options.maxEntries, ttlMs: options.ttlSeconds * 1000 });
-    this.#syncs = new WriteSyncs({
+    this.syncs = new WriteSyncs({
       nonce: this.#nonce,
       timeoutMs: this.#confirmTimeoutMs,
+      waitMs: options.syncWaitMs ?? 50,
       send: (payload) => announce(this.#sql, payload),
       onUnheard: () => {
         if (this.#closed || !this.#answers.enabled) return;
@@ -138,11 +141,10 @@ export class IntrospectionCache {
     return { ...this.stats, listening: this.#answers.enabled, size: this.#answers.size };
   }
 
-  /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock). */
-  get(hash: string, now: Date): ActiveToken | undefined {
-    if (this.#syncs.pending && this.#answers.enabled) {
-      // A change made here may not be heard yet. What the lookup reads may be stored: an answer
-      // read before the change is refused or dropped by its invalidation, heard before the sync.
+  /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock), for a lookup that arrived at `mark`. */
+  get(hash: string, now: Date, mark = this.syncs.mark()): ActiveToken | undefined {
+    if (!this.syncs.heardUpTo(mark) && this.#answers.enabled) {
+      // What the lookup reads may be stored: one read before a change is refused or dropped by its invalidation.
       this.stats.bypassed++;
       this.stats.misses++;
       return undefined;
@@ -163,20 +165,18 @@ export class IntrospectionCache {
   }
 
   /**
-   * A change may have been committed through the pool by this process, its invalidation not yet
-   * heard: answers come from the database until a sync sent now comes back on the listener (after
-   * every invalidation committed before it). Call it synchronously before what reports the change
-   * leaves. While the cache is not used: nothing (it starts empty, after the change, when used again).
+   * A change may have been committed by this process: lookups arriving from now on answer from the
+   * cache only once its invalidation is heard. Call it synchronously before what reports it leaves.
    */
   syncAfterWrite(): void {
-    if (!this.#closed && this.#answers.enabled) this.#syncs.send();
+    if (!this.#closed && this.#answers.enabled) this.syncs.send();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#heartbeat);
-    this.#syncs.clear();
+    this.syncs.clear();
     this.#wake?.();
     for (const heard of this.#awaiting.values()) heard();
     this.#answers.disable();
@@ -185,7 +185,7 @@ export class IntrospectionCache {
 
   #heard(payload: string): void {
     if (payload.startsWith(PING_PREFIX)) this.#awaiting.get(payload)?.();
-    else if (payload.startsWith(SYNC_PREFIX)) this.#syncs.heard(payload);
+    else if (payload.startsWith(SYNC_PREFIX)) this.syncs.heard(payload);
     else this.#answers.invalidate(payload);
   }
 
@@ -235,7 +235,7 @@ export class IntrospectionCache {
     this.#answers.disable();
     // Used again only once heard again, empty, by lookups that begin then: after every change
     // reported meanwhile.
-    this.#syncs.clear();
+    this.syncs.clear();
     clearTimeout(this.#heartbeat);
     if (wasListening) {
       this.#log.warn(

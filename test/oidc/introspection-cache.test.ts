@@ -135,20 +135,31 @@ test('after a change made by this process, the cache answers nothing it held unt
   const untouched = cacheOne(cache);
   // A lookup of the revoked token that read the database before the change, and stores its answer after.
   const early = cache.begin();
+  // A lookup that arrived before the change was reported (concurrent with it).
+  const concurrent = cache.syncs.mark();
 
   relay.mode = 'hold-notifications';
   // The change commits through the pool (as a trigger would announce it), and its answer is about to leave.
   await revoke(revoked);
   cache.syncAfterWrite();
-  assert.equal(cache.get(revoked, new Date()), undefined, 'the revoked token is not answered from the cache');
-  assert.equal(cache.get(untouched, new Date()), undefined, 'no answer comes from the cache until the change is heard');
+  const mark = cache.syncs.mark();
+  const waiting = cache.syncs.wait(mark);
+  assert.ok(waiting, 'a lookup arriving now waits for the change to be heard');
+  // Held back for good: the wait gives up (after syncWaitMs) and the lookup goes to the database.
+  await waiting;
+  assert.equal(cache.get(revoked, new Date(), mark), undefined, 'the revoked token is not answered from the cache');
+  assert.equal(cache.get(untouched, new Date(), mark), undefined, 'no answer comes from the cache until the change is heard');
   cache.set(revoked, token(), early, new Date());
-  assert.equal(cache.get(revoked, new Date()), undefined, 'an answer read before the change is not served either');
+  assert.equal(cache.get(revoked, new Date(), mark), undefined, 'an answer read before the change is not served either');
+  assert.ok(cache.get(untouched, new Date(), concurrent), 'a lookup that arrived before the change is not held up by it');
   assert.equal(cache.listening, true, 'the listener still counts as hearing');
 
+  const next = cache.syncs.mark();
   relay.release();
-  await waitUntil('the change is heard and the cache is used again', () => cache.get(untouched, new Date()) !== undefined);
-  assert.equal(cache.get(revoked, new Date()), undefined, 'the revoked token stays out of the cache');
+  await waitUntil('the change is heard', () => cache.syncs.heardUpTo(next));
+  assert.equal(cache.syncs.wait(next), undefined, 'a lookup arriving now does not wait');
+  assert.ok(cache.get(untouched, new Date(), next), 'the cache is used again');
+  assert.equal(cache.get(revoked, new Date(), next), undefined, 'the revoked token stays out of the cache');
   assert.ok(cache.snapshot().bypassed >= 3, 'the lookups during the change went to the database');
 });
 
