@@ -32,6 +32,7 @@ import { DirectoryConnections } from '../directory/connections.js';
 import { directoryPasswords } from '../directory/login.js';
 import { systemClock, systemRandomness, type Clock, type Randomness } from '../clock.js';
 import { withDeadline } from './unavailable.js';
+import { followedBy, syncBeforeAnswer } from './read-your-writes.js';
 
 export interface ServerOptions {
   migrate: boolean;
@@ -85,15 +86,21 @@ export async function until<T>(task: Promise<T>, deadline: number): Promise<T | 
   }
 }
 
-/** The job worker and, beside it, the hourly pruning of expired rows. */
-export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry): { stop(): Promise<void>; sweepNow(): Promise<void> } {
+/**
+ * The job worker and, beside it, the hourly pruning of expired rows. `afterChange` runs when a
+ * job or a sweep of this process is done (read-your-writes of the introspection cache).
+ */
+export function startWorker(ctx: AppContext, db: Database, registry?: import('prom-client').Registry, afterChange?: () => void): { stop(): Promise<void>; sweepNow(): Promise<void> } {
   const worker = new Worker({
     sql: db.sql,
-    handlers: {
-      ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
-      ...accountJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
-      ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
-    },
+    handlers: followedBy(
+      {
+        ...homeserverJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+        ...accountJobHandlers({ sql: db.sql, homeserver: ctx.homeserver, log: ctx.log }),
+        ...emailJobHandlers({ config: ctx.config, mailer: new Mailer(ctx.config), log: ctx.log }),
+      },
+      afterChange,
+    ),
     // Retries come quickly at first (a mail server back after seconds delivers the waiting
     // code at once) and at most every five minutes.
     backoff: (attempt) => {
@@ -121,7 +128,7 @@ export function startWorker(ctx: AppContext, db: Database, registry?: import('pr
       await maintenance.stop();
       await worker.stop();
     },
-    sweepNow: () => maintenance.sweepNow(),
+    sweepNow: () => maintenance.sweepNow().finally(() => afterChange?.()),
   };
 }
 
@@ -160,6 +167,7 @@ function registerCacheMetrics(registry: Registry, cache: IntrospectionCache): vo
   counter('mauth_introspection_cache_misses_total', 'Introspections of access tokens looked up in the database', (s) => s.misses);
   counter('mauth_introspection_cache_listener_losses_total', 'Times the LISTEN connection for invalidations was lost', (s) => s.losses);
   counter('mauth_introspection_cache_unheard_total', 'Round trips through the pool not heard back on the LISTEN connection in time', (s) => s.unheard);
+  counter('mauth_introspection_cache_bypassed_total', 'Introspections looked up in the database while a change made here was not yet heard', (s) => s.bypassed);
   gauge('mauth_introspection_cache_listening', '1 while invalidations are heard and the cache is used', (s) => (s.listening ? 1 : 0));
   gauge('mauth_introspection_cache_entries', 'Answers in the cache', (s) => s.size);
 }
@@ -234,6 +242,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
         );
         const server = createServer((req, res) => {
           drain.track(req, res);
+          if (cache) syncBeforeAnswer(cache, req, res);
           handle(req, res);
         });
         server.keepAliveTimeout = 65_000;
@@ -262,7 +271,7 @@ async function serve(db: Database, config: Config, options: ServerOptions): Prom
     throw err;
   }
 
-  const worker = options.worker ? startWorker(ctx, db, metrics.registry) : undefined;
+  const worker = options.worker ? startWorker(ctx, db, metrics.registry, cache && (() => cache.syncAfterWrite())) : undefined;
   log.info({ issuer: config.http.issuer, public_base: config.http.public_base }, 'Mauth is running');
 
   return {

@@ -7,7 +7,8 @@
 // stopped passing bytes) or LISTEN can succeed and hear nothing (a transaction-pooling PgBouncer):
 // so the cache is used only while a notification sent through the request pool comes back on
 // the listener: once before the cache is turned on, then every `heartbeatMs`; one that does not
-// come back within `confirmTimeoutMs` counts as a lost connection.
+// come back within `confirmTimeoutMs` counts as a lost connection. Read-your-writes on this
+// instance: see `syncAfterWrite` and write-syncs.ts.
 //
 // Only active answers of access tokens are cached. An unknown token may be one whose commit is
 // still on its way, and an inactive one may come back (an unlocked user): both are looked up.
@@ -17,31 +18,10 @@ import type { DatabaseConfig } from '../config/types.js';
 import type { Db } from '../storage/db.js';
 import { announce, openInvalidationConnection, type InvalidationConnection } from '../storage/invalidations.js';
 import { AnswerCache } from './answer-cache.js';
+import { SYNC_PREFIX, WriteSyncs } from './write-syncs.js';
 
-/** An active answer without what depends on the moment or the request (`exp`, `expires_in`, `device_id`). */
-export interface ActiveToken {
-  base: Record<string, unknown>;
-  /** The token's expiry by Mauth's clock; undefined: it does not expire. */
-  expiresAt: Date | undefined;
-  /** Answered only when the expiry is part of the answer (not for refresh tokens). */
-  omitExpiry?: boolean;
-  deviceId?: string;
-  /** Whose use introspection records (session activity). */
-  activity?: { kind: 'oauth' | 'compat'; id: string };
-  /** Invalidation keys of what the answer depends on besides the token (`user:<id>`, `grant:<id>`, …). */
-  deps: string[];
-}
-
-/** The answer body at `now`, with the device only for a caller that reads it. */
-export function renderActive(token: ActiveToken, now: Date, supportsDeviceId: boolean): Record<string, unknown> {
-  const nowSeconds = Math.floor(now.getTime() / 1000);
-  const exp = token.expiresAt && !token.omitExpiry ? Math.floor(token.expiresAt.getTime() / 1000) : undefined;
-  return {
-    ...token.base,
-    ...(exp !== undefined ? { exp, expires_in: Math.max(0, exp - nowSeconds) } : {}),
-    ...(supportsDeviceId && token.deviceId !== undefined ? { device_id: token.deviceId } : {}),
-  };
-}
+export { renderActive, type ActiveToken } from './active-answer.js';
+import type { ActiveToken } from './active-answer.js';
 
 export interface IntrospectionCacheStats {
   hits: number;
@@ -50,6 +30,8 @@ export interface IntrospectionCacheStats {
   losses: number;
   /** Round trips (a notification sent through the pool) that did not come back in time. */
   unheard: number;
+  /** Lookups sent to the database because a change made here was not yet known to be heard. */
+  bypassed: number;
   listening: boolean;
   size: number;
 }
@@ -64,6 +46,8 @@ export interface IntrospectionCacheOptions {
   heartbeatMs?: number;
   /** How long a round trip may take before the listener counts as lost (default 3 s). */
   confirmTimeoutMs?: number;
+  /** How long a lookup waits for this process's changes to be heard, else it goes to the database (default 50 ms). */
+  syncWaitMs?: number;
 }
 
 /** Payloads of the round trips: never an invalidation key. */
@@ -88,7 +72,9 @@ export class IntrospectionCache {
   /** Round trips on their way: payload → called when it is heard. */
   readonly #awaiting = new Map<string, () => void>();
   #heartbeat: NodeJS.Timeout | undefined;
-  readonly stats = { hits: 0, misses: 0, losses: 0, unheard: 0 };
+  /** The changes this process reported: a lookup takes a `mark()` on arrival, may `wait` for it, and passes it to `get`. */
+  readonly syncs: WriteSyncs;
+  readonly stats = { hits: 0, misses: 0, losses: 0, unheard: 0, bypassed: 0 };
 
   private constructor(options: IntrospectionCacheOptions) {
     this.#log = options.log;
@@ -96,6 +82,17 @@ export class IntrospectionCache {
     this.#heartbeatMs = options.heartbeatMs ?? 1000;
     this.#confirmTimeoutMs = options.confirmTimeoutMs ?? 3000;
     this.#answers = new AnswerCache({ maxEntries: options.maxEntries, ttlMs: options.ttlSeconds * 1000 });
+    this.syncs = new WriteSyncs({
+      nonce: this.#nonce,
+      timeoutMs: this.#confirmTimeoutMs,
+      waitMs: options.syncWaitMs ?? 50,
+      send: (payload) => announce(this.#sql, payload),
+      onUnheard: () => {
+        if (this.#closed || !this.#answers.enabled) return;
+        this.stats.unheard++;
+        this.#lost(true);
+      },
+    });
     // Nothing is trusted before LISTEN is in place.
     this.#answers.disable();
   }
@@ -122,8 +119,14 @@ export class IntrospectionCache {
     return { ...this.stats, listening: this.#answers.enabled, size: this.#answers.size };
   }
 
-  /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock). */
-  get(hash: string, now: Date): ActiveToken | undefined {
+  /** A cached answer for the token hash, if there is one good at `now` (Mauth's clock), for a lookup that arrived at `mark`. */
+  get(hash: string, now: Date, mark = this.syncs.mark()): ActiveToken | undefined {
+    if (!this.syncs.heardUpTo(mark) && this.#answers.enabled) {
+      // What the lookup reads may be stored: one read before a change is refused or dropped by its invalidation.
+      this.stats.bypassed++;
+      this.stats.misses++;
+      return undefined;
+    }
     const hit = this.#answers.get(hash, now.getTime());
     if (hit) this.stats.hits++;
     else this.stats.misses++;
@@ -147,10 +150,19 @@ export class IntrospectionCache {
     this.#answers.invalidate(key);
   }
 
+  /**
+   * A change may have been committed by this process: lookups arriving from now on answer from the
+   * cache only once its invalidation is heard. Call it synchronously before what reports it leaves.
+   */
+  syncAfterWrite(): void {
+    if (!this.#closed && this.#answers.enabled) this.syncs.send();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#heartbeat);
+    this.syncs.clear();
     this.#wake?.();
     for (const heard of this.#awaiting.values()) heard();
     this.#answers.disable();
@@ -159,6 +171,7 @@ export class IntrospectionCache {
 
   #heard(payload: string): void {
     if (payload.startsWith(PING_PREFIX)) this.#awaiting.get(payload)?.();
+    else if (payload.startsWith(SYNC_PREFIX)) this.syncs.heard(payload);
     else this.#answers.invalidate(payload);
   }
 
@@ -206,6 +219,9 @@ export class IntrospectionCache {
     this.stats.losses++;
     const wasListening = this.#answers.enabled;
     this.#answers.disable();
+    // Used again only once heard again, empty, by lookups that begin then: after every change
+    // reported meanwhile.
+    this.syncs.clear();
     clearTimeout(this.#heartbeat);
     if (wasListening) {
       this.#log.warn(

@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import { parseScope, withBothForms } from '../domain/scopes.js';
 import type { Db } from '../storage/db.js';
 import * as personalSessions from '../storage/personal-sessions.js';
-import type { ActiveToken } from './introspection-cache.js';
+import type { ActiveToken } from './active-answer.js';
 
 /** The active answer for a personal token, or undefined when it is not active. */
 export async function resolvePersonalToken(db: Db, clock: Clock, tokenHash: string): Promise<ActiveToken | undefined> {

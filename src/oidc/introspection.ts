@@ -201,10 +201,14 @@ export function createIntrospector(app: AppContext, activity?: SessionActivity, 
     if ((hint === 'access_token' && isRefresh) || (hint === 'refresh_token' && !isRefresh)) return INACTIVE;
     if (kind !== 'compatAccessToken' && kind !== 'personalToken' && kind !== 'accessToken' && kind !== 'refreshToken') return INACTIVE;
     const key = hashSecret(body.token);
-    const at = clock.now();
     // Access tokens only: Synapse never introspects the others.
     const cached = kind !== 'refreshToken' ? cache : undefined;
-    const hit = cached?.get(key, at);
+    // Changes this process answered for before now must be heard before the cache answers.
+    const mark = cached?.syncs.mark();
+    const syncing = mark !== undefined ? cached?.syncs.wait(mark) : undefined;
+    if (syncing) await syncing;
+    const at = clock.now();
+    const hit = cached?.get(key, at, mark);
     if (hit) return answer(hit, at, req.supportsDeviceId);
     const ticket = cached?.begin();
     const token =

@@ -5,75 +5,27 @@
 // behind a transaction-pooling PgBouncer). In both cases no close is ever seen, so only a round
 // trip of the cache's own (a notification sent through the request pool must come back on the
 // listener) can tell; until it does, the cache must not be used.
+// The relay can also hold notifications back: a change committed by this process is then known
+// to it before its invalidation arrives, and the cache must not answer from what it held before
+// (read-your-writes on the same instance).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { DatabaseConfig } from '../../src/config/types.js';
 import { IntrospectionCache, type ActiveToken } from '../../src/oidc/introspection-cache.js';
 import { INVALIDATION_CHANNEL } from '../../src/storage/invalidations.js';
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
-
-type Mode = 'pass' | 'silent' | 'drop-notifications';
-
-/** A relay to the test PostgreSQL whose behaviour can be changed while connections are open. */
-async function startRelay(target: URL) {
-  let mode: Mode = 'pass';
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
-    sockets.add(client);
-    sockets.add(upstream);
-    for (const s of [client, upstream]) {
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        // In silent mode nothing is passed on, a close neither.
-        if (mode !== 'silent') (s === client ? upstream : client).destroy();
-      });
-    }
-    client.on('data', (chunk) => {
-      if (mode !== 'silent') upstream.write(chunk);
-    });
-    // Server messages are typed (1 byte) and sized (4 bytes, counting themselves): whole ones
-    // are passed on, NotificationResponse ('A') dropped in that mode.
-    let pending = Buffer.alloc(0);
-    upstream.on('data', (chunk: Buffer) => {
-      if (mode === 'silent') return;
-      pending = Buffer.concat([pending, chunk]);
-      const out: Buffer[] = [];
-      while (pending.length >= 5) {
-        const size = 1 + pending.readUInt32BE(1);
-        if (pending.length < size) break;
-        const message = pending.subarray(0, size);
-        pending = pending.subarray(size);
-        if (!(mode === 'drop-notifications' && message[0] === 0x41)) out.push(message);
-      }
-      if (out.length) client.write(Buffer.concat(out));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    set mode(value: Mode) {
-      mode = value;
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
+import { startPgRelay, type PgRelay } from '../support/pg-relay.js';
 
 let db: TestDatabase;
-let relay: Awaited<ReturnType<typeof startRelay>>;
+let relay: PgRelay;
 const caches: IntrospectionCache[] = [];
 const target = new URL(TEST_DATABASE_URL);
 
 before(async () => {
   db = await createTestDatabase('icache');
-  relay = await startRelay(target);
+  relay = await startPgRelay(target);
 });
 
 after(async () => {
@@ -101,15 +53,14 @@ function relayedConfig(): DatabaseConfig {
   } as DatabaseConfig;
 }
 
-async function startCache(): Promise<IntrospectionCache> {
+async function startCache(timing: { heartbeatMs: number; confirmTimeoutMs: number } = { heartbeatMs: 50, confirmTimeoutMs: 500 }): Promise<IntrospectionCache> {
   const cache = await IntrospectionCache.start(relayedConfig(), {
     // A lifetime far beyond the test: only invalidations, or not using the cache, can end an answer.
     ttlSeconds: 60,
     maxEntries: 100,
     log: pino({ level: 'silent' }),
     sql: db.sql,
-    heartbeatMs: 50,
-    confirmTimeoutMs: 500,
+    ...timing,
   });
   caches.push(cache);
   return cache;
@@ -173,4 +124,64 @@ test('a LISTEN that succeeds but hears no notification never turns the cache on'
   const again = cacheOne(cache);
   await revoke(again);
   await waitUntil('an invalidation is heard', () => cache.get(again, new Date()) === undefined);
+});
+
+test('after a change made by this process, the cache answers nothing it held until the change is heard, however late its invalidation comes', async () => {
+  relay.mode = 'pass';
+  // No heartbeat or round trip may run out while notifications are held: only the change is tested.
+  const cache = await startCache({ heartbeatMs: 600_000, confirmTimeoutMs: 600_000 });
+  await waitUntil('the cache listens', () => cache.listening);
+  const revoked = cacheOne(cache);
+  const untouched = cacheOne(cache);
+  // A lookup of the revoked token that read the database before the change, and stores its answer after.
+  const early = cache.begin();
+  // A lookup that arrived before the change was reported (concurrent with it).
+  const concurrent = cache.syncs.mark();
+
+  relay.mode = 'hold-notifications';
+  // The change commits through the pool (as a trigger would announce it), and its answer is about to leave.
+  await revoke(revoked);
+  cache.syncAfterWrite();
+  const mark = cache.syncs.mark();
+  const waiting = cache.syncs.wait(mark);
+  assert.ok(waiting, 'a lookup arriving now waits for the change to be heard');
+  // Held back for good: the wait gives up (after syncWaitMs) and the lookup goes to the database.
+  await waiting;
+  assert.equal(cache.get(revoked, new Date(), mark), undefined, 'the revoked token is not answered from the cache');
+  assert.equal(cache.get(untouched, new Date(), mark), undefined, 'no answer comes from the cache until the change is heard');
+  cache.set(revoked, token(), early, new Date());
+  assert.equal(cache.get(revoked, new Date(), mark), undefined, 'an answer read before the change is not served either');
+  assert.ok(cache.get(untouched, new Date(), concurrent), 'a lookup that arrived before the change is not held up by it');
+  assert.equal(cache.listening, true, 'the listener still counts as hearing');
+
+  const next = cache.syncs.mark();
+  relay.release();
+  await waitUntil('the change is heard', () => cache.syncs.heardUpTo(next));
+  assert.equal(cache.syncs.wait(next), undefined, 'a lookup arriving now does not wait');
+  assert.ok(cache.get(untouched, new Date(), next), 'the cache is used again');
+  assert.equal(cache.get(revoked, new Date(), next), undefined, 'the revoked token stays out of the cache');
+  assert.ok(cache.snapshot().bypassed >= 3, 'the lookups during the change went to the database');
+});
+
+test('a change whose sync never comes back counts as a lost listener', async () => {
+  relay.mode = 'pass';
+  // The heartbeat would notice too, much later: only the sync after the change can be what does.
+  const cache = await startCache({ heartbeatMs: 600_000, confirmTimeoutMs: 500 });
+  await waitUntil('the cache listens', () => cache.listening);
+  const hash = cacheOne(cache);
+
+  relay.mode = 'drop-notifications';
+  await revoke(hash);
+  cache.syncAfterWrite();
+  await waitUntil('the unheard sync is noticed and the cache no longer used', () => !cache.listening);
+  assert.equal(cache.snapshot().losses, 1);
+  assert.ok(cache.snapshot().unheard >= 1);
+  assert.equal(cache.get(hash, new Date()), undefined);
+
+  relay.mode = 'pass';
+  await waitUntil('the cache listens again', () => cache.listening);
+  assert.equal(cache.get(hash, new Date()), undefined, 'listening again starts empty');
+  const again = cacheOne(cache);
+  cache.syncAfterWrite();
+  await waitUntil('a sync is heard again and the cache used', () => cache.get(again, new Date()) !== undefined);
 });
