@@ -79,6 +79,8 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
 
   const slots = new Map<number, { worker: ClusterWorker; startedAt: number; failures: number; timer?: NodeJS.Timeout }>();
   let shuttingDown = false;
+  /** A signal asked for a drain: a worker that reports ready after it (it was still starting, deaf to the request) is asked again. */
+  let draining = false;
   let started = false;
   let failed = 0;
   /** Set by a second signal: the exit code a single process would have had (128 + the signal). */
@@ -97,6 +99,10 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       if (message?.mauth !== 'ready') return;
       const slot = [...slots].find(([, s]) => s.worker === worker)?.[0];
       if (slot === undefined) return;
+      if (draining) {
+        if (worker.isConnected()) worker.send({ mauth: 'drain' } satisfies ToWorker);
+        return;
+      }
       log.info({ worker: slot, worker_pid: worker.process.pid }, 'worker serving');
       ready.add(slot);
       if (!started && ready.size === options.workers) {
@@ -145,6 +151,7 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     signals += 1;
     shuttingDown = true;
+    draining = true;
     if (signals > 1) forced = 128 + constants.signals[signal];
     for (const [slot, state] of slots) {
       if (state.timer) {
