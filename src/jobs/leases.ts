@@ -47,6 +47,29 @@ export class LeaseKeeper {
     }
   }
 
+  /**
+   * Waits for a held job's handler, at most `maxRunMs`: past that its signal is aborted and the
+   * wait rejects, so the attempt fails and the runner's slot is free even if the handler never settles.
+   */
+  async bounded(id: string, run: Promise<void>, maxRunMs: number): Promise<void> {
+    let overrun: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        run,
+        new Promise<never>((_resolve, reject) => {
+          overrun = setTimeout(() => {
+            const err = new Error(`ran longer than ${maxRunMs} ms`);
+            const h = this.#held.get(id);
+            if (h && !h.abort.signal.aborted) h.abort.abort(err);
+            reject(err);
+          }, maxRunMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(overrun);
+    }
+  }
+
   /** Renews every lease held; aborts the jobs whose lease is lost. */
   async renew(): Promise<void> {
     if (this.#renewing || this.#held.size === 0) return;

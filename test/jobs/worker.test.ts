@@ -399,6 +399,33 @@ describe('job queue', () => {
     assert.equal(await counterValue(registry, 'once', 'done'), 0, 'the first runner counted no outcome');
   });
 
+  test('a handler that never settles is stopped after the longest run a job may have: its signal aborted, the attempt failed, its slot freed', async () => {
+    let hungSignal: AbortSignal | undefined;
+    const ran: string[] = [];
+    const w = worker(
+      {
+        hang: async (_payload, ctx) => {
+          hungSignal = ctx.signal;
+          await new Promise(() => {});
+        },
+        quick: async () => void ran.push('quick'),
+      },
+      { concurrency: 1, leaseMs: 300, maxRunMs: 900, pollIntervalMs: 50 },
+    );
+    const hung = await jobs.enqueue(db.sql, 'hang', {}, { maxAttempts: 1 });
+    await w.start();
+    await until(() => hungSignal !== undefined);
+    await jobs.enqueue(db.sql, 'quick', {});
+    // The renewals alone would hold the hung job (and the only slot) for ever.
+    await until(() => ran.length === 1, 30_000);
+    assert.ok(hungSignal!.aborted, 'the handler was told to stop');
+    const row = await job(hung);
+    assert.equal(row.status, 'failed');
+    assert.match(row.last_error ?? '', /ran longer than 900 ms/);
+    assert.equal(row.lease_token, null);
+    assert.equal(await Promise.race([w.stop().then(() => 'stopped'), sleep(30_000).then(() => 'stop waits for the hung handler')]), 'stopped');
+  });
+
   test('the default backoff doubles, with jitter, up to an hour', () => {
     const backoff = defaultBackoff(systemRandomness);
     for (let i = 0; i < 20; i++) {
