@@ -72,6 +72,11 @@ export class LeaseKeeper {
 
   /** Renews every lease held; aborts the jobs whose lease is lost. */
   async renew(): Promise<void> {
+    // Checked at every tick, also while a renewal is still waiting for its answer (a connection
+    // gone silent answers nothing, and no error comes to say so): a lease not renewed for its
+    // whole length is another runner's to take.
+    const now = performance.now();
+    for (const h of this.#held.values()) if (now > h.heldUntil) this.#lose(h, 'the lease could not be renewed in time');
     if (this.#renewing || this.#held.size === 0) return;
     this.#renewing = true;
     const held = [...this.#held.values()];
