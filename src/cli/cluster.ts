@@ -126,6 +126,8 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       if (!started) {
         // One worker could not start: neither can the others. Stop them and fail as one process would.
         shuttingDown = true;
+        // Counted, so the primary exits 1 even when the others then stop cleanly.
+        failed += 1;
         slots.delete(slot);
         log.error(how, 'a worker exited during start-up');
         for (const { worker: other } of slots.values()) other.process.kill('SIGTERM');

@@ -172,3 +172,32 @@ test('SIGTERM while the workers are still starting: each drains once it is up, a
     assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
   }
 });
+
+test('a worker that dies during start-up fails the start: the others are stopped and the primary exits 1, even when they stop cleanly', { skip: embedded && 'the embedded database serves one process' }, async () => {
+  const from = mauth.output().length;
+  const since = () => mauth.output().slice(from);
+  mauth.launch('--workers', '2');
+  const deadline = Date.now() + WITHIN_MS;
+  const forked = () => [...since().matchAll(/"worker":(\d+),"worker_pid":(\d+)[^\n]*"msg":"worker started"/g)].map((m) => ({ worker: Number(m[1]), pid: Number(m[2]) }));
+  while (!forked().some((w) => w.worker === 2)) {
+    if (Date.now() > deadline) throw new Error(`worker 2 was not forked:\n${since().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // Worker 2 is held before it can serve while worker 1 comes up, then dies.
+  const second = forked().find((w) => w.worker === 2)!;
+  process.kill(second.pid, 'SIGSTOP');
+  try {
+    await mauth.waitForOutput(/"role":"primary","worker":1,[^\n]*"msg":"worker serving"/, WITHIN_MS);
+  } finally {
+    process.kill(second.pid, 'SIGKILL');
+  }
+  const exited = await Promise.race([
+    mauth.exited(),
+    new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), WITHIN_MS).unref()),
+  ]);
+  if (exited === 'still running') mauth.signal('SIGKILL');
+  assert.deepEqual(exited, { code: 1, signal: null }, since().slice(-3000));
+  assert.match(since(), /^mauth: worker 2 exited during start-up \(SIGKILL\)$/m);
+  // Worker 1 was asked to stop, and did so cleanly.
+  assert.match(since(), /"worker":1,[^\n]*"code":0,"signal":null[^\n]*"msg":"worker stopped"/);
+});
