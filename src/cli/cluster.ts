@@ -79,6 +79,8 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
 
   const slots = new Map<number, { worker: ClusterWorker; startedAt: number; failures: number; timer?: NodeJS.Timeout }>();
   let shuttingDown = false;
+  /** A signal asked for a drain: a worker that reports ready after it (it was still starting, deaf to the request) is asked again. */
+  let draining = false;
   let started = false;
   let failed = 0;
   /** Set by a second signal: the exit code a single process would have had (128 + the signal). */
@@ -97,6 +99,10 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       if (message?.mauth !== 'ready') return;
       const slot = [...slots].find(([, s]) => s.worker === worker)?.[0];
       if (slot === undefined) return;
+      if (draining) {
+        if (worker.isConnected()) worker.send({ mauth: 'drain' } satisfies ToWorker);
+        return;
+      }
       log.info({ worker: slot, worker_pid: worker.process.pid }, 'worker serving');
       ready.add(slot);
       if (!started && ready.size === options.workers) {
@@ -120,6 +126,8 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
       if (!started) {
         // One worker could not start: neither can the others. Stop them and fail as one process would.
         shuttingDown = true;
+        // Counted, so the primary exits 1 even when the others then stop cleanly.
+        failed += 1;
         slots.delete(slot);
         log.error(how, 'a worker exited during start-up');
         for (const { worker: other } of slots.values()) other.process.kill('SIGTERM');
@@ -145,6 +153,7 @@ export async function runPrimary(config: Config, options: PrimaryOptions): Promi
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     signals += 1;
     shuttingDown = true;
+    draining = true;
     if (signals > 1) forced = 128 + constants.signals[signal];
     for (const [slot, state] of slots) {
       if (state.timer) {

@@ -75,7 +75,7 @@ export const databaseSchema = {
   ssl_certificate_file: optionalString('File holding the PEM client certificate'),
   ssl_key: secret('PEM client key'),
   ssl_key_file: optionalString('File holding the PEM client key'),
-  max_connections: integer('Largest pool size', 10, { min: 1 }),
+  max_connections: integer('Largest pool size of each Mauth process (each also keeps up to two listening connections; `--workers N` runs N processes)', 10, { min: 1 }),
   min_connections: integer('Smallest pool size', 0, { min: 0 }),
   connect_timeout: integer('Seconds to wait for a connection', 30, { min: 0 }),
   idle_timeout: integer('Seconds before an idle connection closes', 600, { min: 0 }),
@@ -102,6 +102,9 @@ export const database: Section<'database'> = {
     '`request_deadline` (a stalled or saturated database) gets 503 with Retry-After instead of',
     'waiting; 0 turns any of them off. `job_lease` (Mauth, default 30): how long a running job is held',
     'before another instance may take it back; the runner renews it every third of that while the job runs.',
+    '`max_connections` is per process: every Mauth process (each worker of `mauth server --workers N`,',
+    'each `mauth worker`) opens up to that many, plus up to two for LISTEN; PostgreSQL\'s own',
+    '`max_connections` must cover the sum.',
   ],
   schema: databaseSchema,
   async check(config, report) {

@@ -47,8 +47,36 @@ export class LeaseKeeper {
     }
   }
 
+  /**
+   * Waits for a held job's handler, at most `maxRunMs`: past that its signal is aborted and the
+   * wait rejects, so the attempt fails and the runner's slot is free even if the handler never settles.
+   */
+  async bounded(id: string, run: Promise<void>, maxRunMs: number): Promise<void> {
+    let overrun: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        run,
+        new Promise<never>((_resolve, reject) => {
+          overrun = setTimeout(() => {
+            const err = new Error(`ran longer than ${maxRunMs} ms`);
+            const h = this.#held.get(id);
+            if (h && !h.abort.signal.aborted) h.abort.abort(err);
+            reject(err);
+          }, maxRunMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(overrun);
+    }
+  }
+
   /** Renews every lease held; aborts the jobs whose lease is lost. */
   async renew(): Promise<void> {
+    // Checked at every tick, also while a renewal is still waiting for its answer (a connection
+    // gone silent answers nothing, and no error comes to say so): a lease not renewed for its
+    // whole length is another runner's to take.
+    const now = performance.now();
+    for (const h of this.#held.values()) if (now > h.heldUntil) this.#lose(h, 'the lease could not be renewed in time');
     if (this.#renewing || this.#held.size === 0) return;
     this.#renewing = true;
     const held = [...this.#held.values()];

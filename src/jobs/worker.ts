@@ -2,7 +2,9 @@
 // a fallback (lost notifications, jobs scheduled for later, the embedded database where LISTEN is
 // off). Failures are retried with exponential backoff until the job's max_attempts.
 // A claimed job is held by a lease (30 s by default) renewed while it runs (jobs/leases.ts); when a
-// runner dies, any other worker takes its jobs back once their leases have expired.
+// runner dies, any other worker takes its jobs back once their leases have expired. A handler that
+// runs longer than `maxRunMs` (5 minutes by default) is given up on: its signal is aborted and the
+// attempt fails, so a hung call cannot keep its lease, and its slot, for ever.
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -39,6 +41,8 @@ export class PermanentJobError extends Error {
 export type Backoff = (attempt: number) => number;
 
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** The longest a handler may run (what a job was held for before leases were renewed). */
+export const DEFAULT_MAX_RUN_MS = 5 * 60 * 1000;
 
 /** 2^attempt seconds, capped at an hour, with "equal jitter" (between half and all of it). */
 export function defaultBackoff(random: Randomness): Backoff {
@@ -67,6 +71,8 @@ export interface WorkerOptions {
   backoff?: Backoff;
   /** How long a claim holds a job; renewed every third of it while the job runs (default 30 s). */
   leaseMs?: number;
+  /** How long a handler may run before the attempt is failed and its signal aborted (default 5 minutes). */
+  maxRunMs?: number;
   /** Where the job metrics are registered (default: prom-client's global registry). */
   registry?: Registry;
 }
@@ -100,6 +106,7 @@ export class Worker {
   readonly #pollIntervalMs: number;
   readonly #listen: boolean;
   readonly #backoff: Backoff;
+  readonly #maxRunMs: number;
   readonly #counter: Counter<'kind' | 'outcome'>;
 
   readonly #active = new Map<string, Promise<void>>();
@@ -122,6 +129,7 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
     this.#listen = options.listen ?? true;
     this.#backoff = options.backoff ?? defaultBackoff(options.random);
+    this.#maxRunMs = Math.max(1, options.maxRunMs ?? DEFAULT_MAX_RUN_MS);
     this.#leases = new LeaseKeeper(this.#sql, Math.max(1, options.leaseMs ?? jobs.DEFAULT_LEASE_MS), this.#log);
     this.#counter = jobsCounter(options.registry ?? defaultRegistry);
   }
@@ -240,14 +248,8 @@ export class Worker {
       error = new PermanentJobError(`no handler for job kind "${job.kind}"`);
     } else {
       try {
-        await handler(job.payload, {
-          jobId: job.id,
-          kind: job.kind,
-          attempt: job.attempts,
-          maxAttempts: job.max_attempts,
-          log,
-          signal,
-        });
+        const run = handler(job.payload, { jobId: job.id, kind: job.kind, attempt: job.attempts, maxAttempts: job.max_attempts, log, signal });
+        await this.#leases.bounded(job.id, run, this.#maxRunMs);
       } catch (err) {
         failed = true;
         error = err;

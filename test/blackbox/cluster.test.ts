@@ -1,6 +1,7 @@
 // Black box: `mauth server --workers 2`. The primary forks two workers that share the listener's
 // binds (a TCP port and a UNIX socket); connections on either reach both (each labels its metrics with its number), a worker killed with SIGKILL
-// is replaced by a new process that serves again, and SIGTERM drains both and exits 0.
+// is replaced by a new process that serves again, and SIGTERM drains both and exits 0 (also when it
+// comes while they are still starting).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -62,6 +63,15 @@ function logLines(): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function startedWorkers(): { worker: number; pid: number }[] {
@@ -136,4 +146,62 @@ test('--workers refuses what is not a positive number or auto, before starting a
     assert.equal(result.code, 1, `--workers ${bad}`);
     assert.match(result.stderr, /^mauth: --workers must be a positive integer or auto/m);
   }
+});
+
+test('SIGTERM while the workers are still starting: each drains once it is up, and the primary exits 0', { skip: embedded && 'the embedded database serves one process' }, async () => {
+  const from = mauth.output().length;
+  const since = () => mauth.output().slice(from);
+  mauth.launch('--workers', '2');
+  // Both forked, neither serving yet: a worker takes seconds to load before it listens.
+  const deadline = Date.now() + WITHIN_MS;
+  while ((since().match(/"msg":"worker started"/g) ?? []).length < 2) {
+    if (Date.now() > deadline) throw new Error(`the workers were not forked:\n${since().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const pids = [...since().matchAll(/"worker_pid":(\d+)[^\n]*"msg":"worker started"/g)].map((m) => Number(m[1]));
+  mauth.signal('SIGTERM');
+  const exited = await Promise.race([
+    mauth.exited(),
+    new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), WITHIN_MS).unref()),
+  ]);
+  if (exited === 'still running') mauth.signal('SIGKILL');
+  assert.deepEqual(exited, { code: 0, signal: null }, since().slice(-3000));
+  for (const pid of pids) {
+    const gone = Date.now() + WITHIN_MS;
+    while (Date.now() < gone && alive(pid)) await new Promise((r) => setTimeout(r, 100));
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
+  }
+});
+
+test('a worker that dies during start-up fails the start: the others are stopped and the primary exits 1, even when they stop cleanly', { skip: embedded && 'the embedded database serves one process' }, async () => {
+  const from = mauth.output().length;
+  const since = () => mauth.output().slice(from);
+  mauth.launch('--workers', '2');
+  const deadline = Date.now() + WITHIN_MS;
+  const forked = () => [...since().matchAll(/"worker":(\d+),"worker_pid":(\d+)[^\n]*"msg":"worker started"/g)].map((m) => ({ worker: Number(m[1]), pid: Number(m[2]) }));
+  while (!forked().some((w) => w.worker === 2)) {
+    if (Date.now() > deadline) throw new Error(`worker 2 was not forked:\n${since().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // Worker 2 is held before it can serve while worker 1 comes up, then dies.
+  const second = forked().find((w) => w.worker === 2)!;
+  process.kill(second.pid, 'SIGSTOP');
+  try {
+    // This start's lines only: the output holds those of the tests before.
+    while (!/"role":"primary","worker":1,[^\n]*"msg":"worker serving"/.test(since())) {
+      if (Date.now() > deadline) throw new Error(`worker 1 never served:\n${since().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    process.kill(second.pid, 'SIGKILL');
+  }
+  const exited = await Promise.race([
+    mauth.exited(),
+    new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), WITHIN_MS).unref()),
+  ]);
+  if (exited === 'still running') mauth.signal('SIGKILL');
+  assert.deepEqual(exited, { code: 1, signal: null }, since().slice(-3000));
+  assert.match(since(), /^mauth: worker 2 exited during start-up \(SIGKILL\)$/m);
+  // Worker 1 was asked to stop, and did so cleanly.
+  assert.match(since(), /"worker":1,[^\n]*"code":0,"signal":null[^\n]*"msg":"worker stopped"/);
 });

@@ -399,6 +399,66 @@ describe('job queue', () => {
     assert.equal(await counterValue(registry, 'once', 'done'), 0, 'the first runner counted no outcome');
   });
 
+  test('a renewal that never answers does not keep the job: once the lease has run out, the handler is told it lost it', async () => {
+    let signal: AbortSignal | undefined;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // A connection of its own, taken before the worker can fill the pool.
+    const blocker = await db.sql.reserve();
+    const w = worker(
+      {
+        stuck: async (_payload, ctx) => {
+          signal = ctx.signal;
+          await held;
+        },
+      },
+      { leaseMs: 300, pollIntervalMs: 50 },
+    );
+    const id = await jobs.enqueue(db.sql, 'stuck', {});
+    await w.start();
+    await until(() => signal !== undefined);
+    // Another session holds the job's row: the renewal waits on it without an error, as a statement
+    // on a connection that went silent does, while the lease runs out in the database.
+    await blocker`BEGIN`;
+    await blocker`SELECT id FROM jobs WHERE id = ${id} FOR UPDATE`;
+    try {
+      await until(() => signal!.aborted, 30_000);
+      assert.match(String((signal!.reason as Error).message), /lost the job's lease/);
+    } finally {
+      await blocker`ROLLBACK`;
+      blocker.release();
+      release();
+    }
+    await w.stop();
+  });
+
+  test('a handler that never settles is stopped after the longest run a job may have: its signal aborted, the attempt failed, its slot freed', async () => {
+    let hungSignal: AbortSignal | undefined;
+    const ran: string[] = [];
+    const w = worker(
+      {
+        hang: async (_payload, ctx) => {
+          hungSignal = ctx.signal;
+          await new Promise(() => {});
+        },
+        quick: async () => void ran.push('quick'),
+      },
+      { concurrency: 1, leaseMs: 300, maxRunMs: 900, pollIntervalMs: 50 },
+    );
+    const hung = await jobs.enqueue(db.sql, 'hang', {}, { maxAttempts: 1 });
+    await w.start();
+    await until(() => hungSignal !== undefined);
+    await jobs.enqueue(db.sql, 'quick', {});
+    // The renewals alone would hold the hung job (and the only slot) for ever.
+    await until(() => ran.length === 1, 30_000);
+    assert.ok(hungSignal!.aborted, 'the handler was told to stop');
+    const row = await job(hung);
+    assert.equal(row.status, 'failed');
+    assert.match(row.last_error ?? '', /ran longer than 900 ms/);
+    assert.equal(row.lease_token, null);
+    assert.equal(await Promise.race([w.stop().then(() => 'stopped'), sleep(30_000).then(() => 'stop waits for the hung handler')]), 'stopped');
+  });
+
   test('the default backoff doubles, with jitter, up to an hour', () => {
     const backoff = defaultBackoff(systemRandomness);
     for (let i = 0; i < 20; i++) {

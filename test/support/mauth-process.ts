@@ -35,6 +35,8 @@ export interface MauthInstance {
   secret: string;
   cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
   start(...extraArgs: string[]): Promise<void>;
+  /** Starts the server without waiting for it to answer (signals during start-up). */
+  launch(...extraArgs: string[]): void;
   stop(): Promise<void>;
   /** Sends `signal` to the running server (shutdown tests). */
   signal(signal: NodeJS.Signals): void;
@@ -131,6 +133,13 @@ export async function createMauth(options: {
   const configArgs = configFiles.flatMap((f) => ['-c', f]);
   let child: ChildProcess | undefined;
   let output = '';
+  const launch = (...extraArgs: string[]): ChildProcess => {
+    const started = spawn(process.execPath, [...ENTRY, ...configArgs, 'server', ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    started.stdout!.on('data', (d) => (output += d));
+    started.stderr!.on('data', (d) => (output += d));
+    child = started;
+    return started;
+  };
 
   return {
     url,
@@ -146,10 +155,9 @@ export async function createMauth(options: {
         return { stdout: e.stdout, stderr: e.stderr, code: e.code };
       }
     },
+    launch,
     async start(...extraArgs: string[]) {
-      child = spawn(process.execPath, [...ENTRY, ...configArgs, 'server', ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (d) => (output += d));
-      child.stderr!.on('data', (d) => (output += d));
+      const child = launch(...extraArgs);
       // Generous: on a loaded 2-core machine tsx alone can take tens of seconds to start a process.
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
