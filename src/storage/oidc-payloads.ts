@@ -5,6 +5,7 @@
 // with the caller's clock.
 import type postgres from 'postgres';
 import type { Db, Sql, Tx } from './db.js';
+import { lockGrantRefreshes } from './refresh-tokens.js';
 
 export interface PayloadRow {
   payload: Record<string, unknown>;
@@ -82,6 +83,7 @@ export async function destroyGrant(sql: Sql, grantId: string, ended?: (tx: Tx) =
 
 /** `destroyGrant` in the caller's transaction. */
 export async function destroyGrantWithin(tx: Tx, grantId: string, ended?: (tx: Tx) => Promise<void>): Promise<void> {
+  await lockGrantRefreshes(tx, grantId);
   await tx`DELETE FROM oidc_payloads WHERE grant_id = ${grantId}`;
   await tx`DELETE FROM oidc_payloads WHERE model = 'Grant' AND id = ${grantId}`;
   await ended?.(tx);

@@ -76,6 +76,16 @@ function refreshLockKey(db: Db, grantId: string) {
 }
 
 /**
+ * Waits for the grant's refresh in flight, if any, and keeps others out until the transaction
+ * ends: ending a grant takes it before touching a row, so it never holds the access token's row
+ * while a refresh holding the refresh token's row waits for it (a deadlock), and its delete then
+ * sees the tokens that refresh saved.
+ */
+export async function lockGrantRefreshes(tx: Tx, grantId: string): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock(${refreshLockKey(tx, grantId)})`;
+}
+
+/**
  * `consumeRefreshToken` for a caller holding the grant's lock (`findForRefresh` takes it), in
  * one statement: the token is marked used (or its one grace replay is spent, revoking the unused
  * successors, which are kept so that presenting one later ends the grant), and the grant's

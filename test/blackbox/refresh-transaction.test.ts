@@ -4,7 +4,8 @@
 // counted), for a public client, a registered confidential client and a static one from the
 // configuration, with the ID token's e-mail claim asked for. No job worker and no introspection
 // cache run, so nothing else queries meanwhile. A refresh whose transaction fails leaves nothing
-// behind, and refreshes racing with one token never leave two live token chains.
+// behind, refreshes racing with one token never leave two live token chains, and a grant ended
+// during its refresh neither deadlocks with it nor keeps the tokens it saved.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
@@ -13,6 +14,7 @@ import { startHomeserverDouble, type HomeserverDouble } from '../support/homeser
 import { Browser } from '../support/http-client.js';
 import { createInProcessMauth, type InProcessMauth } from '../support/mauth-inprocess.js';
 import { authorize, introspect, registerClient, registerNativeClient, type RegisteredClient } from '../support/oauth-client.js';
+import { grantDestroyer } from '../../src/oidc/grants.js';
 
 const SERVER_NAME = 'refresh-cost.test';
 const PASSWORD = 'Rita-Refresh-Password-1!';
@@ -222,5 +224,67 @@ test('refreshes racing with one refresh token never leave two live token chains'
       if ((await post({ grant_type: 'refresh_token', refresh_token: a.body.refresh_token }, auth)).status === 200) live += 1;
     }
     assert.ok(live <= 1, `${live} chains of ${racers} racing refreshes lived on`);
+  }
+});
+
+test('a grant ended while its refresh is consuming (session end, password reset, inactivity) neither deadlocks with it nor leaves its new tokens behind', async () => {
+  const client = await registerNativeClient(mauth.url);
+  const auth = { fields: { client_id: client.client_id }, headers: {} };
+  const device = `DEV${randomBytes(5).toString('hex').toUpperCase()}`;
+  const first = await signIn(client, auth, device);
+  const [{ grant_id: grantId }] = await db<{ grant_id: string }[]>`SELECT grant_id FROM oauth2_sessions WHERE device_id = ${device}`;
+  // Where the rows lie decides the order in which ending the grant locks them: the access token
+  // before the refresh token, as free space in a busy table may place them.
+  for (let moved = 0; ; moved++) {
+    const [{ before }] = await db<{ before: boolean }[]>`
+      SELECT (SELECT ctid FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${grantId})
+           < (SELECT ctid FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${grantId}) AS before`;
+    if (before) break;
+    assert.ok(moved < 100, 'the refresh token row could not be moved behind the access token row');
+    await db`UPDATE oidc_payloads SET payload = payload WHERE model = 'RefreshToken' AND grant_id = ${grantId}`;
+  }
+  const lockWaiters = async () => {
+    const [{ n }] = await db<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+    return n;
+  };
+
+  // Someone else holds the refresh token's row a moment: the refresh's consume waits for it...
+  const holder = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
+  const ender = postgres(mauth.databaseUrl, { max: 1, onnotice: () => {} });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holding = holder.begin(async (tx) => {
+    await tx`SELECT 1 FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${grantId} FOR UPDATE`;
+    locked();
+    await held;
+  });
+  try {
+    await isLocked;
+    const refresh = post({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth);
+    while ((await lockWaiters()) < 1) await new Promise((r) => setTimeout(r, 10));
+    // ...and meanwhile the grant is ended (what the end_user_sessions job and the account page do).
+    const ending = grantDestroyer(ender)(grantId).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    while ((await lockWaiters()) < 2) await new Promise((r) => setTimeout(r, 10));
+    release();
+    await holding;
+
+    const answer = await refresh;
+    const failure = await ending;
+    assert.equal(failure, undefined, `ending the grant failed: ${String(failure)}`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const [left] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM oidc_payloads WHERE grant_id = ${grantId} OR id = ${grantId}`;
+    assert.equal(left.n, 0, 'nothing of the ended grant is left, the tokens its refresh saved included');
+    assert.equal((await introspect(mauth.url, mauth.secret, answer.body.access_token)).body.active, false);
+  } finally {
+    release();
+    await holding.catch(() => {});
+    await holder.end();
+    await ender.end();
   }
 });
