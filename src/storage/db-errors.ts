@@ -25,6 +25,8 @@ const SQLSTATES: Record<string, string> = {
   '57P03': 'the database is starting up',
   '53300': 'the database has too many connections',
   '25006': 'the database is read-only (a standby after failover?)',
+  '40P01': 'a database deadlock aborted the statement (retrying is safe: nothing was written)',
+  '40001': 'a database serialization failure aborted the statement (retrying is safe)',
 };
 
 function reasonOf(error: unknown): string | undefined {

@@ -37,6 +37,39 @@ test('a statement_timeout cancellation is unavailability', async () => {
   assert.match(databaseUnavailable(err) ?? '', /statement_timeout/);
 });
 
+test('a deadlock (one of two transactions aborted by PostgreSQL) is unavailability: retrying is safe', async () => {
+  await db.sql`CREATE TABLE IF NOT EXISTS pair (id int PRIMARY KEY)`;
+  await db.sql`INSERT INTO pair VALUES (1), (2) ON CONFLICT DO NOTHING`;
+  const a = postgres(db.url, { max: 1, onnotice: () => {} });
+  const b = postgres(db.url, { max: 1, onnotice: () => {} });
+  let bothHoldOne!: () => void;
+  let held = 0;
+  const ready = new Promise<void>((resolve) => (bothHoldOne = resolve));
+  const hold = () => {
+    held += 1;
+    if (held === 2) bothHoldOne();
+    return ready;
+  };
+  // Each takes one row, then waits for the other's: PostgreSQL aborts one of them.
+  const results = await Promise.allSettled([
+    a.begin(async (t) => {
+      await t`SELECT id FROM pair WHERE id = 1 FOR UPDATE`;
+      await hold();
+      await t`SELECT id FROM pair WHERE id = 2 FOR UPDATE`;
+    }),
+    b.begin(async (t) => {
+      await t`SELECT id FROM pair WHERE id = 2 FOR UPDATE`;
+      await hold();
+      await t`SELECT id FROM pair WHERE id = 1 FOR UPDATE`;
+    }),
+  ]);
+  await Promise.all([a.end(), b.end()]);
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  assert.equal(failed.length, 1, 'exactly one transaction was aborted');
+  assert.equal((failed[0].reason as { code?: string }).code, '40P01');
+  assert.match(databaseUnavailable(failed[0].reason) ?? '', /deadlock/);
+});
+
 test('a lock_timeout is unavailability', async () => {
   const holder = postgres(db.url, { max: 1, onnotice: () => {} });
   let release!: () => void;
