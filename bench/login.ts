@@ -3,6 +3,7 @@
 // an argon2id floor (the same verification, back to back on as many threads as Mauth's password
 // pool may use), and what logins do to introspection (p99 alone against p99 while logins
 // saturate the server) and to memory (RSS after a login burst). See bench/README.md.
+import { readFile } from 'node:fs/promises';
 import { PasswordHasher } from '../src/accounts/passwords.js';
 import { ROUTES } from '../src/oidc/provider.js';
 import { seedPasswordUsers } from './fixtures.js';
@@ -45,13 +46,25 @@ const SETTINGS = {
 const TARGETS = { ratio: 0.8, p99Factor: 2, rssMb: 200 };
 
 /**
- * The environment the container image sets for the server (Dockerfile), given to the production
- * process too; `BENCH_SERVER_ENV` ("NAME=value NAME=value") adds to it or overrides it for trials.
+ * The environment the container image gives the server: the `ENV` lines of the Dockerfile's
+ * runtime stage (NODE_ENV, glibc's MALLOC_MMAP_THRESHOLD_), so the production process runs as the
+ * image does. `BENCH_SERVER_ENV` ("NAME=value NAME=value"; "NAME=" leaves NAME out) changes it for
+ * trials, e.g. `BENCH_SERVER_ENV=MALLOC_MMAP_THRESHOLD_=` to see the RSS without the setting.
  */
-const IMAGE_ENV: Record<string, string> = { NODE_ENV: 'production' };
-function serverEnv(): Record<string, string> {
-  const extra = (process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean);
-  return { ...IMAGE_ENV, ...Object.fromEntries(extra.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) };
+async function serverEnv(): Promise<Record<string, string>> {
+  const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.search(/^FROM .* AS runtime$/m));
+  const pairs = [...runtime.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1].trim().split(/\s+/));
+  pairs.push(...(process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean));
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`not NAME=value: ${pair}`);
+    const [name, value] = [pair.slice(0, at), pair.slice(at + 1)];
+    if (value === '') delete env[name];
+    else env[name] = value;
+  }
+  return env;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,7 +128,7 @@ runBenchmark(async (cleanups) => {
 
   // The same bursts against Mauth as operators run it: compiled, `node bin/mauth.js server` in a
   // child process on the same database and configuration. Its RSS is what the target is about.
-  const env = serverEnv();
+  const env = await serverEnv();
   const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
   log(`production process: npm run build, node bin/mauth.js server (${envText})`);
   const child = await startMauthProcess(mauth, { env }, cleanups);
