@@ -35,6 +35,14 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 # --- runtime ---------------------------------------------------------------------------------
 FROM node:22.23.4-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# glibc malloc: serve every allocation of 1 MiB or more with its own mmap, returned to the system
+# when freed. Each argon2id hash allocates 19 MiB on one of libuv's threads; by default glibc raises
+# its mmap threshold to the size of the first such block freed, so later ones come from the arena
+# of whichever thread runs the hash, and every thread's arena keeps its 19 MiB or more for good:
+# about +75 MB of RSS after a login burst (RSS 2 s after a burst, `npm run bench -- login`: about
+# 265–300 MB without this, 150–175 MB with it). A fixed threshold turns that adjustment off.
+# (MALLOC_ARENA_MAX=2 alone left about 225 MB.)
+ENV MALLOC_MMAP_THRESHOLD_=1048576
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

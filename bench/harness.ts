@@ -3,7 +3,7 @@
 // stand-in in a child process, the bare introspection floor checked against Mauth, the
 // measurement of the server process around a run, the interleaved warm-up, peak and half-peak
 // runs, and the output helpers.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -248,6 +248,8 @@ export interface BenchMauth {
   secret: string;
   config: Config;
   server: RunningServer;
+  /** The configuration files it was started with (generated, then the benchmark's overrides). */
+  configFiles: string[];
 }
 
 /**
@@ -291,7 +293,91 @@ export async function startMauth(options: MauthOptions, cleanups: Cleanups): Pro
     log: pino({ level: 'warn', base: { service: 'mauth' } }),
   });
   cleanups.push(() => server.close());
-  return { url, secret, config, server };
+  return { url, secret, config, server, configFiles: [base, local] };
+}
+
+// --- Mauth as operators run it (a child process) -------------------------------------------------
+
+export interface MauthProcess {
+  url: string;
+  pid: number;
+  /** Resident set size of the process (VmRSS of /proc/<pid>/status), bytes; undefined off Linux. */
+  rss(): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+/** VmRSS of a process from /proc/<pid>/status, bytes; undefined where there is no /proc. */
+export async function processRss(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+let built: Promise<void> | undefined;
+
+/** `npm run build` once per benchmark run: bin/mauth.js loads the compiled CLI from dist/. */
+function buildOnce(): Promise<void> {
+  built ??= (async () => {
+    log('npm run build (bin/mauth.js runs dist/)');
+    await new Promise<void>((resolve, reject) => {
+      execFile('npm', ['run', 'build'], { cwd: ROOT }, (err, _stdout, stderr) => (err ? reject(new Error(`npm run build failed: ${stderr || err.message}`)) : resolve()));
+    });
+  })();
+  return built;
+}
+
+/**
+ * Mauth as operators run it: compiled (`npm run build`), `node bin/mauth.js server` in a child
+ * process, with the configuration files of `mauth` (same database, secret, limits and pool) and a
+ * listener of its own; migrations (already applied) and the job worker as the command runs them
+ * by default. Logs at `warn`, as the in-process server. `env` is added to the child's environment
+ * (e.g. glibc's MALLOC_ARENA_MAX). Resolves once /health answers 200.
+ */
+export async function startMauthProcess(mauth: BenchMauth, options: { env?: Record<string, string> }, cleanups: Cleanups): Promise<MauthProcess> {
+  await buildOnce();
+  const dir = await mkdtemp(join(os.tmpdir(), 'mauth-bench-process-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const listener = mauth.config.http.listeners[0];
+  const own = join(dir, 'process.yaml');
+  await writeFile(
+    own,
+    YAML.stringify({ http: { public_base: `${url}/`, issuer: `${url}/`, listeners: [{ name: listener.name, resources: listener.resources.map((r) => ({ name: r.name })), binds: [{ host: '127.0.0.1', port }] }] } }),
+    { mode: 0o600 },
+  );
+  const args = [join(ROOT, 'bin/mauth.js'), ...[...mauth.configFiles, own].flatMap((f) => ['-c', f]), 'server'];
+  const child = spawn(process.execPath, args, {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '', MAUTH_LOG_LEVEL: 'warn', MAUTH_LOG_FORMAT: 'json', ...options.env },
+  });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  cleanups.push(stop);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mauth server exited (${child.exitCode ?? child.signalCode}) before it was healthy:\n${output}`);
+    const ok = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`mauth server did not become healthy within 60 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { url, pid: child.pid!, rss: () => processRss(child.pid!), stop };
 }
 
 /**

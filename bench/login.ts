@@ -3,6 +3,7 @@
 // an argon2id floor (the same verification, back to back on as many threads as Mauth's password
 // pool may use), and what logins do to introspection (p99 alone against p99 while logins
 // saturate the server) and to memory (RSS after a login burst). See bench/README.md.
+import { readFile } from 'node:fs/promises';
 import { PasswordHasher } from '../src/accounts/passwords.js';
 import { ROUTES } from '../src/oidc/provider.js';
 import { seedPasswordUsers } from './fixtures.js';
@@ -24,6 +25,7 @@ import {
   seededDatabase,
   startHomeserverStub,
   startMauth,
+  startMauthProcess,
   statuses,
   stealLine,
   table,
@@ -42,6 +44,30 @@ const SETTINGS = {
   poolSize: 10,
 };
 const TARGETS = { ratio: 0.8, p99Factor: 2, rssMb: 200 };
+
+/**
+ * The environment the container image gives the server: the `ENV` lines of the Dockerfile's
+ * runtime stage (NODE_ENV, glibc's MALLOC_MMAP_THRESHOLD_), so the production process runs as the
+ * image does. `BENCH_SERVER_ENV` ("NAME=value NAME=value"; "NAME=" leaves NAME out) changes it for
+ * trials, e.g. `BENCH_SERVER_ENV=MALLOC_MMAP_THRESHOLD_=` to see the RSS without the setting.
+ */
+async function serverEnv(): Promise<Record<string, string>> {
+  const dockerfile = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.search(/^FROM .* AS runtime$/m));
+  const pairs = [...runtime.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1].trim().split(/\s+/));
+  pairs.push(...(process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean));
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`not NAME=value: ${pair}`);
+    const [name, value] = [pair.slice(0, at), pair.slice(at + 1)];
+    if (value === '') delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 runBenchmark(async (cleanups) => {
   const started = Date.now();
@@ -100,6 +126,40 @@ runBenchmark(async (cleanups) => {
   const rssAfter = process.memoryUsage.rss();
   const rssMax = Math.max(mauthLogins.server.rssMax, loaded.server.rssMax);
 
+  // The same bursts against Mauth as operators run it: compiled, `node bin/mauth.js server` in a
+  // child process on the same database and configuration. Its RSS is what the target is about.
+  const env = await serverEnv();
+  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  log(`production process: npm run build, node bin/mauth.js server (${envText})`);
+  const child = await startMauthProcess(mauth, { env }, cleanups);
+  const childActive = await introspect(child.url, mauth.secret, tokens[0]);
+  if (childActive.active !== true) throw new Error(`a stored access token is not active at the production process: ${JSON.stringify(childActive)}`);
+  const prodIdle = await child.rss();
+  const at = (job: LoadJob): LoadJob => ({ ...job, url: job.url.replace(mauth.url, child.url) });
+  let prodMax = prodIdle ?? 0;
+  const sampler = setInterval(() => void child.rss().then((v) => (prodMax = Math.max(prodMax, v ?? 0))), 250);
+  let prodAlone: LoadSummary, prodLoaded: LoadSummary, prodLogins: LoadSummary;
+  try {
+    log(`production process: introspection warm-up ${SETTINGS.warmup} s, then alone ${SETTINGS.duration} s at ${SETTINGS.introspectionRate}/s`);
+    await load.run({ ...at(introspections), duration: SETTINGS.warmup });
+    prodAlone = await load.run(at(introspections));
+    log(`  ${fmtRate(prodAlone.rps)}/s, p50 ${fmtMs(prodAlone.p50)}, p99 ${fmtMs(prodAlone.p99)}`);
+    await checkLogin(child.url, mauth.secret, usernames[0]);
+    log(`production process: logins warm-up ${SETTINGS.warmup} s, logins ${SETTINGS.duration} s, then introspection beside logins ${SETTINGS.duration} s`);
+    await load.run({ ...at(logins), duration: SETTINGS.warmup });
+    prodLogins = await load.run(at(logins));
+    [prodLoaded] = await Promise.all([load.run(at(introspections)), load.run(at(logins))]);
+    log(`  logins ${fmtRate(prodLogins.rps)}/s; introspection beside them ${fmtRate(prodLoaded.rps)}/s, p99 ${fmtMs(prodLoaded.p99)}`);
+  } finally {
+    clearInterval(sampler);
+  }
+  await sleep(2000);
+  const prodAfter = await child.rss();
+  await sleep(8000);
+  const prodLater = await child.rss();
+  await child.stop();
+  const prodP99Factor = prodLoaded.p99 / prodAlone.p99;
+
   const ratio = mauthLogins.load.rps / floorRun.rps;
   const p99Factor = loadedIntrospection.p99 / alone.load.p99;
   const row = (name: string, s: LoadSummary, extra: string) => [name, `${fmtRate(s.rps)}/s`, fmtMs(s.p50), fmtMs(s.p99), fmtMs(s.max), statuses(s), extra];
@@ -119,17 +179,28 @@ runBenchmark(async (cleanups) => {
         row('introspection alone', alone.load, `loop delay p99 ${fmtMs(alone.server.loopDelayP99)}`),
         row('introspection + logins', loadedIntrospection, `loop delay p99 ${fmtMs(loaded.server.loopDelayP99)}`),
         row('logins beside it', loadedLogins, ''),
+        row('production: logins', prodLogins, ''),
+        row('production: introspection alone', prodAlone, ''),
+        row('production: introspection + logins', prodLoaded, ''),
       ]),
+      '  production: the same bursts against `node bin/mauth.js server` (compiled) in a child process, same database and configuration',
       '',
       `Mauth / floor logins per second: ${fmtRatio(ratio)} (Mauth ${fmtRate(mauthLogins.load.rps)}/s, floor ${fmtRate(floorRun.rps)}/s)`,
       `Introspection p99 with logins saturated / alone: ${fmtRatio(p99Factor)} (${fmtMs(loadedIntrospection.p99)} vs ${fmtMs(alone.load.p99)}); ` +
         `achieved ${fmtRate(loadedIntrospection.rps)}/s of ${SETTINGS.introspectionRate}/s asked`,
-      `RSS of the server process: ${fmtMb(rssIdle)} before any login, up to ${fmtMb(rssMax)} during the bursts, ${fmtMb(rssAfter)} 2 s after`,
+      `Introspection p99, production process, with logins saturated / alone: ${fmtRatio(prodP99Factor)} (${fmtMs(prodLoaded.p99)} vs ${fmtMs(prodAlone.p99)})`,
+      `RSS in-process (this benchmark's process, under tsx): ${fmtMb(rssIdle)} before any login, up to ${fmtMb(rssMax)} during the bursts, ${fmtMb(rssAfter)} 2 s after`,
+      prodAfter === undefined || prodIdle === undefined
+        ? 'RSS of the production process: not measured (no /proc)'
+        : `RSS of the production process (node bin/mauth.js server; ${envText}): ${fmtMb(prodIdle)} before any login, up to ${fmtMb(prodMax)} during the bursts, ` +
+          `${fmtMb(prodAfter)} 2 s after, ${fmtMb(prodLater ?? Number.NaN)} 10 s after`,
       '',
       'Targets',
       target(`logins >= ${TARGETS.ratio}x the argon2id floor (${pool.value} at a time)`, fmtRatio(ratio), ratio >= TARGETS.ratio),
       target(`introspection p99 with logins saturated <= ${TARGETS.p99Factor}x alone`, fmtRatio(p99Factor), p99Factor <= TARGETS.p99Factor),
-      target(`RSS after a login burst <= ${TARGETS.rssMb} MB`, fmtMb(rssAfter), rssAfter <= TARGETS.rssMb * 2 ** 20),
+      prodAfter === undefined
+        ? '  RSS after a login burst: not judged (no /proc to read the production process from)'
+        : target(`RSS 2 s after a login burst <= ${TARGETS.rssMb} MB (production process)`, fmtMb(prodAfter), prodAfter <= TARGETS.rssMb * 2 ** 20),
       '',
       ...stealLine([mauthLogins, alone, loaded] as Run<unknown>[]),
       '',
