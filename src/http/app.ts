@@ -97,6 +97,26 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
     strictTransportSecurity: publicBase.protocol === 'https:',
   });
 
+  // oidc-provider builds every URL from the request: make the request look like it reached
+  // http.public_base, whatever Host the reverse proxy or Synapse used.
+  const callback = provider.callback();
+  const toProvider: RequestHandler = (req, res) => {
+    req.headers.host = publicBase.host;
+    req.headers['x-forwarded-host'] = publicBase.host;
+    req.headers['x-forwarded-proto'] = publicBase.protocol.slice(0, -1);
+    if (req.path === ROUTES.authorization) {
+      if (req.method === 'GET') preserveRequestedScope(req);
+      pages(req, res, () => callback(req, res));
+    }
+    else callback(req, res);
+  };
+
+  // The token endpoint (every client refreshes every few minutes) goes to oidc-provider ahead of
+  // what only the pages below use: helmet's headers for HTML, cookie parsing, the language cookie
+  // and the page routers' matching. oidc-provider reads its own cookies and bodies; no page route
+  // answers this path. (The exact path, as the dispatch below matches it; other methods go there.)
+  if (has('oauth')) app.use((req, res, next) => (req.method === 'POST' && req.path === ROUTES.token ? toProvider(req, res, next) : next()));
+
   if (has('assets')) app.get('/assets/branding.css', brandingStylesheet(config));
   if (has('assets')) app.use('/assets', express.static(`${BUILTIN_TEMPLATES}assets`, { maxAge: '1h', fallthrough: false }));
 
@@ -120,20 +140,6 @@ export function createHttpApp(deps: HttpDeps, resources: Set<string>): Express {
 
   if (has('compat')) app.use(compatRouter(deps));
   if (has('adminapi')) app.use(adminRouter(deps));
-
-  // oidc-provider builds every URL from the request: make the request look like it reached
-  // http.public_base, whatever Host the reverse proxy or Synapse used.
-  const callback = provider.callback();
-  const toProvider: RequestHandler = (req, res) => {
-    req.headers.host = publicBase.host;
-    req.headers['x-forwarded-host'] = publicBase.host;
-    req.headers['x-forwarded-proto'] = publicBase.protocol.slice(0, -1);
-    if (req.path === ROUTES.authorization) {
-      if (req.method === 'GET') preserveRequestedScope(req);
-      pages(req, res, () => callback(req, res));
-    }
-    else callback(req, res);
-  };
 
   if (has('oauth')) {
     app.post(ROUTES.registration, express.json({ limit: BODY_LIMIT, type: () => true }), registrationPolicy(ctx), toProvider);

@@ -12,7 +12,7 @@ import { DEVICE_AUTHORIZATION_ROUTE, DEVICE_CODE_GRANT, installDeviceGrant, isPo
 import { grantDestroyed } from './grants.js';
 import { loadSigningKeys } from './keys.js';
 import { tokenEndpointHooks } from './token-hooks.js';
-import { refreshInProgress, refreshTransactions } from './refresh.js';
+import { noIdTokenOnRefresh, refreshInProgress, refreshTransactions } from './refresh.js';
 import { PROVIDER_SCOPES, TTL_SECONDS } from './stored-payloads.js';
 import { clientCredentialsPolicy, staticClientGrantTypes } from './client-credentials.js';
 import { renderProviderError } from './errors.js';
@@ -216,6 +216,7 @@ export async function createProvider(ctx: AppContext, hooks: ProviderHooks = {})
   }
 
   if (deviceGrant) installDeviceGrant(provider, ctx);
+  noIdTokenOnRefresh(provider);
   provider.use(tokenEndpointHooks(ctx));
   // Inside the session hook: a refresh's transaction commits before that hook runs.
   provider.use(refreshTransactions(ctx, { tokenRoute: ROUTES.token, rotationSettledSeconds, committed: hooks.refreshCommitted }));

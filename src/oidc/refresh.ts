@@ -155,6 +155,27 @@ export function sessionRecordedByRefresh(ctx: KoaContextWithOIDC): boolean {
   return tokenRequests.get(ctx)?.made?.sessionRecorded ?? false;
 }
 
+/**
+ * A refresh answers without an ID token, as MAS's does (its refresh_token grant returns
+ * `access_token`, `expires_in`, `refresh_token` and `scope`; ID tokens come only from the
+ * authorization code and device code grants), and it saves an RSA signature per refresh.
+ * oidc-provider has no setting for it: its refresh grant (lib/actions/grants/refresh_token.js)
+ * calls `issueIdToken` whenever the scope has `openid`, and leaves the member out of the answer
+ * when that gives `undefined`. So this provider's `IdToken#issue` gives `undefined` for an ID
+ * token (`use: 'idtoken'`) issued within a refresh request (one `refreshTransactions` below
+ * recognised), and signs as before everywhere else: the code and device code grants, logout
+ * tokens, signed userinfo.
+ */
+export function noIdTokenOnRefresh(provider: Provider): void {
+  type Issue = InstanceType<Provider['IdToken']>['issue'];
+  const proto = provider.IdToken.prototype as { issue: Issue };
+  const issue = proto.issue;
+  proto.issue = function issueUnlessRefreshing(this: InstanceType<Provider['IdToken']>, options) {
+    if (options?.use === 'idtoken' && this.ctx && tokenRequests.get(this.ctx)?.refresh) return Promise.resolve(undefined as unknown as string);
+    return issue.call(this, options);
+  };
+}
+
 function answer(ctx: KoaContextWithOIDC, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');

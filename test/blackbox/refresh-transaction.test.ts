@@ -2,8 +2,8 @@
 // statement the server's pool sends is observed (postgres.js's `debug` hook on the instance's own
 // pool): a refresh must be one transaction of at most 6 statements (BEGIN and COMMIT not
 // counted), for a public client, a registered confidential client and a static one from the
-// configuration, with the ID token's e-mail claim asked for. No job worker and no introspection
-// cache run, so nothing else queries meanwhile. A refresh whose transaction fails leaves nothing
+// configuration, with `openid email` asked for (the code exchange issues an ID token, a refresh
+// none, as MAS). No job worker and no introspection cache run, so nothing else queries meanwhile. A refresh whose transaction fails leaves nothing
 // behind, refreshes racing with one token never leave two live token chains, and a grant ended
 // during its refresh neither deadlocks with it nor keeps the tokens it saved.
 import assert from 'node:assert/strict';
@@ -105,7 +105,10 @@ async function assertRefreshAtTheFloor(client: RegisteredClient, auth: Auth) {
   const first = await signIn(client, auth, device);
   const { answer, sent } = await observedRefresh(first.refresh_token, auth);
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  assert.ok(answer.body.id_token, 'an ID token is issued (its claims cost no statement of their own)');
+  assert.ok(first.id_token, 'the code exchange issues an ID token');
+  // As MAS: a refresh answers access_token, expires_in, refresh_token, scope (and token_type).
+  assert.equal(answer.body.id_token, undefined, 'a refresh issues no ID token, even with openid in the scope');
+  assert.deepEqual(Object.keys(answer.body).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
   assert.ok(answer.body.scope.split(' ').includes(`urn:matrix:client:device:${device}`), `the device scope is carried: ${answer.body.scope}`);
 
   const work = sent.filter((s) => !isBegin(s.query) && !isEnd(s.query));
