@@ -238,14 +238,13 @@ test('a grant ended while its refresh is consuming (session end, password reset,
   const [{ grant_id: grantId }] = await db<{ grant_id: string }[]>`SELECT grant_id FROM oauth2_sessions WHERE device_id = ${device}`;
   // Where the rows lie decides the order in which ending the grant locks them: the access token
   // before the refresh token, as free space in a busy table may place them.
-  for (let moved = 0; ; moved++) {
-    const [{ before }] = await db<{ before: boolean }[]>`
-      SELECT (SELECT ctid FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${grantId})
-           < (SELECT ctid FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${grantId}) AS before`;
-    if (before) break;
-    assert.ok(moved < 100, 'the refresh token row could not be moved behind the access token row');
-    await db`UPDATE oidc_payloads SET payload = payload WHERE model = 'RefreshToken' AND grant_id = ${grantId}`;
-  }
+  // CLUSTER rewrites the table in primary-key order, (model, id): every AccessToken row before
+  // every RefreshToken row (moving one row with UPDATEs until it lands behind was left to chance).
+  await db`CLUSTER oidc_payloads USING oidc_payloads_pkey`;
+  const [{ before }] = await db<{ before: boolean }[]>`
+    SELECT (SELECT ctid FROM oidc_payloads WHERE model = 'AccessToken' AND grant_id = ${grantId})
+         < (SELECT ctid FROM oidc_payloads WHERE model = 'RefreshToken' AND grant_id = ${grantId}) AS before`;
+  assert.ok(before, 'the access token row lies before the refresh token row');
   const lockWaiters = async () => {
     const [{ n }] = await db<{ n: number }[]>`
       SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
