@@ -53,3 +53,23 @@ export function answerUnavailable(provider: Provider, app: AppContext): void {
     if (typeof ctx.body !== 'string') ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE };
   });
 }
+
+/**
+ * A token-endpoint step that runs after oidc-provider has answered (the refresh's commit, the
+ * session's start) failed: 503 with Retry-After when the database cannot serve now, else 500;
+ * `what` says in the log which step it was.
+ */
+export function answerTokenStepFailure(app: AppContext, ctx: KoaContextWithOIDC, err: unknown, what: string): void {
+  const reason = databaseUnavailable(err);
+  ctx.set('Cache-Control', 'no-store');
+  if (reason) {
+    app.log.warn({ reason, path: ctx.path }, 'database unavailable: answered 503');
+    ctx.status = 503;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    ctx.body = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable; try again shortly.' };
+  } else {
+    app.log.error({ err, path: ctx.path }, what);
+    ctx.status = 500;
+    ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.' };
+  }
+}

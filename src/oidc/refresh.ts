@@ -21,9 +21,9 @@ import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import { hashSecret } from '../domain/tokens.js';
 import type { Tx } from '../storage/db.js';
-import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
 import * as sessions from '../storage/oauth2-sessions.js';
 import * as refreshTokens from '../storage/refresh-tokens.js';
+import { answerTokenStepFailure } from './errors.js';
 
 type Next = () => Promise<void>;
 
@@ -176,13 +176,6 @@ export function noIdTokenOnRefresh(provider: Provider): void {
   };
 }
 
-function answer(ctx: KoaContextWithOIDC, status: number, error: string, description: string): void {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  if (status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-  ctx.body = { error, error_description: description };
-}
-
 /**
  * Koa middleware for the provider (`provider.use`), registered after the token endpoint's
  * session hook so that it runs inside it.
@@ -208,14 +201,7 @@ export function refreshTransactions(
       grantId = await request.finish(ctx.status < 500);
     } catch (err) {
       // The commit failed: no token of this answer exists, say so instead.
-      const reason = databaseUnavailable(err);
-      if (reason) {
-        app.log.warn({ reason, path: ctx.path }, 'database unavailable: answered 503');
-        answer(ctx, 503, 'temporarily_unavailable', 'The service is temporarily unavailable; try again shortly.');
-      } else {
-        app.log.error({ err, path: ctx.path }, 'the refresh could not be committed');
-        answer(ctx, 500, 'server_error', 'An unexpected error occurred.');
-      }
+      answerTokenStepFailure(app, ctx, err, 'the refresh could not be committed');
       return;
     }
     if (grantId) options.committed?.(grantId);

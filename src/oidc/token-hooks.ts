@@ -11,7 +11,8 @@ import * as sessions from '../storage/oauth2-sessions.js';
 import * as users from '../storage/users.js';
 import { HomeserverError } from '../homeserver/index.js';
 import { provisionUser } from '../jobs/homeserver-jobs.js';
-import { databaseUnavailable, RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { RETRY_AFTER_SECONDS } from '../storage/db-errors.js';
+import { answerTokenStepFailure } from './errors.js';
 import { clientSeen, sessionRecordedByRefresh } from './refresh.js';
 
 type Next = () => Promise<void>;
@@ -70,14 +71,7 @@ export function tokenEndpointHooks(app: AppContext) {
     try {
       await startSession(app, ctx);
     } catch (err) {
-      const reason = databaseUnavailable(err);
-      if (reason) {
-        app.log.warn({ reason, path: ctx.path }, 'database unavailable: answered 503');
-        answer(ctx, 503, 'temporarily_unavailable', 'The service is temporarily unavailable; try again shortly.');
-      } else {
-        app.log.error({ err, path: ctx.path }, 'token endpoint failed after issuing tokens');
-        answer(ctx, 500, 'server_error', 'An unexpected error occurred.');
-      }
+      answerTokenStepFailure(app, ctx, err, 'token endpoint failed after issuing tokens');
     }
   };
 }
