@@ -81,17 +81,9 @@ export function listCompatSessions(db: Db, filter: CompatSessionFilter, page: Pa
 
 // --- OAuth 2.0 sessions ---
 
-export interface OAuth2SessionRow {
-  id: string;
-  grant_id: string;
-  user_id: string;
-  client_id: string;
-  device_id: string | null;
-  scope: string;
-  created_at: Date;
-  last_active_at: Date | null;
-  finished_at: Date | null;
-}
+/** A row of `oauth2_sessions`, as its owner (storage/oauth2-sessions.ts) describes it. */
+export type { OAuth2Session as OAuth2SessionRow } from './oauth2-sessions.js';
+import type { OAuth2Session as OAuth2SessionRow } from './oauth2-sessions.js';
 
 export interface OAuth2SessionFilter extends SessionFilter {
   /** Sessions of any of these clients. */

@@ -239,6 +239,9 @@ describe('sessions', () => {
     const session = list.body.data[0];
     assert.equal(session.attributes.client_id, client.client_id);
     assert.match(session.attributes.scope, /urn:matrix:client:device:ADMINFINISH1/);
+    // What the session recorded of the client at its token request, as MAS shows it.
+    assert.equal(typeof session.attributes.user_agent, 'string');
+    assert.match(session.attributes.last_active_ip ?? '', /127\.0\.0\.1/);
 
     const finished = await api.post(`/oauth2-sessions/${session.id}/finish`);
     assert.equal(finished.status, 200, JSON.stringify(finished.body));

@@ -38,10 +38,10 @@ const attributes = (row: sessions.OAuth2SessionRow) => ({
   user_session_id: null,
   client_id: row.client_id,
   scope: row.scope,
-  user_agent: null,
+  user_agent: row.user_agent,
   last_active_at: iso(row.last_active_at),
-  last_active_ip: null,
-  human_name: null,
+  last_active_ip: row.last_active_ip,
+  human_name: row.human_name,
 });
 
 async function requireSession(app: CallContext['app'], id: string): Promise<sessions.OAuth2SessionRow> {
