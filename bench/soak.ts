@@ -117,6 +117,20 @@ runBenchmark(async (cleanups) => {
         `${growth >= 0 ? '+' : ''}${(growth / 2 ** 20).toFixed(1)} MB (noise allowance ${fmtMb(allowed)}); trend after the first minute ${trend >= 0 ? '+' : ''}${trend.toFixed(2)} MB/min`,
       growth > allowed ? '  RSS GREW after the first minute: possible leak' : '  RSS did not grow after the first minute: no leak seen',
     );
+    // What the program keeps: the heap right after a collection is the lowest sample of a minute.
+    // It separates a leak (it rises) from V8 letting its heap grow between collections and the
+    // allocator keeping freed blocks (RSS rises, this does not).
+    const heapFloor = (from: number, to: number) => Math.min(...samples.filter((s) => s.at > from && s.at <= to).map((s) => s.heapUsed));
+    const heapBefore = heapFloor(0, 60);
+    const heapAfter = heapFloor(Math.max(60, duration - 60), duration);
+    const heapGrowth = heapAfter - heapBefore;
+    const heapAllowed = Math.max(NOISE.mb * 2 ** 20, heapBefore * NOISE.share);
+    verdict.push(
+      `Heap check: lowest heap in the first minute ${fmtMb(heapBefore)}, in the last ${fmtMb(heapAfter)}; ` +
+        `${heapGrowth >= 0 ? '+' : ''}${(heapGrowth / 2 ** 20).toFixed(1)} MB (noise allowance ${fmtMb(heapAllowed)})`,
+      heapGrowth > heapAllowed ? '  the heap kept after collections GREW: possible leak' : '  the heap kept after collections did not grow: no leak in the program seen',
+      `  MALLOC_MMAP_THRESHOLD_ is ${process.env.MALLOC_MMAP_THRESHOLD_ ? `set (${process.env.MALLOC_MMAP_THRESHOLD_}), as in the Docker image` : 'not set (the Docker image sets it: see README "Memory")'}`,
+    );
   }
 
   process.stdout.write(
