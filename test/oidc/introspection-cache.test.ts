@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import type { DatabaseConfig } from '../../src/config/types.js';
 import { IntrospectionCache, type ActiveToken } from '../../src/oidc/introspection-cache.js';
 import { INVALIDATION_CHANNEL } from '../../src/storage/invalidations.js';
-import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, TEST_DATABASE_URL, testDatabaseSection, type TestDatabase } from '../support/database.js';
 import { startPgRelay, type PgRelay } from '../support/pg-relay.js';
 
 let db: TestDatabase;
@@ -35,22 +35,13 @@ after(async () => {
 });
 
 function relayedConfig(): DatabaseConfig {
-  return {
+  return testDatabaseSection({
     host: '127.0.0.1',
     port: relay.port,
     username: decodeURIComponent(target.username) || 'postgres',
     database: target.pathname.slice(1),
     ssl_mode: 'disable',
-    max_connections: 1,
-    min_connections: 0,
-    connect_timeout: 5,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    statement_timeout: 10,
-    lock_timeout: 5,
-    request_deadline: 15,
-    embedded_path: './unused',
-  } as DatabaseConfig;
+  });
 }
 
 async function startCache(timing: { heartbeatMs: number; confirmTimeoutMs: number } = { heartbeatMs: 50, confirmTimeoutMs: 500 }): Promise<IntrospectionCache> {

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import type { DatabaseConfig } from '../../src/config/types.js';
 import { connect } from '../../src/storage/db.js';
 import { databaseUnavailable } from '../../src/storage/db-errors.js';
-import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, TEST_DATABASE_URL, testDatabaseSection, type TestDatabase } from '../support/database.js';
 import { freePort } from '../support/mauth-process.js';
 
 let db: TestDatabase;
@@ -119,20 +119,7 @@ test('bugs and other services are not: a syntax error, a constraint, a refused H
 });
 
 function serverConfig(): DatabaseConfig {
-  return {
-    uri: db.url,
-    max_connections: 1,
-    min_connections: 0,
-    connect_timeout: 5,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    statement_timeout: 7,
-    lock_timeout: 3,
-    request_deadline: 15,
-    job_lease: 30,
-    embedded_path: './unused',
-    ssl_mode: 'disable',
-  };
+  return testDatabaseSection({ uri: db.url, statement_timeout: 7, lock_timeout: 3, ssl_mode: 'disable' });
 }
 
 test('the serving pool has statement_timeout and lock_timeout; a pool for migrations has neither', async () => {

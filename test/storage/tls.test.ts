@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DatabaseConfig } from '../../src/config/types.js';
 import { connect } from '../../src/storage/db.js';
-import { TEST_DATABASE_URL } from '../support/database.js';
+import { TEST_DATABASE_URL, testDatabaseSection } from '../support/database.js';
 import { createTestPki, removeTestPki, restoreTls, serveTls, tlsUnavailable, type TestPki } from '../support/postgres-tls.js';
 
 const skip = await tlsUnavailable(TEST_DATABASE_URL);
@@ -14,19 +14,7 @@ function databaseConfig(fields: Partial<DatabaseConfig>): DatabaseConfig {
   const split = fields.uri === undefined
     ? { host: server.hostname, port: Number(server.port || 5432), username: decodeURIComponent(server.username) || 'postgres', database: server.pathname.slice(1) }
     : {};
-  return {
-    max_connections: 1,
-    min_connections: 0,
-    connect_timeout: 5,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    statement_timeout: 10,
-    lock_timeout: 5,
-    request_deadline: 15,
-    embedded_path: './unused',
-    ...split,
-    ...fields,
-  } as DatabaseConfig;
+  return testDatabaseSection({ ...split, ...fields });
 }
 
 /** Connects with `fields` and reports whether the session is encrypted and which client certificate it showed. */

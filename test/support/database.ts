@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { migrate } from '../../src/storage/migrate.js';
+import type { DatabaseConfig } from '../../src/config/types.js';
 import type { Sql } from '../../src/storage/db.js';
 import * as upstream from '../../src/storage/upstream.js';
 
@@ -53,4 +54,25 @@ export async function seedUpstreamProvider(sql: Sql, id: string): Promise<void> 
     uiOrder: 0,
     enabled: true,
   });
+}
+
+/**
+ * A `database` configuration section for tests that open Mauth's own pool (`connect`): one
+ * connection, no idle or lifetime limits, the defaults' timeouts; `fields` set where to connect
+ * (a `uri`, or `host`/`port`/…) and anything a test changes.
+ */
+export function testDatabaseSection(fields: Partial<DatabaseConfig>): DatabaseConfig {
+  return {
+    max_connections: 1,
+    min_connections: 0,
+    connect_timeout: 5,
+    idle_timeout: 0,
+    max_lifetime: 0,
+    statement_timeout: 10,
+    lock_timeout: 5,
+    request_deadline: 15,
+    job_lease: 30,
+    embedded_path: './unused',
+    ...fields,
+  } as DatabaseConfig;
 }
